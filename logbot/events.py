@@ -1,0 +1,88 @@
+"""The one record that crosses every seam: IRC in, events out, storage after.
+
+Nothing here knows about Twisted, IRC wire syntax or storage; a backend may rely on
+exactly these fields and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class Kind(enum.StrEnum):
+    """What happened. The first ten are the searchable channel kinds of the contract."""
+
+    MESSAGE = "message"
+    ACTION = "action"
+    NOTICE = "notice"
+    JOIN = "join"
+    PART = "part"
+    QUIT = "quit"
+    KICK = "kick"
+    NICK = "nick"
+    TOPIC = "topic"
+    MODE = "mode"
+    # Session markers: not about one channel (channel is ""), written by the text
+    # backend as ircLogBot's "[connected at ...]" lines and not stored in SQL.
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+#: The kinds that belong to a channel's history (stored, searched, exported).
+CHANNEL_KINDS: frozenset[Kind] = frozenset(
+    {
+        Kind.MESSAGE,
+        Kind.ACTION,
+        Kind.NOTICE,
+        Kind.JOIN,
+        Kind.PART,
+        Kind.QUIT,
+        Kind.KICK,
+        Kind.NICK,
+        Kind.TOPIC,
+        Kind.MODE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened in one channel (or, for session markers, on one network).
+
+    Field meanings per kind:
+
+    - message / action / notice: ``text`` is what was said.
+    - join: ``text`` is empty (``userhost`` says who joined from where).
+    - part / quit: ``text`` is the reason (may be empty).
+    - kick: ``nick`` kicked ``target``; ``text`` is the reason.
+    - nick: ``nick`` is the old nick, ``target`` the new one.
+    - topic: ``text`` is the new topic; ``nick`` who set it (or the server's record of it).
+    - mode: ``text`` is the mode change with its arguments, e.g. ``+o-v alice bob``.
+    - connected / disconnected: ``channel`` is ``""``; ``text`` may hold a reason.
+
+    ``own`` is true for events caused by the bot itself (its joins, its replies).
+    ``time`` is when it happened (the server's ``server-time`` when offered), always
+    timezone-aware UTC; ``received`` is when the bot read it, when that differs.
+    """
+
+    time: datetime
+    network: str
+    channel: str
+    kind: Kind
+    nick: str
+    text: str = ""
+    target: str = ""
+    userhost: str = ""
+    own: bool = False
+    received: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None or self.time.utcoffset() != UTC.utcoffset(None):
+            raise ValueError(f"Event.time must be aware UTC, got {self.time!r}")
+
+
+def utcnow_from(seconds: float) -> datetime:
+    """Turn a clock's ``seconds()`` reading into the aware UTC datetime events carry."""
+    return datetime.fromtimestamp(seconds, UTC)

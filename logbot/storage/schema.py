@@ -1,0 +1,99 @@
+"""The database schema: the single truth that migrations and code both follow.
+
+Design, sized for 100M+ rows:
+
+- ``events.id`` is a *time key*, not an arrival counter: UTC microseconds since the epoch
+  times ``KEY_SPREAD`` plus a sequence number that separates events of the same
+  microsecond. Ordering by ``id`` is ordering by time, for live events and for imported
+  history alike, so the full-text index (whose rowid is this id) can be walked newest
+  first without a sort, and a time range is a rowid range: no separate time index.
+  On SQLite it is the rowid itself (``INTEGER PRIMARY KEY``).
+- Channels live in their own small table; events carry a 4-byte ``channel_id``. The
+  (channel_id, id) index answers "newest lines of #x" and "#x since 30d" with a range scan.
+- Full text: SQLite FTS5 (external content on ``events.text``,
+  ``unicode61 remove_diacritics 2``); PostgreSQL a GIN index on a ``tsvector`` of
+  ``text`` in the ``simple`` configuration (every language, no stemming). The
+  dialect-specific DDL lives in :mod:`logbot.storage.fts`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: ids per microsecond: room for that many events stamped with the same microsecond
+KEY_SPREAD = 1000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# BigInteger on PostgreSQL; on SQLite it must be spelled INTEGER to be the rowid alias.
+_Key = BigInteger().with_variant(Integer(), "sqlite")
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", String(100), nullable=False),
+    # the channel name as first seen; lookups use ``name_key`` (IRC-casefolded)
+    Column("name", String(200), nullable=False),
+    Column("name_key", String(200), nullable=False),
+    UniqueConstraint("network", "name_key", name="uq_channels_network_name_key"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _Key, primary_key=True, autoincrement=False),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("nick", String(100), nullable=False),
+    Column("text", Text, nullable=False, server_default=""),
+    # kick: who was kicked; nick: the new nick
+    Column("target", String(100), nullable=True),
+    Column("userhost", String(300), nullable=True),
+    # when the bot received it, if the server's time (IRCv3 server-time) differs;
+    # microseconds since the epoch
+    Column("received_us", BigInteger, nullable=True),
+)
+
+Index("ix_events_channel_id_id", events.c.channel_id, events.c.id)
+# IRC nicks are case-insensitive: searches compare lower(nick)
+Index("ix_events_nick_lower_id", func.lower(events.c.nick), events.c.id)
+
+
+def time_key(when: datetime, seq: int = 0) -> int:
+    """The ``events.id`` of an event at ``when`` (aware) with sequence ``seq``."""
+    if not 0 <= seq < KEY_SPREAD:
+        raise ValueError(f"sequence {seq} outside 0..{KEY_SPREAD - 1}")
+    delta = when - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return micros * KEY_SPREAD + seq
+
+
+def key_time(key: int) -> datetime:
+    """The aware UTC time an ``events.id`` stands for."""
+    micros = key // KEY_SPREAD
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
