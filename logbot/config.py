@@ -7,7 +7,9 @@ config, never from argv, and never appear in any log (their ``repr`` is masked).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_NICK = "logbot"
 DEFAULT_PORT = 6667
@@ -68,3 +70,44 @@ class Settings:
     file: str | None = None
     db: str | None = None
     log_level: str = "info"
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; ``str()`` is one line naming where and what."""
+
+
+def build_settings(
+    given: Mapping[str, Any], config_file: str | None, environ: Mapping[str, str]
+) -> Settings:
+    """Settings from explicitly given options (flags or env) over the config file over defaults."""
+    if config_file is not None:
+        raise ConfigError(f"{config_file}: config files are not supported yet")
+    server = given.get("server")
+    if not server:
+        raise ConfigError("--server is required (or a --config file naming networks)")
+    names = tuple(given.get("channel") or ())
+    if not names:
+        raise ConfigError("at least one --channel is required")
+    channels = []
+    for spec in names:
+        name, _, key = spec.partition(" ")
+        channels.append(ChannelConfig(name=name, key=key or None))
+    tls = bool(given.get("tls", False))
+    network = NetworkConfig(
+        server=server,
+        channels=tuple(channels),
+        name=given.get("network"),
+        port=given.get("port") or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
+        tls=tls,
+        tls_verify=given.get("tls_verify", True),
+        nick=given.get("nick", DEFAULT_NICK),
+        ping_interval=given.get("ping_interval", DEFAULT_PING_INTERVAL),
+        ping_timeout=given.get("ping_timeout", DEFAULT_PING_TIMEOUT),
+        fallback_encoding=given.get("fallback_encoding", DEFAULT_FALLBACK_ENCODING),
+    )
+    return Settings(
+        networks=(network,),
+        file=given.get("file"),
+        db=given.get("db"),
+        log_level=given.get("log_level", "info"),
+    )

@@ -1,0 +1,185 @@
+"""The running service: the only module that touches the global reactor.
+
+It wires the pieces together: settings -> backends (events in, storage out) -> a fan-out
+sink -> one IRC factory per network. It owns process-level concerns: logging to stderr,
+SIGHUP (reopen files), and the orderly shutdown on SIGTERM/SIGINT (QUIT every network,
+then flush and close every backend, then exit 0).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    Logger,
+    LogLevel,
+    LogLevelFilterPredicate,
+    formatEventAsClassicLogText,
+    globalLogBeginner,
+)
+
+from logbot.backends.base import Backend, BackendOptions, FanOut, load_backend
+from logbot.config import NetworkConfig, Settings
+
+log = Logger(namespace="logbot.service")
+
+#: how long shutdown waits for QUIT to be acknowledged before closing anyway
+QUIT_GRACE_SECONDS = 3.0
+QUIT_MESSAGE = "logbot shutting down"
+
+
+class StartupError(Exception):
+    """The service cannot start; ``str()`` is one line for the user."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def start_logging(level: str, stream: Any = None) -> None:
+    """One readable line per log event on stderr, at ``level`` and above."""
+    out = stream if stream is not None else sys.stderr
+
+    def write(event: dict[str, Any]) -> None:
+        text = formatEventAsClassicLogText(event)
+        if text:
+            out.write(text)
+            out.flush()
+
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level.lower()))
+    observer: ILogObserver = FilteringLogObserver(write, [predicate])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def build_backends(settings: Settings, reactor: Any) -> list[Backend]:
+    """The backends the settings ask for; SQLite at the default path when none is named."""
+    channels = sum(len(n.channels) for n in settings.networks)
+    options = BackendOptions(reactor=reactor, multi_channel=channels > 1)
+    wanted: list[tuple[str, str]] = []
+    if settings.file:
+        wanted.append(("file", settings.file))
+    if settings.db:
+        wanted.append(("sql", settings.db))
+    if not wanted:
+        from logbot.storage.engine import default_db_path
+
+        wanted.append(("sql", str(default_db_path())))
+    backends: list[Backend] = []
+    try:
+        for name, target in wanted:
+            backends.append(load_backend(name)(target, options))
+    except Exception as exc:
+        for backend in backends:
+            backend.close()
+        raise StartupError(_one_line(exc)) from exc
+    return backends
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def tls_options(network: NetworkConfig) -> Any:
+    """The TLS connection creator for a network: verified by default."""
+    from twisted.internet import ssl
+
+    client_cert = None
+    if network.client_cert:
+        try:
+            with open(network.client_cert, "rb") as f:
+                client_cert = ssl.PrivateCertificate.loadPEM(f.read())  # type: ignore[no-untyped-call]
+        except (OSError, ValueError) as exc:
+            raise StartupError(
+                f"cannot load client certificate {network.client_cert}: {_one_line(exc)}"
+            ) from exc
+    if not network.tls_verify:
+        extra: dict[str, Any] = {}
+        if client_cert is not None:
+            extra = {"privateKey": client_cert.privateKey.original}
+            extra["certificate"] = client_cert.original
+        return ssl.CertificateOptions(verify=False, **extra)
+    trust: Any = None
+    if network.tls_ca:
+        try:
+            with open(network.tls_ca, "rb") as f:
+                trust = ssl.Certificate.loadPEM(f.read())
+        except (OSError, ValueError) as exc:
+            raise StartupError(
+                f"cannot load CA certificate {network.tls_ca}: {_one_line(exc)}"
+            ) from exc
+    return ssl.optionsForClientTLS(network.server, trustRoot=trust, clientCertificate=client_cert)
+
+
+def connect(reactor: Any, network: NetworkConfig, factory: Any) -> None:
+    if network.tls:
+        reactor.connectSSL(network.server, network.port, factory, tls_options(network))
+    else:
+        reactor.connectTCP(network.server, network.port, factory)
+
+
+def _shutdown(factories: Sequence[Any], sink: FanOut) -> defer.Deferred[None]:
+    """QUIT every network, then flush and close every backend (a "before shutdown" trigger)."""
+
+    @defer.inlineCallbacks
+    def go() -> Any:
+        log.info("shutting down: sending QUIT to {count} network(s)", count=len(factories))
+        for factory in factories:
+            factory.stopTrying()
+        yield defer.DeferredList(
+            [defer.maybeDeferred(f.quit, QUIT_MESSAGE) for f in factories], consumeErrors=True
+        )
+        yield sink.close()
+        log.info("all events flushed; exiting")
+
+    return go()
+
+
+def run(settings: Settings, reactor: Any = None) -> int:
+    """Run the bot until SIGTERM/SIGINT; returns the process exit status."""
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    start_logging(settings.log_level)
+
+    # Build every TLS option first so a bad certificate path is a startup error, not a
+    # failure deep inside a reconnect loop.
+    for network in settings.networks:
+        if network.tls:
+            tls_options(network)
+
+    sink = FanOut(build_backends(settings, reactor))
+
+    from logbot.irc.factory import LogBotFactory
+
+    factories = []
+    for network in settings.networks:
+        factory = LogBotFactory(network, sink.write, reactor)
+        factories.append(factory)
+        log.info(
+            "connecting to {server}:{port}{tls}",
+            server=network.server,
+            port=network.port,
+            tls=" (TLS)" if network.tls else "",
+        )
+        connect(reactor, network, factory)
+
+    def on_hup(signum: int, frame: Any) -> None:
+        reactor.callFromThread(_reopen, sink)
+
+    signal.signal(signal.SIGHUP, on_hup)
+    reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink)
+    reactor.run()
+    return 0
+
+
+def _reopen(sink: FanOut) -> None:
+    log.info("SIGHUP: reopening log files")
+    sink.reopen()
