@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.logger import (
@@ -53,7 +53,9 @@ def start_logging(level: str, stream: Any = None) -> None:
             out.flush()
 
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level.lower()))
-    observer: ILogObserver = FilteringLogObserver(write, [predicate])
+    # zope interfaces are invisible to mypy without its plugin: the casts say what Twisted checks
+    predicate_: Any = predicate
+    observer: Any = FilteringLogObserver(cast(ILogObserver, write), [predicate_])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
