@@ -38,6 +38,7 @@ def _env(name: str) -> str:
 
 
 @click.group(
+    name="logbot",
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
