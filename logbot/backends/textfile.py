@@ -1,0 +1,306 @@
+"""The text log: ircLogBot's line format, one event per line, in local time.
+
+``format_line`` and ``date_line`` are pure (golden-tested); ``TextFileBackend`` owns the file:
+lines are buffered in memory and written with one ``write`` call per flush (at least once a
+second, sooner when the buffer grows), so the hot path never makes a system call.
+
+A write error (disk full, file system gone read-only) never reaches the caller: it is logged
+once, the bytes stay held (up to ``MAX_HELD_BYTES``, oldest dropped beyond that) and the next
+flush tries again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from logbot.backends.base import BackendOptions
+from logbot.events import Event, Kind
+
+log = Logger(namespace="logbot.backends.textfile")
+
+#: how often buffered lines go to the file (the contract: at least once a second)
+FLUSH_INTERVAL = 1.0
+#: buffered characters that trigger an early write, so a burst never grows memory
+FLUSH_THRESHOLD_CHARS = 256 * 1024
+#: how much unwritable data is held for a retry while the disk refuses it
+MAX_HELD_BYTES = 16 * 1024 * 1024
+
+# the one system call that moves bytes to the file; a seam for tests that simulate a full disk
+_write = os.write
+
+_ONE_SECOND = timedelta(seconds=1)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# IRC formatting codes stay as they are (bold, colour, hex colour, reset, monospace, reverse,
+# italic, strikethrough, underline): they carry meaning and break no line. Every other C0
+# control, DEL and the Unicode line breaks become visible symbols (U+2400 Control Pictures),
+# so no message can split or rewrite a line, nor send escape sequences to a terminal.
+_KEPT = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
+_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in _KEPT}
+_VISIBLE[0x7F] = "\u2421"  # ␡
+for _c in (0x85, 0x2028, 0x2029):
+    _VISIBLE[_c] = "\u2424"  # ␤: NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR
+_NEEDS_ESCAPE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_VISIBLE)) + "]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every line-breaking or terminal-controlling character made visible."""
+    # isprintable() is a fast C scan that is False for every character we escape (and for
+    # some we keep); only then is the slower exact search needed
+    if text.isprintable() or _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return text.translate(_VISIBLE)
+
+
+class _Second:
+    """The local-time facts of one wall-clock second, computed once and reused.
+
+    The hot path formats many lines per second; ``time.localtime`` and the formatting run
+    only when the second changes. ``tzname`` is the identity of ``time.tzname``, which ``tzset()``
+    replaces, so a time-zone change is noticed.
+    """
+
+    __slots__ = ("asctime", "day", "end", "stamp", "start", "tzname")
+
+    def __init__(self, epoch: int) -> None:
+        local = time.localtime(epoch)
+        self.start = datetime.fromtimestamp(epoch, UTC)
+        self.end = self.start + _ONE_SECOND
+        self.tzname = time.tzname
+        self.stamp = f"[{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d}] "
+        self.asctime = time.asctime(local)
+        #: the local calendar day, e.g. "Sun Nov 29 2026" (English whatever the locale)
+        self.day = (
+            f"{_DAYS[local.tm_wday]} {_MONTHS[local.tm_mon - 1]} "
+            f"{local.tm_mday:02d} {local.tm_year}"
+        )
+
+
+_last = _Second(0)
+
+
+def _second(event: Event) -> _Second:
+    global _last
+    when = event.time
+    cached = _last
+    # comparing aware datetimes is cheaper than computing a timestamp for every line
+    if cached.start <= when < cached.end and cached.tzname is time.tzname:
+        return cached
+    cached = _last = _Second(math.floor(when.timestamp()))
+    return cached
+
+
+def _who(nick: str, userhost: str) -> str:
+    return f"{nick} ({userhost})" if userhost else nick
+
+
+def _reason(text: str) -> str:
+    return f" ({text})" if text else ""
+
+
+def _body(event: Event, second: _Second) -> str:
+    kind = event.kind
+    nick = event.nick
+    text = event.text
+    if kind is Kind.MESSAGE:
+        return f"<{nick}> {text}"
+    if kind is Kind.ACTION:
+        return f"* {nick} {text}"
+    if kind is Kind.NOTICE:
+        return f"-{nick}- {text}"
+    if kind is Kind.JOIN:
+        if event.own:
+            return f"[I have joined {event.channel}]"
+        return f"--> {_who(nick, event.userhost)} has joined {event.channel}"
+    if kind is Kind.PART:
+        if event.own:
+            return f"[I have left {event.channel}{_reason(text)}]"
+        return f"<-- {_who(nick, event.userhost)} has left {event.channel}{_reason(text)}"
+    if kind is Kind.QUIT:
+        return f"<-- {_who(nick, event.userhost)} has quit{_reason(text)}"
+    if kind is Kind.KICK:
+        return f"<-- {nick} has kicked {event.target} from {event.channel}{_reason(text)}"
+    if kind is Kind.NICK:
+        return f"{nick} is now known as {event.target}"
+    if kind is Kind.TOPIC:
+        if not text:
+            return f"-- {nick or 'the server'} cleared the topic of {event.channel}"
+        if not nick:
+            return f"-- the topic of {event.channel} is: {text}"
+        return f"-- {nick} changed the topic of {event.channel} to: {text}"
+    if kind is Kind.MODE:
+        return f"-- {nick or 'the server'} sets mode {event.channel} {text}"
+    if kind is Kind.CONNECTED:
+        return f"[connected at {second.asctime}{_reason(text)}]"
+    if kind is Kind.DISCONNECTED:
+        return f"[disconnected at {second.asctime}{_reason(text)}]"
+    raise ValueError(f"no text-log format for event kind {kind!r}")
+
+
+def format_line(event: Event, *, multi_channel: bool) -> str:
+    """The log line for ``event`` (no trailing newline), in ircLogBot's format, local time.
+
+    With ``multi_channel`` the channel follows the timestamp (session markers, which belong to
+    no channel, have none). The result never contains a line break.
+    """
+    second = _second(event)
+    body = _body(event, second)
+    if multi_channel and event.channel:
+        return visible(f"{second.stamp}{event.channel} {body}")
+    return visible(second.stamp + body)
+
+
+def date_line(event: Event, *, opened: bool = False) -> str:
+    """The line that marks the local date of ``event``: at a day change, or a file's start.
+
+    A day change is stamped at local midnight (``[00:00:00] --- Day changed Sun Nov 29 2026``);
+    the opening line carries the time of the event that opened the file.
+    """
+    second = _second(event)
+    if opened:
+        return f"{second.stamp}--- Log opened {second.day}"
+    return f"[00:00:00] --- Day changed {second.day}"
+
+
+class TextFileBackend:
+    """Appends formatted lines to one file; see the module docstring for the guarantees."""
+
+    def __init__(self, path: str, reactor: Any, *, multi_channel: bool = False) -> None:
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.multi_channel = multi_channel
+        self._lines: list[str] = []
+        self._chars = 0
+        #: bytes a failed write left behind, written before anything newer
+        self._held = b""
+        self._failing = False
+        self._day: str | None = None
+        self._closed = False
+        self._fd = self._open()
+        self._loop = task.LoopingCall(self._tick)
+        self._loop.clock = reactor
+        self._loop.start(FLUSH_INTERVAL, now=False)
+
+    def __repr__(self) -> str:
+        return f"<TextFileBackend {self.path}>"
+
+    def _open(self) -> int:
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def write(self, event: Event) -> None:
+        if self._closed:
+            return
+        day = _second(event).day
+        line = format_line(event, multi_channel=self.multi_channel)
+        if day != self._day:
+            marker = date_line(event, opened=self._day is None)
+            self._day = day
+            self._lines.append(marker + "\n")
+            self._chars += len(marker) + 1
+        self._lines.append(line + "\n")
+        self._chars += len(line) + 1
+        if self._chars >= FLUSH_THRESHOLD_CHARS and not self._failing:
+            self._write_out()
+
+    def _tick(self) -> None:
+        if self._lines or self._held:
+            self._write_out()
+
+    def _write_out(self) -> bool:
+        """Write everything buffered; True when the file has all of it."""
+        data = self._held
+        if self._lines:
+            data += "".join(self._lines).encode("utf-8", "backslashreplace")
+            self._lines = []
+            self._chars = 0
+        self._held = b""
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += _write(self._fd, view[written:])
+        except OSError as exc:
+            self._hold(data[written:], exc)
+            return False
+        if self._failing:
+            self._failing = False
+            log.info("writing to {path} again", path=self.path)
+        return True
+
+    def _hold(self, rest: bytes, exc: OSError) -> None:
+        if len(rest) > MAX_HELD_BYTES:
+            # keep the newest lines, cut at a line boundary
+            cut = rest.find(b"\n", len(rest) - MAX_HELD_BYTES) + 1
+            log.error(
+                "{path}: dropped {lines} lines that could not be written",
+                path=self.path,
+                lines=rest[:cut].count(b"\n"),
+            )
+            rest = rest[cut:]
+        self._held = rest
+        if not self._failing:
+            self._failing = True
+            log.error(
+                "cannot write to {path}: {error}; holding lines and retrying each second",
+                path=self.path,
+                error=exc.strerror or str(exc),
+            )
+
+    def flush(self) -> defer.Deferred[None]:
+        if not self._closed:
+            self._write_out()
+        return defer.succeed(None)
+
+    def reopen(self) -> None:
+        if self._closed:
+            return
+        # lines received before the signal belong to the old (rotated) file
+        self._write_out()
+        try:
+            fd = self._open()
+        except OSError as exc:
+            log.error(
+                "cannot reopen {path}: {error}; still writing to the old file",
+                path=self.path,
+                error=exc.strerror or str(exc),
+            )
+            return
+        old, self._fd = self._fd, fd
+        os.close(old)
+        self._day = None
+
+    def close(self) -> defer.Deferred[None]:
+        if self._closed:
+            return defer.succeed(None)
+        if self._loop.running:
+            self._loop.stop()
+        complete = self._write_out()
+        self._closed = True
+        # a pipe or a file system without fsync: the data is written all the same
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+        os.close(self._fd)
+        if not complete:
+            log.error(
+                "{path}: {count} bytes could not be written before closing",
+                path=self.path,
+                count=len(self._held),
+            )
+            self._held = b""
+        return defer.succeed(None)
+
+
+def create(target: str, options: BackendOptions) -> TextFileBackend:
+    """The ``file`` backend entry point: ``target`` is the log file's path."""
+    return TextFileBackend(target, options.reactor, multi_channel=options.multi_channel)
