@@ -149,3 +149,26 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.status)
     sys.exit(status)
+
+
+@main.group()
+def config() -> None:
+    """Check configuration files."""
+
+
+@config.command("check")
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate FILE and print what would run (secrets masked); exit 2 if it is wrong.
+
+    Secrets named by *_env keys and ${VAR} in paths are looked up in this environment
+    (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml).
+    """
+    from logbot.config import ConfigError, build_settings, describe
+
+    try:
+        settings = build_settings({}, file, os.environ)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(describe(settings))
