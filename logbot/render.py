@@ -1,0 +1,202 @@
+"""Search results as text, JSON lines or CSV: pure functions, golden-tested.
+
+- text: ``YYYY-MM-DD HH:MM:SS #chan <nick> text`` in local time; the other kinds read like the
+  text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters are made
+  visible, so one event is always one line and no text can drive the terminal.
+- json: one object a line, ``{"time", "network", "channel", "nick", "kind", "text"}`` with the
+  time in UTC (ISO-8601, microseconds, ``+00:00``), plus ``"target"`` for the kinds that have one
+  (kick: who was kicked; nick: the new nick), plus ``"context": true`` on lines that
+  ``--context`` added around a hit. ``logbot export`` writes exactly these lines and
+  ``logbot import`` reads them back.
+- csv: a header, then ``time,network,channel,nick,kind,text,target`` with the JSON's time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import IO
+
+__all__ = [
+    "CSV_HEADER",
+    "Record",
+    "csv_rows",
+    "json_line",
+    "record_time",
+    "text_line",
+    "utc_iso",
+    "visible",
+]
+
+# events.id is a time key: UTC microseconds * KEY_SPREAD + a sequence number (see
+# logbot.storage.schema, which tests/test_render.py checks this against; importing it here
+# would pull SQLAlchemy into every search)
+KEY_SPREAD = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: kinds whose ``target`` is part of what happened
+TARGET_KINDS = frozenset({"kick", "nick"})
+
+CSV_HEADER = ("time", "network", "channel", "nick", "kind", "text", "target")
+
+HIGHLIGHT_ON = "\x1b[1;31m"
+HIGHLIGHT_OFF = "\x1b[0m"
+
+Highlighter = Callable[[str], list[tuple[int, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored event as search reads it back."""
+
+    id: int
+    network: str
+    channel: str
+    kind: str
+    nick: str
+    text: str
+    target: str = ""
+
+
+def record_time(key: int) -> datetime:
+    """The aware UTC time an ``events.id`` time key stands for."""
+    return _EPOCH + timedelta(microseconds=key // KEY_SPREAD)
+
+
+def utc_iso(when: datetime) -> str:
+    """``when`` as fixed-width ISO-8601 in UTC: ``2026-11-28T20:35:22.000000+00:00``."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+# IRC formatting codes (bold, colour, reset, reverse, italic, underline, ...) stay: terminals
+# ignore them and they carry meaning. Every other C0 control, DEL and the Unicode line breaks
+# become visible symbols (U+2400 Control Pictures): same rule as the text log.
+_KEPT = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
+_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in _KEPT}
+_VISIBLE[0x7F] = "\u2421"
+for _c in (0x85, 0x2028, 0x2029):
+    _VISIBLE[_c] = "\u2424"
+for _c in range(0x80, 0xA0):
+    # C1 controls include CSI (0x9b), which some terminals obey like ESC [
+    _VISIBLE.setdefault(_c, "\ufffd")
+
+
+def visible(text: str) -> str:
+    """``text`` with every line-breaking or terminal-controlling character made visible.
+
+    Each character maps to exactly one, so offsets into ``text`` stay valid.
+    """
+    if text.isprintable():
+        return text
+    return text.translate(_VISIBLE)
+
+
+def _mark(text: str, spans: list[tuple[int, int]]) -> str:
+    out = []
+    at = 0
+    for start, end in spans:
+        out.append(text[at:start])
+        out.append(HIGHLIGHT_ON + text[start:end] + HIGHLIGHT_OFF)
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _reason(text: str) -> str:
+    return f" ({text})" if text else ""
+
+
+def _body(rec: Record, text: str) -> str:
+    kind, nick, chan = rec.kind, rec.nick, rec.channel
+    if kind == "message":
+        return f"<{nick}> {text}"
+    if kind == "action":
+        return f"* {nick} {text}"
+    if kind == "notice":
+        return f"-{nick}- {text}"
+    if kind == "join":
+        return f"--> {nick} has joined {chan}"
+    if kind == "part":
+        return f"<-- {nick} has left {chan}{_reason(text)}"
+    if kind == "quit":
+        return f"<-- {nick} has quit{_reason(text)}"
+    if kind == "kick":
+        return f"<-- {nick} has kicked {rec.target} from {chan}{_reason(text)}"
+    if kind == "nick":
+        return f"{nick} is now known as {rec.target}"
+    if kind == "topic":
+        if not text:
+            return f"-- {nick or 'the server'} cleared the topic of {chan}"
+        if not nick:
+            return f"-- the topic of {chan} is: {text}"
+        return f"-- {nick} changed the topic of {chan} to: {text}"
+    if kind == "mode":
+        return f"-- {nick or 'the server'} sets mode {chan} {text}"
+    # a kind from a newer logbot: show it rather than fail
+    return f"[{kind}] {nick} {text}".rstrip()
+
+
+def text_line(
+    rec: Record,
+    *,
+    tz: tzinfo | None = None,
+    highlight: Highlighter | None = None,
+    color: bool = False,
+) -> str:
+    """The human line for ``rec`` in local time (``tz``; ``None``: the system's zone)."""
+    when = record_time(rec.id)
+    local = when.astimezone(tz) if tz is not None else when.astimezone()
+    shown = visible(rec.text)
+    if color and highlight is not None and rec.text:
+        spans = highlight(rec.text)
+        if spans:
+            shown = _mark(shown, spans)
+    safe = Record(
+        rec.id,
+        rec.network,
+        visible(rec.channel),
+        rec.kind,
+        visible(rec.nick),
+        rec.text,
+        visible(rec.target),
+    )
+    return f"{local:%Y-%m-%d %H:%M:%S} {safe.channel} {_body(safe, shown)}"
+
+
+def json_line(rec: Record, *, context: bool = False) -> str:
+    """The JSON object line for ``rec`` (no newline), as search, export and import share it."""
+    obj: dict[str, object] = {
+        "time": utc_iso(record_time(rec.id)),
+        "network": rec.network,
+        "channel": rec.channel,
+        "nick": rec.nick,
+        "kind": rec.kind,
+        "text": rec.text,
+    }
+    if rec.target and rec.kind in TARGET_KINDS:
+        obj["target"] = rec.target
+    if context:
+        obj["context"] = True
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def csv_rows(out: IO[str], rows: Iterable[Record], *, header: bool = True) -> None:
+    """Write ``rows`` as CSV (``\\n`` line ends; fields with line breaks are quoted)."""
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_HEADER)
+    for rec in rows:
+        writer.writerow(
+            (
+                utc_iso(record_time(rec.id)),
+                rec.network,
+                rec.channel,
+                rec.nick,
+                rec.kind,
+                rec.text,
+                rec.target if rec.kind in TARGET_KINDS else "",
+            )
+        )

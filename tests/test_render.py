@@ -1,0 +1,156 @@
+"""Search output formats: golden lines for text, json and csv."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from logbot import render
+from logbot.query import highlight_spans, parse
+from logbot.render import Record, csv_rows, json_line, record_time, text_line
+from logbot.storage import schema
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WHEN = datetime(2026, 11, 28, 19, 35, 22, 123456, tzinfo=UTC)
+KEY = schema.time_key(WHEN, 7)
+
+
+def rec(kind: str, nick: str = "alice", text: str = "", target: str = "") -> Record:
+    return Record(KEY, "libera", "#x", kind, nick, text, target)
+
+
+def test_time_key_arithmetic_matches_the_schema() -> None:
+    """render decodes ids with the schema's own spread and epoch (it may not import it)."""
+    assert render.KEY_SPREAD == schema.KEY_SPREAD
+    assert record_time(KEY) == schema.key_time(KEY) == WHEN
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        (rec("message", text="hello world"), "2026-11-28 20:35:22 #x <alice> hello world"),
+        (rec("action", text="waves"), "2026-11-28 20:35:22 #x * alice waves"),
+        (rec("notice", text="ping"), "2026-11-28 20:35:22 #x -alice- ping"),
+        (rec("join"), "2026-11-28 20:35:22 #x --> alice has joined #x"),
+        (rec("part"), "2026-11-28 20:35:22 #x <-- alice has left #x"),
+        (rec("part", text="bye"), "2026-11-28 20:35:22 #x <-- alice has left #x (bye)"),
+        (
+            rec("quit", text="Ping timeout"),
+            "2026-11-28 20:35:22 #x <-- alice has quit (Ping timeout)",
+        ),
+        (rec("quit"), "2026-11-28 20:35:22 #x <-- alice has quit"),
+        (
+            rec("kick", target="bob", text="spam"),
+            "2026-11-28 20:35:22 #x <-- alice has kicked bob from #x (spam)",
+        ),
+        (rec("nick", target="alice2"), "2026-11-28 20:35:22 #x alice is now known as alice2"),
+        (
+            rec("topic", text="release friday"),
+            "2026-11-28 20:35:22 #x -- alice changed the topic of #x to: release friday",
+        ),
+        (
+            rec("topic", nick="", text="old topic"),
+            "2026-11-28 20:35:22 #x -- the topic of #x is: old topic",
+        ),
+        (rec("topic"), "2026-11-28 20:35:22 #x -- alice cleared the topic of #x"),
+        (rec("mode", text="+o bob"), "2026-11-28 20:35:22 #x -- alice sets mode #x +o bob"),
+        (rec("mode", nick="", text="+nt"), "2026-11-28 20:35:22 #x -- the server sets mode #x +nt"),
+        (rec("wallops", text="hi"), "2026-11-28 20:35:22 #x [wallops] alice hi"),
+    ],
+)
+def test_text_line_golden(record: Record, line: str) -> None:
+    """Each kind renders as one readable line in local time."""
+    assert text_line(record, tz=BERLIN) == line
+
+
+def test_text_line_makes_control_characters_visible() -> None:
+    """Line breaks and escape sequences in stored text cannot split a line or drive a terminal."""
+    r = rec("message", nick="ev\x1bil", text="a\nb\r\x1b[2Jc\x9b\u2028d \x02bold\x02")
+    line = text_line(r, tz=BERLIN)
+    assert (
+        line
+        == "2026-11-28 20:35:22 #x <ev\u241bil> a\u240ab\u240d\u241b[2Jc\ufffd\u2424d \x02bold\x02"
+    )
+    assert "\n" not in line
+    assert "\x1b" not in line
+
+
+def test_text_line_highlights_matches_only_with_color() -> None:
+    """With color the matched words are wrapped in escape codes; without, the line is plain."""
+    q = parse('deplo* "new york"')
+    assert q is not None
+
+    def hl(text: str) -> list[tuple[int, int]]:
+        return highlight_spans(q, text)
+
+    r = rec("message", text="Deployed in New York\n today")
+    assert text_line(r, tz=BERLIN, highlight=hl, color=True) == (
+        "2026-11-28 20:35:22 #x <alice> \x1b[1;31mDeployed\x1b[0m in "
+        "\x1b[1;31mNew York\x1b[0m\u240a today"
+    )
+    assert text_line(r, tz=BERLIN, highlight=hl, color=False) == (
+        "2026-11-28 20:35:22 #x <alice> Deployed in New York\u240a today"
+    )
+
+
+def test_text_line_uses_the_local_date_across_midnight() -> None:
+    """A time shortly before midnight UTC is already the next day in Tokyo."""
+    r = Record(
+        schema.time_key(datetime(2026, 1, 1, 23, 30, tzinfo=UTC)), "n", "#x", "message", "a", "t"
+    )
+    assert (
+        text_line(r, tz=ZoneInfo("Asia/Tokyo")) == "2026-01-02 08:30:22"[:11] + "08:30:00 #x <a> t"
+    )
+
+
+def test_json_line_golden() -> None:
+    """JSON lines carry the contract's keys in order, UTC time with microseconds, raw text."""
+    assert json_line(rec("message", text='héllo "q"\n')) == (
+        '{"time": "2026-11-28T19:35:22.123456+00:00", "network": "libera", "channel": "#x", '
+        '"nick": "alice", "kind": "message", "text": "héllo \\"q\\"\\n"}'
+    )
+
+
+def test_json_line_adds_target_for_kick_and_nick_only() -> None:
+    """The kicked nick and the new nick travel as "target"; other kinds never carry it."""
+    kick = json.loads(json_line(rec("kick", target="bob", text="spam")))
+    assert kick["target"] == "bob"
+    nick = json.loads(json_line(rec("nick", target="alice2")))
+    assert nick["target"] == "alice2"
+    msg = json.loads(json_line(rec("message", text="x", target="ignored")))
+    assert "target" not in msg
+    assert list(msg) == ["time", "network", "channel", "nick", "kind", "text"]
+
+
+def test_json_line_marks_context_lines() -> None:
+    """Lines added by --context say so; hits do not carry the key."""
+    assert json.loads(json_line(rec("message", text="x"), context=True))["context"] is True
+    assert "context" not in json.loads(json_line(rec("message", text="x")))
+
+
+def test_json_time_zero_microseconds_keeps_fixed_width() -> None:
+    """Times on a whole second still print six digits of microseconds."""
+    r = Record(schema.time_key(datetime(2026, 1, 1, tzinfo=UTC)), "n", "#x", "join", "a", "")
+    assert json.loads(json_line(r))["time"] == "2026-01-01T00:00:00.000000+00:00"
+
+
+def test_csv_rows_golden() -> None:
+    """CSV has a header and one row per event; text with commas and newlines is quoted."""
+    out = io.StringIO()
+    csv_rows(out, [rec("message", text='a, "b"\nc'), rec("nick", target="alice2")])
+    assert out.getvalue() == (
+        "time,network,channel,nick,kind,text,target\n"
+        '2026-11-28T19:35:22.123456+00:00,libera,#x,alice,message,"a, ""b""\nc",\n'
+        "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,nick,,alice2\n"
+    )
+
+
+def test_csv_rows_without_header() -> None:
+    """A later batch of rows can be written without repeating the header."""
+    out = io.StringIO()
+    csv_rows(out, [rec("join")], header=False)
+    assert out.getvalue() == "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,join,,\n"
