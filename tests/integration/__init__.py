@@ -1,0 +1,1 @@
+"""Integration tests: real processes (ngircd, the `logbot` command, PostgreSQL) on loopback."""
