@@ -176,11 +176,16 @@ def _show(value: object) -> str:
         return text if len(text) <= 60 else text[:57] + '..."'
     if isinstance(value, int | float):
         return repr(value)
-    return _toml_type(value)
+    return ""
+
+
+def _got(value: object) -> str:
+    """``a string "6697"``, ``an integer 1``, ``an array``: what a wrong value was."""
+    return f"{_toml_type(value)} {_show(value)}".rstrip()
 
 
 def _want(kind: str, value: object, where: str) -> NoReturn:
-    _fail(where, f"must be {kind}, got {_toml_type(value)} {_show(value)}".rstrip())
+    _fail(where, f"must be {kind}, got {_got(value)}")
 
 
 def _text(value: object, where: str) -> str:
@@ -291,7 +296,7 @@ def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
     seen: dict[str, str] = {}
     for entry in entries:
         if not isinstance(entry, str):
-            _fail(where, f"each channel must be a string, got {_toml_type(entry)} {_show(entry)}")
+            _fail(where, f"each channel must be a string, got {_got(entry)}")
         parts = entry.split()
         if not parts:
             _fail(where, "a channel name is empty")
@@ -488,7 +493,7 @@ def _check_db_url(url: str, where: str) -> None:
 
     try:
         make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         # The URL may hold a password: name the problem, not the value.
         _fail(where, "is not a valid database URL (dialect+driver://user@host/database)")
 
