@@ -44,3 +44,29 @@ def pg_server_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """A ``--db`` value for an empty database: a SQLite file, then the real PostgreSQL.
+
+    The PostgreSQL database is the session's; its ``public`` schema is emptied after each
+    test, so every test starts from nothing on both engines.
+    """
+    import pathlib
+
+    import sqlalchemy as sa
+
+    if request.param == "sqlite":
+        assert isinstance(tmp_path, pathlib.Path)
+        yield str(tmp_path / "logbot.sqlite")
+        return
+    url: str = request.getfixturevalue("pg_server_url")
+    yield url
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()

@@ -10,6 +10,9 @@ Design, sized for 100M+ rows:
   On SQLite it is the rowid itself (``INTEGER PRIMARY KEY``).
 - Channels live in their own small table; events carry a 4-byte ``channel_id``. The
   (channel_id, id) index answers "newest lines of #x" and "#x since 30d" with a range scan.
+  ``channels.name_key`` is :func:`channel_key` of the name (RFC 1459 casefolding).
+- (lower(nick), id) and (kind, id) answer ``--nick`` and ``--kind`` newest first. No other
+  index: each one costs every insert (the nick index alone costs a third of the raw rate).
 - Full text: SQLite FTS5 (external content on ``events.text``,
   ``unicode61 remove_diacritics 2``); PostgreSQL a GIN index on a ``tsvector`` of
   ``text`` in the ``simple`` configuration (every language, no stemming). The
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -31,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 
@@ -77,11 +82,24 @@ events = Table(
     # when the bot received it, if the server's time (IRCv3 server-time) differs;
     # microseconds since the epoch
     Column("received_us", BigInteger, nullable=True),
+    # caused by the bot itself (its joins, its replies)
+    Column("own", Boolean, nullable=False, server_default=false()),
 )
 
 Index("ix_events_channel_id_id", events.c.channel_id, events.c.id)
 # IRC nicks are case-insensitive: searches compare lower(nick)
 Index("ix_events_nick_lower_id", func.lower(events.c.nick), events.c.id)
+# "--kind topic" over a whole archive: rare kinds would otherwise need a full scan. Ten
+# kinds means ten right-hand edges to append to, so it costs little on insert.
+Index("ix_events_kind_id", events.c.kind, events.c.id)
+
+# RFC 1459 casemapping, the IRC default: []\~ are the upper case of {}|^
+_IRC_LOWER = str.maketrans("[]\\~", "{}|^")
+
+
+def channel_key(name: str) -> str:
+    """``channels.name_key`` for a channel name: IRC-casefolded (RFC 1459), for lookups."""
+    return name.lower().translate(_IRC_LOWER)
 
 
 def time_key(when: datetime, seq: int = 0) -> int:

@@ -1,0 +1,125 @@
+"""Bring a database to the newest schema: create and stamp an empty one, migrate an old one.
+
+API:
+
+- :func:`upgrade` ``(engine)``: the one call the bot (on start) and ``logbot db upgrade``
+  make. An empty database (no ``events`` table) is created from
+  :data:`logbot.storage.schema.metadata` plus the full-text DDL of
+  :mod:`logbot.storage.fts` and stamped with the head revision; an older one is upgraded
+  with Alembic; one already at head is left alone. A database stamped with a revision this
+  code does not know (written by a newer logbot) raises :class:`StorageError`, as does any
+  database failure (one line). Safe when several bots start at once: the work runs under an
+  exclusive lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL).
+- :func:`current_revision` ``(engine)`` / :func:`head_revision` ``()``: where a database is,
+  where this code is.
+- :func:`migrations_dir` ``()``: the Alembic scripts: ``logbot/_migrations`` inside an
+  installed wheel, ``migrations/`` in a source checkout. No ``alembic.ini`` is needed.
+- :func:`alembic_config` ``(connection=None)``: an Alembic ``Config`` for those scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from logbot.storage import fts, schema
+from logbot.storage.engine import StorageError, display_target, storage_errors
+
+#: the PostgreSQL advisory lock key serialising schema changes ("logbot" as an integer)
+PG_LOCK_KEY = 0x6C6F67626F74
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: inside the installed package, else the checkout."""
+    packaged = Path(str(resources.files("logbot"))) / "_migrations"
+    if (packaged / "env.py").is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    if (checkout / "env.py").is_file():
+        return checkout
+    raise StorageError(
+        f"the database migrations are missing (looked in {packaged} and {checkout}); "
+        "reinstall logbot"
+    )
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """An Alembic config for logbot's scripts; ``connection`` is the one ``env.py`` uses."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StorageError("the database migrations have no revision; reinstall logbot")
+    return head
+
+
+def _revision_of(conn: sa.Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision a database is stamped with (None: empty or never stamped)."""
+    with storage_errors(engine), engine.connect() as conn:
+        return _revision_of(conn)
+
+
+@contextlib.contextmanager
+def _locked(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a transaction that holds the schema-change lock until commit."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite would start a deferred transaction only at the first DML; take the
+            # write lock now so two starting bots cannot both decide to create the tables
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Create or migrate ``engine``'s database to the newest schema (see module doc)."""
+    head = head_revision()
+    scripts = ScriptDirectory.from_config(alembic_config())
+    with storage_errors(engine), _locked(engine) as conn:
+        revision = _revision_of(conn)
+        if revision == head:
+            return
+        has_events = sa.inspect(conn).has_table(schema.events.name)
+        if revision is None and not has_events:
+            schema.metadata.create_all(conn)
+            fts.create_fts(conn)
+            command.stamp(alembic_config(conn), head)
+            return
+        if revision is None:
+            raise StorageError(
+                f"database {display_target(engine)} has an events table but no schema "
+                "version: it was not created by logbot"
+            )
+        try:
+            scripts.get_revision(revision)
+        except Exception:
+            raise StorageError(
+                f"database {display_target(engine)} has schema revision {revision}, newer "
+                f"than this logbot knows (up to {head}): upgrade logbot"
+            ) from None
+        command.upgrade(alembic_config(conn), "head")

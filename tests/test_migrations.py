@@ -1,0 +1,219 @@
+"""Schema creation and migration: empty databases, old ones, newer ones, and the wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from logbot.storage import fts, migrate, schema
+from logbot.storage.engine import StorageError, make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def engine(db_target: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_target)
+    yield eng
+    eng.dispose()
+
+
+def _alembic(engine: sa.Engine, verb: str, revision: str) -> None:
+    with engine.begin() as conn:
+        getattr(command, verb)(migrate.alembic_config(conn), revision)
+
+
+def _fts_objects(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars()
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'events' "
+                "UNION ALL SELECT cfgname FROM pg_ts_config"
+            ).scalars()
+        return {name for name in rows if fts.is_fts_object(name)}
+
+
+def _search(conn: sa.Connection, word: str) -> list[int]:
+    if conn.dialect.name == "sqlite":
+        sql = f"SELECT rowid FROM {fts.FTS_TABLE} WHERE {fts.FTS_TABLE} MATCH :q ORDER BY rowid"
+    else:
+        sql = (
+            f"SELECT id FROM events WHERE {fts.pg_tsvector()} @@ {fts.pg_tsquery(':q')} ORDER BY id"
+        )
+    return list(conn.execute(sa.text(sql), {"q": word}).scalars())
+
+
+def test_empty_database_is_created_and_stamped_at_head(engine: sa.Engine) -> None:
+    """upgrade() on an empty database creates every table and the full-text index, at head."""
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"channels", "events", "alembic_version"} <= tables
+    assert _fts_objects(engine)
+
+
+def test_upgrade_twice_changes_nothing(engine: sa.Engine) -> None:
+    """Running upgrade on a database at head is a no-op (the bot does it on every start)."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(schema.channels.insert().values(network="n", name="#x", name_key="#x"))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.channels)).scalar() == 1
+
+
+def test_created_and_migrated_databases_have_the_same_full_text_objects(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Creating from metadata and running the migrations build the same FTS objects."""
+    _alembic(engine, "upgrade", "head")
+    migrated = _fts_objects(engine)
+    if engine.dialect.name == "sqlite":
+        other = make_engine(str(tmp_path / "created.sqlite"))
+        migrate.upgrade(other)
+        created = _fts_objects(other)
+        other.dispose()
+    else:
+        _alembic(engine, "downgrade", "base")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+        migrate.upgrade(engine)
+        created = _fts_objects(engine)
+    assert migrated == created
+    assert migrated
+
+
+def test_migrations_and_schema_agree(engine: sa.Engine) -> None:
+    """The database the migrations build matches schema.py (autogenerate finds no change)."""
+    _alembic(engine, "upgrade", "head")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "include_object": lambda obj, name, type_, refl, other: not fts.is_fts_object(name),
+                "include_name": lambda name, type_, parents: (
+                    not (type_ == "table" and fts.is_fts_object(name))
+                ),
+                "compare_type": True,
+            },
+        )
+        with warnings.catch_warnings():
+            # SQLite cannot reflect the lower(nick) expression index; PostgreSQL compares it
+            warnings.filterwarnings("ignore", message=".*expression-based index")
+            diff = compare_metadata(context, schema.metadata)
+    assert diff == []
+
+
+def test_revision_0001_with_data(engine: sa.Engine) -> None:
+    """Revision 0001 holds channels and events, finds them by word, and downgrades cleanly."""
+    _alembic(engine, "upgrade", "0001")
+    when = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO channels (id, network, name, name_key) VALUES (1, 'n', '#X', '#x')"
+            )
+        )
+        rows = [
+            {"id": schema.time_key(when, 0), "kind": "message", "nick": "Alice", "text": "Café"},
+            {"id": schema.time_key(when, 1), "kind": "join", "nick": "bob", "text": ""},
+        ]
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (id, channel_id, kind, nick, text) "
+                "VALUES (:id, 1, :kind, :nick, :text)"
+            ),
+            rows,
+        )
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(fts.SQLITE_FTS_INSERT, (rows[0]["id"], rows[0]["text"]))
+    with engine.connect() as conn:
+        assert _search(conn, "cafe") == [rows[0]["id"]]
+        own = conn.execute(sa.text("SELECT own FROM events ORDER BY id")).scalars().all()
+        assert [bool(x) for x in own] == [False, False]
+        ids = conn.execute(
+            sa.text("SELECT id FROM events WHERE lower(nick) = 'alice' ORDER BY id")
+        ).scalars()
+        assert list(ids) == [rows[0]["id"]]
+    with engine.begin() as conn:
+        # the delete trigger keeps the external-content index consistent
+        conn.execute(sa.text("DELETE FROM events WHERE id = :id"), {"id": rows[0]["id"]})
+        assert _search(conn, "cafe") == []
+    _alembic(engine, "downgrade", "base")
+    remaining = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    assert remaining == set()
+
+
+def test_newer_database_is_refused(engine: sa.Engine) -> None:
+    """A database stamped by a newer logbot raises a clear StorageError, and is not touched."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StorageError, match="newer than this logbot"):
+        migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "9999"
+
+
+def test_foreign_events_table_is_refused(engine: sa.Engine) -> None:
+    """An unversioned database that already has an events table is not adopted."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE events (x INTEGER)"))
+    with pytest.raises(StorageError, match="not created by logbot"):
+        migrate.upgrade(engine)
+
+
+def test_migration_scripts_are_found_in_the_checkout() -> None:
+    """From a source checkout the scripts are the repository's migrations/ folder."""
+    assert migrate.migrations_dir() == ROOT / "migrations"
+
+
+def test_wheel_ships_the_migrations_and_they_run(tmp_path: Path) -> None:
+    """The built wheel has logbot/_migrations, and an installed copy upgrades a database."""
+    out = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (wheel,) = out.glob("logbot-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "site")
+    assert "logbot/_migrations/env.py" in names
+    assert "logbot/_migrations/script.py.mako" in names
+    versions = {n for n in names if n.startswith("logbot/_migrations/versions/")}
+    assert any(n.endswith(".py") for n in versions)
+    db = tmp_path / "w.sqlite"
+    probe = (
+        "import sys; from logbot.storage import migrate; from logbot.storage.engine import "
+        "make_engine; print(migrate.migrations_dir()); "
+        "migrate.upgrade(make_engine(sys.argv[1])); print(migrate.current_revision("
+        "make_engine(sys.argv[1])))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(db)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    where, revision = result.stdout.split()
+    assert where == str(tmp_path / "site" / "logbot" / "_migrations")
+    assert revision == migrate.head_revision()
