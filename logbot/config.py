@@ -352,6 +352,8 @@ _NETWORK_KEYS: dict[str, Callable[[object, str], Any]] = {
 #: the one network a file without tables describes)
 _TOP_ONLY_KEYS = ("log_level", "network")
 _TOP_KEYS = tuple(k for k in _NETWORK_KEYS if k != "name") + _TOP_ONLY_KEYS
+#: every key a config file may use (dashes may stand for underscores; channel = channels)
+CONFIG_KEYS: frozenset[str] = frozenset(_NETWORK_KEYS) | frozenset(_TOP_KEYS)
 #: values that are file system paths: ${VAR} and ~ are expanded, and a relative path is
 #: taken relative to the config file's directory
 _PATH_KEYS = frozenset({"tls_ca", "client_cert", "password_file", "sasl_password_file", "file"})
@@ -613,6 +615,11 @@ class _Builder:
                     )
                 top.values["name"] = _text(network, network_label)
                 top.labels["name"] = network_label
+            # A default every network overrides is still checked, so a typo in it is not
+            # silently kept for the day a network stops overriding it.
+            for key, value in top.values.items():
+                checker = _log_level if key == "log_level" else _NETWORK_KEYS[key]
+                checker(value, top.labels[key])
 
         count = len(tables) if tables is not None else 1
         if count > 1:

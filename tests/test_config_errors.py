@@ -151,8 +151,21 @@ CASES = [
     ),
     Case(
         "inherited-value-names-the-network",
+        'client_cert = "c.pem"\n[[network]]\nserver = "a"\ntls = true\nchannels = ["#x"]\n'
+        '[[network]]\nserver = "b"\nchannels = ["#x"]\n',
+        "{f}: client_cert (default for network #2): a client certificate needs tls = true",
+        files={"c.pem": "cert"},
+    ),
+    Case(
+        "overridden-default-still-checked",
+        'nick = "bad nick"\n[[network]]\nserver = "h"\nchannels = ["#x"]\nnick = "ok"\n',
+        '{f}: nick: "bad nick" is not a valid IRC nick (a letter or one of []\\`_^{{|}} first, '
+        "then letters, digits, - and those)",
+    ),
+    Case(
+        "top-level-type-checked-once",
         'tls = 1\n[[network]]\nserver = "h"\nchannels = ["#x"]\n',
-        "{f}: tls (default for network #1): must be true or false, got an integer 1",
+        "{f}: tls: must be true or false, got an integer 1",
     ),
     Case(
         "ping-zero",
