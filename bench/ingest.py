@@ -1,0 +1,930 @@
+"""Ingest benchmark: flood each logger with the same channel lines and time it.
+
+For each contender, a local flood server (bench/floodserver.py) registers the logger,
+answers its JOIN with NAMES, then writes the pre-generated stream (bench/stream.py) as fast
+as the socket takes it. The clock starts at the first flood byte and stops when the last
+line's token is visible in the logger's output (text file, database, ZNC's log); then
+every token is looked for (lines lost = tokens missing, among the kinds that logger logs).
+
+Per contender: msgs/s and its ratio to ZNC (the baseline), CPU µs per message of the
+logger's process tree (utime+stime from /proc, children included), peak RSS (VmHWM), lines
+lost, the round trip of PING probes sent in the middle of the flood, and the worst lag
+between a checkpoint line leaving the server and becoming visible (for SQLite: also
+searchable through the full-text index).
+
+    python bench/ingest.py                       # 1,000,000 lines, every contender
+    python bench/ingest.py --lines 200000 --only znc,logbot-text
+
+Results: a table on stdout and JSON in bench/out/. Every process started is stopped by
+PID at the end, on error and on Ctrl-C too; a contender that fails is reported as failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # run as a script: make `bench` importable from the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import znc as znc_launcher
+from bench.floodserver import FloodServer
+from bench.stream import (
+    ACTION,
+    ALL_KINDS,
+    NICK,
+    PRIVMSG,
+    Stream,
+    TokenCounter,
+    build_stream,
+    line_token,
+    token,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT_DIR = BENCH_DIR / "out"
+CHANNEL = "#bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# -- processes ------------------------------------------------------------------------
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(cmd: list[str], workdir: Path, name: str, **kw: Any) -> subprocess.Popen[bytes]:
+    """Start a process (own session, so a terminal's Ctrl-C is ours to handle), logged to files."""
+    out = open(workdir / f"{name}.stdout", "wb")  # noqa: SIM115 (closed with the process)
+    err = open(workdir / f"{name}.stderr", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True, **kw
+    )
+    out.close()
+    err.close()
+    _started.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> int | None:
+    """SIGTERM the process by its PID, SIGKILL it after ``grace`` seconds; its exit status."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(5)
+    if proc in _started:
+        _started.remove(proc)
+    return proc.returncode
+
+
+def stop_all() -> None:
+    """Stop every process this run started and that still runs."""
+    for proc in list(_started):
+        stop(proc, grace=5.0)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime+stime of the process and its live descendants, plus its reaped children."""
+    total = 0
+    for member in _descendants(pid):
+        try:
+            with open(f"/proc/{member}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # after the comm: state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+        total += sum(int(v) for v in fields[11:15])
+    return total / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM of the process, in MB (10^6 bytes)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        return None
+    return None
+
+
+# -- watching the output --------------------------------------------------------------
+
+
+class Watcher:
+    """Notices when checkpoint tokens become visible in a logger's output.
+
+    ``poll`` reads what is new since the last call; ``seen`` maps checkpoint token number
+    to the monotonic time of the poll that first found it; ``progress`` is the time output
+    last grew.
+    """
+
+    def __init__(self, checkpoints: list[int]) -> None:
+        self.pending = list(checkpoints)
+        self.seen: dict[int, float] = {}
+        self.progress = time.monotonic()
+
+    def _mark(self, window: str | bytes, now: float) -> None:
+        text = window if isinstance(window, bytes) else window.encode()
+        for number in list(self.pending):
+            if token(number).encode() in text:
+                self.seen[number] = now
+                self.pending.remove(number)
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def count(self, counter: TokenCounter) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+    def remove_output(self) -> None:
+        """Delete the (large) output once counted."""
+
+
+class TextWatcher(Watcher):
+    """Tails every file matching ``pattern`` (ZNC starts a new file at midnight)."""
+
+    def __init__(self, pattern: str, checkpoints: list[int]) -> None:
+        super().__init__(checkpoints)
+        self.pattern = pattern
+        self.offsets: dict[str, int] = {}
+        self.tails: dict[str, bytes] = {}
+
+    def files(self) -> list[str]:
+        return sorted(glob.glob(self.pattern, recursive=True))
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        for path in self.files():
+            offset = self.offsets.get(path, 0)
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except OSError:
+                continue
+            if not data:
+                continue
+            self.progress = now
+            self.offsets[path] = offset + len(data)
+            self._mark(self.tails.get(path, b"") + data, now)
+            self.tails[path] = data[-64:]
+
+    def count(self, counter: TokenCounter) -> None:
+        for path in self.files():
+            counter.add_text(Path(path).read_bytes())
+
+    def remove_output(self) -> None:
+        for path in self.files():
+            Path(path).unlink()
+
+
+class SqliteWatcher(Watcher):
+    """Reads new rows of a SQLite events table; optionally probes its FTS5 index too."""
+
+    def __init__(
+        self, path: Path, checkpoints: list[int], *, key: str = "rowid", fts: bool = False
+    ) -> None:
+        super().__init__(checkpoints)
+        self.path = path
+        self.key = key
+        self.last_key = -1
+        self.fts = fts
+        self.fts_table: str | None = None
+        self.fts_pending = list(checkpoints)
+        self.searchable: dict[int, float] = {}
+        self.db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self.db is None and self.path.exists():
+            db = sqlite3.connect(self.path, timeout=1.0)
+            try:
+                names = [r[0] for r in db.execute("select name from sqlite_master")]
+            except sqlite3.DatabaseError:
+                db.close()
+                return None
+            if "events" not in names:
+                db.close()
+                return None
+            self.db = db
+        return self.db
+
+    def poll(self) -> None:
+        db = self._connect()
+        if db is None:
+            return
+        now = time.monotonic()
+        try:
+            rows = db.execute(
+                f"select {self.key}, text, nick, coalesce(target, '') from events "
+                f"where {self.key} > ? order by {self.key} limit 100000",
+                (self.last_key,),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return  # locked for a moment, or the schema is being created
+        if rows:
+            self.progress = now
+            self.last_key = rows[-1][0]
+            self._mark("\n".join(r[1] for r in rows), now)
+        if self.fts:
+            self._probe_fts(db, now)
+
+    def _probe_fts(self, db: sqlite3.Connection, now: float) -> None:
+        if self.fts_table is None:
+            found = db.execute(
+                "select name from sqlite_master where type = 'table' and sql like '%fts5%'"
+            ).fetchone()
+            if found is None:
+                return
+            self.fts_table = found[0]
+        # only lines already in the table can be searchable; look for the oldest of those
+        for number in list(self.fts_pending):
+            if number not in self.seen:
+                break
+            try:
+                hit = db.execute(
+                    f'select rowid from "{self.fts_table}" where "{self.fts_table}" match ? '
+                    "limit 1",
+                    (f'"{token(number)}"',),
+                ).fetchone()
+            except sqlite3.OperationalError:
+                return
+            if hit is None:
+                break
+            self.searchable[number] = now
+            self.fts_pending.remove(number)
+
+    def count(self, counter: TokenCounter) -> None:
+        db = sqlite3.connect(self.path)
+        try:
+            for nick, target, text in db.execute(
+                "select nick, coalesce(target, ''), text from events"
+            ):
+                counter.add(line_token(f"{nick} {target} {text}".encode()))
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def remove_output(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+class PostgresWatcher(Watcher):
+    """Reads new rows of logbot's events table in a PostgreSQL database."""
+
+    def __init__(self, conninfo: str, checkpoints: list[int]) -> None:
+        super().__init__(checkpoints)
+        self.conninfo = conninfo
+        self.last_key = -1
+        self.conn: Any = None
+
+    def poll(self) -> None:
+        import psycopg
+
+        try:
+            if self.conn is None:
+                self.conn = psycopg.connect(self.conninfo, autocommit=True)
+            rows = self.conn.execute(
+                "select id, text from events where id > %s order by id limit 100000",
+                (self.last_key,),
+            ).fetchall()
+        except psycopg.Error:
+            return  # not created yet
+        if rows:
+            now = time.monotonic()
+            self.progress = now
+            self.last_key = rows[-1][0]
+            self._mark("\n".join(r[1] for r in rows), now)
+
+    def count(self, counter: TokenCounter) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo) as conn, conn.cursor(name="all") as cur:
+            cur.itersize = 50000
+            cur.execute("select nick, coalesce(target, ''), text from events")
+            for nick, target, text in cur:
+                counter.add(line_token(f"{nick} {target} {text}".encode()))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+# -- contenders -----------------------------------------------------------------------
+
+
+@dataclass
+class Launch:
+    """How to start one contender against a server port, and how to watch it."""
+
+    command: list[str]
+    watcher: Watcher
+    env: dict[str, str] | None = None
+    cleanup: Callable[[], None] | None = None
+
+
+@dataclass
+class Contender:
+    name: str
+    describe: str
+    #: kinds of flood lines this logger is expected to write (others: not counted as lost)
+    kinds: frozenset[int]
+    prepare: Callable[[Path, int, list[int]], Launch]
+    python: bool = False
+    #: the completion criterion, in words, for the record
+    completion: str = "last token in the text log"
+
+
+def python_cmd() -> list[str]:
+    return [sys.executable, "-X", "utf8"]
+
+
+def prepare_znc(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    setup = znc_launcher.write_config(workdir / "znc", port, CHANNEL)
+    pattern = str(setup.log_dir / "**" / f"{CHANNEL}" / "*.log")
+    return Launch(setup.command(), TextWatcher(pattern, checkpoints))
+
+
+def find_irclogbot() -> Path:
+    """Twisted's docs/words/examples/ircLogBot.py, as Debian's twisted-doc ships it."""
+    env = os.environ.get("IRCLOGBOT_SOURCE")
+    if env:
+        return Path(env)
+    hits = glob.glob("/usr/share/doc/twisted-doc/**/ircLogBot.py", recursive=True)
+    if not hits:
+        raise FileNotFoundError(
+            "ircLogBot.py not found: apt-get install twisted-doc, or set IRCLOGBOT_SOURCE"
+        )
+    return Path(hits[0])
+
+
+def patch_irclogbot(source: str) -> str:
+    """The one change the example needs: connect to the flood server named in argv."""
+    original = 'reactor.connectTCP("irc.freenode.net", 6667, f)'
+    if source.count(original) != 1:
+        raise ValueError("ircLogBot.py changed: its connectTCP line is not where expected")
+    return source.replace(original, "reactor.connectTCP(sys.argv[3], int(sys.argv[4]), f)")
+
+
+def prepare_irclogbot(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    script = workdir / "ircLogBot.py"
+    script.write_text(patch_irclogbot(find_irclogbot().read_text()))
+    logfile = workdir / "irclogbot.log"
+    cmd = [*python_cmd(), str(script), CHANNEL, str(logfile), "127.0.0.1", str(port)]
+    return Launch(cmd, TextWatcher(str(logfile), checkpoints))
+
+
+def logbot_cmd(port: int, *backend: str) -> list[str]:
+    return [
+        *python_cmd(),
+        "-m",
+        "logbot",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--channel",
+        CHANNEL,
+        *backend,
+    ]
+
+
+def prepare_logbot_text(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    logfile = workdir / "logbot.log"
+    return Launch(logbot_cmd(port, "--file", str(logfile)), TextWatcher(str(logfile), checkpoints))
+
+
+def prepare_logbot_sqlite(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    path = workdir / "logbot.sqlite"
+    return Launch(
+        logbot_cmd(port, "--db", str(path)),
+        SqliteWatcher(path, checkpoints, key="id", fts=True),
+    )
+
+
+def prepare_lean(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    path = workdir / "lean.sqlite"
+    script = BENCH_DIR / "baselines" / "lean_sqlite.py"
+    cmd = [*python_cmd(), str(script), "127.0.0.1", str(port), CHANNEL, str(path)]
+    return Launch(cmd, SqliteWatcher(path, checkpoints))
+
+
+def make_prepare_postgres(admin: str) -> Callable[[Path, int, list[int]], Launch]:
+    def prepare(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        name = f"logbot_bench_{os.getpid()}_{int(time.time())}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+        params = conninfo_to_dict(admin)
+        conninfo = make_conninfo(admin, dbname=name)
+        user = params.get("user", "postgres")
+        host = params.get("host", "127.0.0.1")
+        pgport = params.get("port", "5432")
+        url = f"postgresql+psycopg://{user}@{host}:{pgport}/{name}"
+        return Launch(
+            logbot_cmd(port, "--db", url), PostgresWatcher(conninfo, checkpoints), cleanup=drop
+        )
+
+    return prepare
+
+
+def contenders(pg_admin: str) -> list[Contender]:
+    return [
+        Contender(
+            "znc", "ZNC + log module (text, all kinds): the baseline", ALL_KINDS, prepare_znc
+        ),
+        Contender(
+            "irclogbot",
+            "Twisted's ircLogBot example (text; PRIVMSG, ACTION, NICK only)",
+            frozenset({PRIVMSG, ACTION, NICK}),
+            prepare_irclogbot,
+            python=True,
+        ),
+        Contender("logbot-text", "logbot --file", ALL_KINDS, prepare_logbot_text, python=True),
+        Contender(
+            "logbot-sqlite",
+            "logbot --db F.sqlite (FTS5)",
+            ALL_KINDS,
+            prepare_logbot_sqlite,
+            python=True,
+            completion="last token in the events table",
+        ),
+        Contender(
+            "logbot-postgres",
+            "logbot --db postgresql+psycopg://...",
+            ALL_KINDS,
+            make_prepare_postgres(pg_admin),
+            python=True,
+            completion="last token in the events table",
+        ),
+        Contender(
+            "lean-sqlite",
+            "stdlib socket + sqlite3 loop, no index (reference)",
+            ALL_KINDS,
+            prepare_lean,
+            python=True,
+            completion="last token in the table",
+        ),
+    ]
+
+
+# -- one run --------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    join_timeout: float = 60.0
+    stall_timeout: float = 30.0
+    timeout: float = 900.0
+    poll_interval: float = 0.01
+    keep_output: bool = False
+    profile: bool = False
+
+
+@dataclass
+class Result:
+    name: str
+    describe: str
+    status: str = "failed"
+    error: str | None = None
+    seconds: float | None = None
+    msgs_per_s: float | None = None
+    ratio_to_znc: float | None = None
+    cpu_s: float | None = None
+    cpu_us_per_msg: float | None = None
+    peak_rss_mb: float | None = None
+    expected: int | None = None
+    lost: int | None = None
+    lost_sample: list[int] = field(default_factory=list)
+    duplicated: int | None = None
+    unexpected: int | None = None
+    pong_ms: dict[str, float | None] = field(default_factory=dict)
+    pong_max_ms: float | None = None
+    visible_lag_max_s: float | None = None
+    searchable_lag_max_s: float | None = None
+    startup_s: float | None = None
+    flood_send_s: float | None = None
+    exit_status: int | None = None
+    kinds_logged: list[str] = field(default_factory=list)
+    completion: str = ""
+    workdir: str = ""
+    profile: str | None = None
+
+
+def _tail(path: Path, size: int = 600) -> str:
+    try:
+        data = path.read_bytes()[-size:]
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace").strip()
+
+
+def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) -> Result:
+    """Flood one contender; never raises for the contender's own failures."""
+    from bench.stream import KIND_NAMES
+
+    result = Result(
+        contender.name,
+        contender.describe,
+        kinds_logged=[KIND_NAMES[k] for k in sorted(contender.kinds)],
+        completion=contender.completion,
+        workdir=str(workdir),
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpoints = [number for number, _ in stream.checkpoints]
+    last = checkpoints[-1]
+    server = FloodServer(stream)
+    server.start()
+    launch: Launch | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    profiler: subprocess.Popen[bytes] | None = None
+    try:
+        launch = contender.prepare(workdir, server.port, checkpoints)
+        (workdir / "command").write_text(shlex.join(launch.command) + "\n")
+        started = time.monotonic()
+        proc = spawn(launch.command, workdir, contender.name, env=launch.env)
+        while not server.joined.wait(0.05):
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"exited with status {proc.returncode} before joining: "
+                    f"{_tail(workdir / f'{contender.name}.stderr')}"
+                )
+            if time.monotonic() - started > opts.join_timeout:
+                raise RuntimeError(f"did not join {CHANNEL} within {opts.join_timeout:.0f} s")
+        result.startup_s = time.monotonic() - started
+        watcher = launch.watcher
+        # the logger's own join line, written before the flood, is no progress of the flood
+        watcher.poll()
+        cpu_before = cpu_seconds(proc.pid)
+        if opts.profile and contender.python:
+            profiler = start_profiler(proc.pid, workdir / f"{contender.name}.pyspy.txt")
+        server.flood()
+        while server.flood_started is None and not server.finished.is_set():
+            time.sleep(0.001)
+        t0 = server.flood_started or time.monotonic()
+        watcher.progress = t0
+        while last not in watcher.seen:
+            time.sleep(opts.poll_interval)
+            watcher.poll()
+            now = time.monotonic()
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"exited with status {proc.returncode} during the flood: "
+                    f"{_tail(workdir / f'{contender.name}.stderr')}"
+                )
+            if server.error:
+                raise RuntimeError(server.error)
+            if now - watcher.progress > opts.stall_timeout:
+                result.status = "stalled"
+                result.error = (
+                    f"output stopped growing for {opts.stall_timeout:.0f} s before the "
+                    "last token appeared"
+                )
+                break
+            if now - t0 > opts.timeout:
+                result.status = "timeout"
+                result.error = f"last token not visible after {opts.timeout:.0f} s"
+                break
+        t1 = watcher.seen.get(last, time.monotonic())
+        cpu_after = cpu_seconds(proc.pid)
+        result.peak_rss_mb = peak_rss_mb(proc.pid)
+        if profiler is not None:
+            result.profile = stop_profiler(profiler, workdir / f"{contender.name}.pyspy.txt")
+        if last in watcher.seen:
+            result.status = "ok"
+            result.seconds = t1 - t0
+            result.msgs_per_s = stream.lines / result.seconds
+        result.cpu_s = cpu_after - cpu_before
+        result.cpu_us_per_msg = result.cpu_s / stream.lines * 1e6
+        if server.flood_sent is not None:
+            result.flood_send_s = server.flood_sent - t0
+        # give the probes' answers a moment when the logger finished faster than they came
+        deadline = time.monotonic() + 2
+        while len(server.probe_answered) < len(server.probe_sent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for name, sent in server.probe_sent.items():
+            answered = server.probe_answered.get(name)
+            result.pong_ms[name] = None if answered is None else (answered - sent) * 1000
+        if result.pong_ms:
+            pongs = [v for v in result.pong_ms.values() if v is not None]
+            # an unanswered probe is the worst latency there is: no maximum then
+            if len(pongs) == len(result.pong_ms):
+                result.pong_max_ms = max(pongs)
+        lags = [
+            watcher.seen[n] - server.checkpoint_sent[n]
+            for n in watcher.seen
+            if n in server.checkpoint_sent
+        ]
+        result.visible_lag_max_s = max(lags) if lags else None
+        if isinstance(watcher, SqliteWatcher) and watcher.fts:
+            _wait_searchable(watcher, last, opts.stall_timeout)
+            slags = [
+                watcher.searchable[n] - server.checkpoint_sent[n]
+                for n in watcher.searchable
+                if n in server.checkpoint_sent
+            ]
+            result.searchable_lag_max_s = (
+                max(slags) if slags and last in watcher.searchable else None
+            )
+        watcher.close()
+        result.exit_status = stop(proc)
+        proc = None
+        counter = TokenCounter(stream.lines)
+        watcher.count(counter)
+        check = counter.check(stream, contender.kinds)
+        result.expected = check.expected
+        result.lost = check.lost
+        result.lost_sample = list(check.lost_sample)
+        result.duplicated = check.duplicated
+        result.unexpected = check.unexpected
+        if not opts.keep_output:
+            watcher.remove_output()
+    except Exception as exc:  # a contender's failure is a result, not the end of the run
+        result.status = "failed" if result.status in ("failed", "ok") else result.status
+        result.error = f"{type(exc).__name__}: {exc}"
+        (workdir / "harness-error.txt").write_text(traceback.format_exc())
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            stop(profiler)
+        if proc is not None:
+            result.exit_status = stop(proc)
+        server.close()
+        if launch is not None:
+            launch.watcher.close()
+            if launch.cleanup is not None:
+                try:
+                    launch.cleanup()
+                except Exception as exc:
+                    result.error = (result.error or "") + f" (cleanup: {exc})"
+    return result
+
+
+def _wait_searchable(watcher: SqliteWatcher, last: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while last not in watcher.searchable and time.monotonic() < deadline:
+        if watcher.db is not None:
+            watcher._probe_fts(watcher.db, time.monotonic())
+        time.sleep(0.01)
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy record (raw collapsed stacks) of ``pid`` until stopped; None without py-spy."""
+    pyspy = shutil.which("py-spy")
+    if pyspy is None:
+        print("  (py-spy not installed: pip install py-spy; no profile)", file=sys.stderr)
+        return None
+    cmd = [
+        pyspy,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--nonblocking",
+        "-o",
+        str(out),
+    ]
+    return spawn(cmd, out.parent, "py-spy")
+
+
+def stop_profiler(proc: subprocess.Popen[bytes], out: Path) -> str | None:
+    """SIGINT makes py-spy write ``out``; its path if it did."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+    if proc in _started:
+        _started.remove(proc)
+    return str(out) if out.exists() else None
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+def best_runs(runs: list[Result], order: list[str]) -> list[Result]:
+    """Each contender's fastest complete run (its last run when none completed)."""
+    best: dict[str, Result] = {}
+    for r in runs:
+        held = best.get(r.name)
+        if held is None or (r.msgs_per_s or 0) > (held.msgs_per_s or 0):
+            best[r.name] = r
+    return [best[name] for name in order if name in best]
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(results: list[Result]) -> str:
+    head = (
+        f"{'contender':<16} {'msgs/s':>9} {'xZNC':>6} {'CPU us/msg':>10} {'RSS MB':>7} "
+        f"{'lost':>7} {'PONG ms':>8} {'lag s':>6} {'search s':>8}  status"
+    )
+    rows = [head, "-" * len(head)]
+    for r in results:
+        lost = "-" if r.lost is None else f"{r.lost}"
+        rows.append(
+            f"{r.name:<16} {_fmt(r.msgs_per_s, ',.0f'):>9} {_fmt(r.ratio_to_znc, '.2f'):>6} "
+            f"{_fmt(r.cpu_us_per_msg, '.1f'):>10} {_fmt(r.peak_rss_mb, '.1f'):>7} "
+            f"{lost:>7} {_fmt(r.pong_max_ms, '.0f'):>8} {_fmt(r.visible_lag_max_s, '.2f'):>6} "
+            f"{_fmt(r.searchable_lag_max_s, '.2f'):>8}  {r.status}"
+            + (f": {r.error}" if r.error else "")
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = [c.name for c in contenders(DEFAULT_PG_ADMIN)]
+    parser = argparse.ArgumentParser(
+        description="Flood IRC loggers with the same stream; compare them with ZNC.",
+        epilog=f"contenders: {', '.join(names)}",
+    )
+    parser.add_argument("--lines", type=int, default=1_000_000, help="flood lines [1,000,000]")
+    parser.add_argument("--only", help="comma-separated contenders to run (default: all)")
+    parser.add_argument("--skip", help="comma-separated contenders to leave out")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds over all contenders; the table shows each one's fastest run [1]",
+    )
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="results folder [bench/out]")
+    parser.add_argument(
+        "--pg-admin",
+        default=DEFAULT_PG_ADMIN,
+        help="libpq URL to create/drop the throwaway database with",
+    )
+    parser.add_argument("--stall-timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--keep-output", action="store_true", help="keep the loggers' output files (they are large)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the Python contenders (slows them: figures not comparable)",
+    )
+    args = parser.parse_args(argv)
+
+    all_contenders = contenders(args.pg_admin)
+    chosen = all_contenders
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - set(names)
+        if unknown:
+            parser.error(f"unknown contender(s): {', '.join(sorted(unknown))}")
+        chosen = [c for c in all_contenders if c.name in wanted]
+    if args.skip:
+        chosen = [c for c in chosen if c.name not in args.skip.split(",")]
+    if args.lines < 100:
+        parser.error("--lines must be at least 100")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(argv)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rundir = args.out / f"ingest-{stamp}"
+    rundir.mkdir(parents=True, exist_ok=True)
+    opts = Options(
+        stall_timeout=args.stall_timeout,
+        timeout=args.timeout,
+        keep_output=args.keep_output,
+        profile=args.profile,
+    )
+    print(f"command: {command}", flush=True)
+    t = time.monotonic()
+    stream = build_stream(args.lines, channel=CHANNEL, seed=args.seed)
+    print(
+        f"stream: {stream.lines:,} lines, {len(stream.data) / 1e6:.1f} MB, "
+        f"{stream.kind_counts()} (built in {time.monotonic() - t:.1f} s)",
+        flush=True,
+    )
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    runs: list[Result] = []
+    interrupted = False
+    try:
+        for round_ in range(1, args.repeat + 1):
+            for contender in chosen:
+                label = f" (round {round_}/{args.repeat})" if args.repeat > 1 else ""
+                print(f"- {contender.name}{label}: {contender.describe} ...", flush=True)
+                workdir = rundir / (
+                    contender.name if args.repeat == 1 else f"{contender.name}-{round_}"
+                )
+                result = run_one(stream, contender, workdir, opts)
+                runs.append(result)
+                print(
+                    f"  {result.status}"
+                    + (f", {result.msgs_per_s:,.0f} msgs/s" if result.msgs_per_s else "")
+                    + (f": {result.error}" if result.error else ""),
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+        print("interrupted: stopping what was started", file=sys.stderr)
+    finally:
+        stop_all()
+
+    results = best_runs(runs, [c.name for c in chosen])
+    base = next((r for r in results if r.name == "znc" and r.msgs_per_s), None)
+    for r in [*results, *runs]:
+        if base is not None and base.msgs_per_s and r.msgs_per_s:
+            r.ratio_to_znc = r.msgs_per_s / base.msgs_per_s
+    report = table(results)
+    print()
+    print(f"command: {command}")
+    print(report)
+    doc = {
+        "command": command,
+        "started": stamp,
+        "interrupted": interrupted,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+        },
+        "lines": stream.lines,
+        "bytes": len(stream.data),
+        "kinds": stream.kind_counts(),
+        "targets": {
+            "logbot-sqlite": ">= 1.0x ZNC, searchable within 2 s, 0 lost",
+            "logbot-text": ">= 2.5x ZNC",
+            "peak_rss_mb": "< 100",
+            "pong_ms": "< 1000",
+        },
+        "repeat": args.repeat,
+        "results": [r.__dict__ for r in results],
+        "runs": [r.__dict__ for r in runs] if args.repeat > 1 else [],
+        "table": report,
+    }
+    out = args.out / f"ingest-{stamp}.json"
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nJSON: {out}")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
