@@ -25,7 +25,7 @@ from twisted.logger import (
 )
 
 from logbot.backends.base import Backend, BackendOptions, FanOut, load_backend
-from logbot.config import NetworkConfig, Settings
+from logbot.config import NetworkConfig, Settings, backend_routes
 
 log = Logger(namespace="logbot.service")
 
@@ -59,28 +59,31 @@ def start_logging(level: str, stream: Any = None) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-def build_backends(settings: Settings, reactor: Any) -> list[Backend]:
-    """The backends the settings ask for; SQLite at the default path when none is named."""
-    channels = sum(len(n.channels) for n in settings.networks)
-    options = BackendOptions(reactor=reactor, multi_channel=channels > 1)
-    wanted: list[tuple[str, str]] = []
-    if settings.file:
-        wanted.append(("file", settings.file))
-    if settings.db:
-        wanted.append(("sql", settings.db))
-    if not wanted:
-        from logbot.storage.engine import default_db_path
+def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], list[FanOut]]:
+    """Every backend the settings route to, and for each network a sink over its backends.
 
-        wanted.append(("sql", str(default_db_path())))
+    Networks that name the same file or database share one backend; a network naming
+    neither writes to SQLite at the default per-user path.
+    """
+    per_network: list[list[Backend]] = [[] for _ in settings.networks]
     backends: list[Backend] = []
     try:
-        for name, target in wanted:
-            backends.append(load_backend(name)(target, options))
+        for route in backend_routes(settings):
+            target = route.target
+            if target is None:
+                from logbot.storage.engine import default_db_path
+
+                target = str(default_db_path())
+            options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel)
+            backend = load_backend(route.kind)(target, options)
+            backends.append(backend)
+            for index in route.networks:
+                per_network[index].append(backend)
     except Exception as exc:
         for backend in backends:
             backend.close()
         raise StartupError(_one_line(exc)) from exc
-    return backends
+    return backends, [FanOut(b) for b in per_network]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -157,13 +160,14 @@ def run(settings: Settings, reactor: Any = None) -> int:
         if network.tls:
             tls_options(network)
 
-    sink = FanOut(build_backends(settings, reactor))
+    backends, sinks = build_backends(settings, reactor)
+    sink = FanOut(backends)
 
     from logbot.irc.factory import LogBotFactory
 
     factories = []
-    for network in settings.networks:
-        factory = LogBotFactory(network, sink.write, reactor)
+    for network, network_sink in zip(settings.networks, sinks, strict=True):
+        factory = LogBotFactory(network, network_sink.write, reactor)
         factories.append(factory)
         log.info(
             "connecting to {server}:{port}{tls}",
