@@ -70,7 +70,7 @@ GOLDEN: list[tuple[Event, str]] = [
     (ev(Kind.KICK, nick="op", target="bob", text="spam"), "<-- op has kicked bob from #x (spam)"),
     (ev(Kind.KICK, nick="op", target="bob"), "<-- op has kicked bob from #x"),
     (ev(Kind.NICK, nick="bob", target="bob2"), "bob is now known as bob2"),
-    (ev(Kind.TOPIC, text="release friday"), "-- alice changed the topic of #x to: release friday"),
+    (ev(Kind.TOPIC, text="release friday"), "-- alice set the topic of #x to: release friday"),
     (ev(Kind.TOPIC, nick="", text="release friday"), "-- the topic of #x is: release friday"),
     (ev(Kind.TOPIC), "-- alice cleared the topic of #x"),
     (ev(Kind.MODE, nick="op", text="+o-v alice bob"), "-- op sets mode #x +o-v alice bob"),

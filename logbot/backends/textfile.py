@@ -137,7 +137,7 @@ def _body(event: Event, second: _Second) -> str:
             return f"-- {nick or 'the server'} cleared the topic of {event.channel}"
         if not nick:
             return f"-- the topic of {event.channel} is: {text}"
-        return f"-- {nick} changed the topic of {event.channel} to: {text}"
+        return f"-- {nick} set the topic of {event.channel} to: {text}"
     if kind is Kind.MODE:
         return f"-- {nick or 'the server'} sets mode {event.channel} {text}"
     if kind is Kind.CONNECTED:

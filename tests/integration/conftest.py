@@ -357,7 +357,8 @@ class IRCClient:
         self.history: list[Message] = []
         self.closed = False
         if register:
-            self.register(user or nick)
+            # ngircd refuses user names with characters a nick may have (`^`, `[`, ...)
+            self.register(user or re.sub(r"[^A-Za-z0-9]", "", nick) or "tester")
 
     # transport
 
@@ -457,7 +458,9 @@ class IRCClient:
         self.expect("PONG", where=lambda m: m.text == token)
 
     def join(self, channel: str) -> None:
+        """Join and wait for the end of NAMES; the echo of our own JOIN is consumed."""
         self.send(f"JOIN {channel}")
+        self.expect("JOIN", nick=self.nick, target=channel)
         self.expect("366", where=lambda m: len(m.params) > 1 and m.params[1] == channel)
 
     def part(self, channel: str, reason: str = "") -> None:
