@@ -121,9 +121,9 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of the process and its live descendants, plus its reaped children."""
-    total = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process tree, reaped children included."""
+    user = system = 0
     for member in _descendants(pid):
         try:
             with open(f"/proc/{member}/stat") as fh:
@@ -131,8 +131,9 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         # after the comm: state ppid ... utime(11) stime(12) cutime(13) cstime(14)
-        total += sum(int(v) for v in fields[11:15])
-    return total / CLK_TCK
+        user += int(fields[11]) + int(fields[13])
+        system += int(fields[12]) + int(fields[14])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -158,10 +159,27 @@ class Watcher:
     last grew.
     """
 
-    def __init__(self, checkpoints: list[int]) -> None:
+    def __init__(self, checkpoints: list[int], *, fts: bool = False) -> None:
         self.pending = list(checkpoints)
         self.seen: dict[int, float] = {}
         self.progress = time.monotonic()
+        #: probe the full-text index too: ``searchable`` maps checkpoint to the time a
+        #: full-text search first found it
+        self.fts = fts
+        self.fts_pending = list(checkpoints)
+        self.searchable: dict[int, float] = {}
+
+    def probe_search(self) -> None:
+        """Search the full-text index for the oldest checkpoints already stored."""
+        now = time.monotonic()
+        for number in list(self.fts_pending):
+            if number not in self.seen or not self._search(token(number)):
+                break
+            self.searchable[number] = now
+            self.fts_pending.remove(number)
+
+    def _search(self, word: str) -> bool:
+        raise NotImplementedError
 
     def _mark(self, window: str | bytes, now: float) -> None:
         text = window if isinstance(window, bytes) else window.encode()
@@ -227,14 +245,11 @@ class SqliteWatcher(Watcher):
     def __init__(
         self, path: Path, checkpoints: list[int], *, key: str = "rowid", fts: bool = False
     ) -> None:
-        super().__init__(checkpoints)
+        super().__init__(checkpoints, fts=fts)
         self.path = path
         self.key = key
         self.last_key = -1
-        self.fts = fts
         self.fts_table: str | None = None
-        self.fts_pending = list(checkpoints)
-        self.searchable: dict[int, float] = {}
         self.db: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection | None:
@@ -258,7 +273,7 @@ class SqliteWatcher(Watcher):
         now = time.monotonic()
         try:
             rows = db.execute(
-                f"select {self.key}, text, nick, coalesce(target, '') from events "
+                f"select {self.key}, text from events "
                 f"where {self.key} > ? order by {self.key} limit 100000",
                 (self.last_key,),
             ).fetchall()
@@ -269,32 +284,27 @@ class SqliteWatcher(Watcher):
             self.last_key = rows[-1][0]
             self._mark("\n".join(r[1] for r in rows), now)
         if self.fts:
-            self._probe_fts(db, now)
+            self.probe_search()
 
-    def _probe_fts(self, db: sqlite3.Connection, now: float) -> None:
-        if self.fts_table is None:
-            found = db.execute(
-                "select name from sqlite_master where type = 'table' and sql like '%fts5%'"
-            ).fetchone()
-            if found is None:
-                return
-            self.fts_table = found[0]
-        # only lines already in the table can be searchable; look for the oldest of those
-        for number in list(self.fts_pending):
-            if number not in self.seen:
-                break
-            try:
-                hit = db.execute(
-                    f'select rowid from "{self.fts_table}" where "{self.fts_table}" match ? '
-                    "limit 1",
-                    (f'"{token(number)}"',),
+    def _search(self, word: str) -> bool:
+        db = self._connect()
+        if db is None:
+            return False
+        try:
+            if self.fts_table is None:
+                found = db.execute(
+                    "select name from sqlite_master where type = 'table' and sql like '%fts5%'"
                 ).fetchone()
-            except sqlite3.OperationalError:
-                return
-            if hit is None:
-                break
-            self.searchable[number] = now
-            self.fts_pending.remove(number)
+                if found is None:
+                    return False
+                self.fts_table = str(found[0])
+            hit = db.execute(
+                f'select rowid from "{self.fts_table}" where "{self.fts_table}" match ? limit 1',
+                (f'"{word}"',),
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return hit is not None
 
     def count(self, counter: TokenCounter) -> None:
         db = sqlite3.connect(self.path)
@@ -320,7 +330,7 @@ class PostgresWatcher(Watcher):
     """Reads new rows of logbot's events table in a PostgreSQL database."""
 
     def __init__(self, conninfo: str, checkpoints: list[int]) -> None:
-        super().__init__(checkpoints)
+        super().__init__(checkpoints, fts=True)
         self.conninfo = conninfo
         self.last_key = -1
         self.conn: Any = None
@@ -342,6 +352,22 @@ class PostgresWatcher(Watcher):
             self.progress = now
             self.last_key = rows[-1][0]
             self._mark("\n".join(r[1] for r in rows), now)
+        self.probe_search()
+
+    def _search(self, word: str) -> bool:
+        import psycopg
+
+        from logbot.storage.fts import pg_tsquery, pg_tsvector
+
+        # the indexed expression, so that the GIN index answers (as `logbot search` does)
+        sql = (
+            f"select 1 from events where {pg_tsvector('text')} "
+            f"@@ {pg_tsquery('%s', function='plainto_tsquery')} limit 1"
+        )
+        try:
+            return self.conn is not None and self.conn.execute(sql, (word,)).fetchone() is not None
+        except psycopg.Error:
+            return False
 
     def count(self, counter: TokenCounter) -> None:
         import psycopg
@@ -546,6 +572,8 @@ class Result:
     msgs_per_s: float | None = None
     ratio_to_znc: float | None = None
     cpu_s: float | None = None
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
     cpu_us_per_msg: float | None = None
     peak_rss_mb: float | None = None
     expected: int | None = None
@@ -649,7 +677,9 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
             result.status = "ok"
             result.seconds = t1 - t0
             result.msgs_per_s = stream.lines / result.seconds
-        result.cpu_s = cpu_after - cpu_before
+        result.cpu_user_s = cpu_after[0] - cpu_before[0]
+        result.cpu_sys_s = cpu_after[1] - cpu_before[1]
+        result.cpu_s = result.cpu_user_s + result.cpu_sys_s
         result.cpu_us_per_msg = result.cpu_s / stream.lines * 1e6
         if server.flood_sent is not None:
             result.flood_send_s = server.flood_sent - t0
@@ -671,16 +701,15 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
             if n in server.checkpoint_sent
         ]
         result.visible_lag_max_s = max(lags) if lags else None
-        if isinstance(watcher, SqliteWatcher) and watcher.fts:
+        if watcher.fts:
             _wait_searchable(watcher, last, opts.stall_timeout)
             slags = [
                 watcher.searchable[n] - server.checkpoint_sent[n]
                 for n in watcher.searchable
                 if n in server.checkpoint_sent
             ]
-            result.searchable_lag_max_s = (
-                max(slags) if slags and last in watcher.searchable else None
-            )
+            if slags and last in watcher.searchable:
+                result.searchable_lag_max_s = max(slags)
         watcher.close()
         result.exit_status = stop(proc)
         proc = None
@@ -714,11 +743,10 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
     return result
 
 
-def _wait_searchable(watcher: SqliteWatcher, last: int, limit: float) -> None:
+def _wait_searchable(watcher: Watcher, last: int, limit: float) -> None:
     deadline = time.monotonic() + limit
     while last not in watcher.searchable and time.monotonic() < deadline:
-        if watcher.db is not None:
-            watcher._probe_fts(watcher.db, time.monotonic())
+        watcher.probe_search()
         time.sleep(0.01)
 
 
