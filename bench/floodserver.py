@@ -35,10 +35,14 @@ class FloodServer:
         host: str = "127.0.0.1",
         chunk: int = CHUNK,
         sndbuf: int | None = 256 * 1024,
+        rate: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
-        self.chunk = chunk
+        #: lines per second to pace the flood at (None: as fast as the socket takes it)
+        self.rate = rate
+        # paced: small steps, so the stream flows evenly rather than in quarter-MB gulps
+        self.chunk = chunk if rate is None else min(chunk, 8192)
         self.sndbuf = sndbuf
         self.clock = clock
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -232,9 +236,16 @@ class FloodServer:
         data = memoryview(self.stream.data)
         probe_at = {offset: name for name, offset in self.stream.probes}
         check_at = {offset: number for number, offset in self.stream.checkpoints}
+        size = len(data)
+        # paced: byte offset x is due at start + x/size of the flood's planned duration
+        duration = self.stream.lines / self.rate if self.rate else 0.0
         try:
-            self.flood_started = self.clock()
+            self.flood_started = began = self.clock()
             for start, end in self._boundaries():
+                if duration:
+                    delay = began + duration * start / size - self.clock()
+                    if delay > 0:
+                        time.sleep(delay)
                 name = probe_at.get(start)
                 if name is not None:
                     self.probe_sent[name] = self.clock()

@@ -560,6 +560,7 @@ class Options:
     poll_interval: float = 0.01
     keep_output: bool = False
     profile: bool = False
+    rate: float | None = None
 
 
 @dataclass
@@ -616,7 +617,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoints = [number for number, _ in stream.checkpoints]
     last = checkpoints[-1]
-    server = FloodServer(stream)
+    server = FloodServer(stream, rate=opts.rate)
     server.start()
     launch: Launch | None = None
     proc: subprocess.Popen[bytes] | None = None
@@ -842,6 +843,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_PG_ADMIN,
         help="libpq URL to create/drop the throwaway database with",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="pace the flood at this many lines/s (e.g. 5000: does the write path keep up? "
+        "watch the lag column) instead of as fast as the socket takes it",
+    )
     parser.add_argument("--stall-timeout", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument(
@@ -878,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         keep_output=args.keep_output,
         profile=args.profile,
+        rate=args.rate,
     )
     print(f"command: {command}", flush=True)
     t = time.monotonic()
@@ -935,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
             "kernel": platform.release(),
         },
         "lines": stream.lines,
+        "rate": args.rate,
         "bytes": len(stream.data),
         "kinds": stream.kind_counts(),
         "targets": {

@@ -134,6 +134,24 @@ def test_flood_server_registers_joins_floods_and_times_the_probes() -> None:
     assert server.flood_sent is not None
 
 
+def test_paced_flood_takes_its_planned_time() -> None:
+    """With a rate, the last byte leaves no sooner than lines/rate after the first."""
+    stream = build_stream(LINES, members=25, probes=0)
+    with FloodServer(stream, rate=LINES / 0.2) as server:
+        sock = socket.create_connection((server.host, server.port), timeout=10)
+        with sock:
+            buf = bytearray()
+            deadline = time.monotonic() + 10
+            sock.sendall(b"NICK pace\r\nUSER pace 0 * :pace\r\nJOIN #bench\r\n")
+            _read_until(sock, buf, b" 366 ", deadline)
+            server.flood()
+            _read_until(sock, buf, token(LINES - 1).encode(), deadline)
+        assert server.finished.wait(5)
+    assert server.flood_sent is not None
+    assert server.flood_started is not None
+    assert server.flood_sent - server.flood_started >= 0.19
+
+
 def test_checker_counts_lost_lines_among_the_kinds_a_logger_writes(tmp_path: Path) -> None:
     """Lines missing from a text log are lost; kinds the logger skips are not counted."""
     stream = build_stream(LINES)
