@@ -192,6 +192,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     #: how often to ask (ISON) whether the configured nick is free, without MONITOR
     regain_poll_interval = 120.0
     #: output token bucket: line_burst lines at once, then one per line_interval seconds
+    #: (registration, before the welcome, is exempt: a fixed handful of lines)
     line_interval = 2.0
     line_burst = 5
     #: replies waiting beyond this many are dropped (the queue is the flood it prevents)
@@ -282,6 +283,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._sasl_mech = mechanism.upper() if mechanism else None
         self._sasl_account = network.sasl_user or network.nick
         self.authenticated = False
+        self._sasl_requested = False
         self._nickserv_fallback = False
         self._dispatch: dict[str, Callable[[str, list[str]], None]] = {
             command: getattr(self, name) for command, name in _HANDLERS.items()
@@ -563,6 +565,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         stamp = (utcnow_from(now), None)
         bucket = self._bucket
         urgent, replies = self._urgent, self._replies
+        if not self._registered:
+            # Registration is a fixed handful of lines (CAP, NICK, USER, SASL) the server
+            # asked for, not something anyone can make the bot repeat: no need to pace it.
+            while urgent:
+                self._write(urgent.popleft())
         while (urgent or replies) and bucket.take(now):
             if urgent:
                 self._write(urgent.popleft())
@@ -637,6 +644,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                 )
             else:
                 wanted.append("sasl")
+                self._sasl_requested = True
             if self._stopped:
                 return
         if not wanted:
@@ -669,7 +677,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self._cap_requests_done()
 
     def _cap_requests_done(self) -> None:
-        if self._sasl_mech is not None and not self.authenticated:
+        if self._sasl_requested and not self.authenticated:
             if "sasl" in self.caps:
                 self._cap_state = "sasl"
                 self.sendLine(f"AUTHENTICATE {self._sasl_mech}")
