@@ -593,6 +593,10 @@ class Result:
     completion: str = ""
     workdir: str = ""
     profile: str | None = None
+    #: the machine's 1-minute load average before and after: other work on the machine
+    #: skews the figures, and this says how much there was
+    load_before: float | None = None
+    load_after: float | None = None
 
 
 def _tail(path: Path, size: int = 600) -> str:
@@ -613,6 +617,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         kinds_logged=[KIND_NAMES[k] for k in sorted(contender.kinds)],
         completion=contender.completion,
         workdir=str(workdir),
+        load_before=os.getloadavg()[0],
     )
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoints = [number for number, _ in stream.checkpoints]
@@ -670,6 +675,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
                 result.error = f"last token not visible after {opts.timeout:.0f} s"
                 break
         t1 = watcher.seen.get(last, time.monotonic())
+        result.load_after = os.getloadavg()[0]
         cpu_after = cpu_seconds(proc.pid)
         result.peak_rss_mb = peak_rss_mb(proc.pid)
         if profiler is not None:
@@ -806,7 +812,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(results: list[Result]) -> str:
     head = (
         f"{'contender':<16} {'msgs/s':>9} {'xZNC':>6} {'CPU us/msg':>10} {'RSS MB':>7} "
-        f"{'lost':>7} {'PONG ms':>8} {'lag s':>6} {'search s':>8}  status"
+        f"{'lost':>7} {'PONG ms':>8} {'lag s':>6} {'search s':>8} {'load':>4}  status"
     )
     rows = [head, "-" * len(head)]
     for r in results:
@@ -815,10 +821,20 @@ def table(results: list[Result]) -> str:
             f"{r.name:<16} {_fmt(r.msgs_per_s, ',.0f'):>9} {_fmt(r.ratio_to_znc, '.2f'):>6} "
             f"{_fmt(r.cpu_us_per_msg, '.1f'):>10} {_fmt(r.peak_rss_mb, '.1f'):>7} "
             f"{lost:>7} {_fmt(r.pong_max_ms, '.0f'):>8} {_fmt(r.visible_lag_max_s, '.2f'):>6} "
-            f"{_fmt(r.searchable_lag_max_s, '.2f'):>8}  {r.status}"
-            + (f": {r.error}" if r.error else "")
+            f"{_fmt(r.searchable_lag_max_s, '.2f'):>8} {_fmt(r.load_after, '.1f'):>4}  "
+            f"{r.status}" + (f": {r.error}" if r.error else "")
         )
+    rows.append(LEGEND)
     return "\n".join(rows)
+
+
+LEGEND = """
+xZNC: msgs/s over ZNC's. CPU: the logger's process tree (user+sys) per flood line.
+RSS: peak (VmHWM). lost: tokens missing among the kinds that logger writes.
+PONG ms: the worst round trip of the probe PINGs sent mid-flood (-: one went unanswered).
+lag s: the worst time from a checkpoint line leaving the server to its showing in the
+output; search s: to a full-text search finding it. load: 1-min load average at the end
+(other work on the machine: 2 cores)."""
 
 
 def main(argv: list[str] | None = None) -> int:
