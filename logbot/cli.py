@@ -172,3 +172,274 @@ def config_check(file: str) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     click.echo(describe(settings))
+
+
+# --- search, export, import: only the standard library, click and logbot's own search
+# modules are imported on the way to a SQLite search (tests/test_cli_search.py checks it).
+
+
+def _fail(exc: BaseException) -> None:
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _emit(lines: Any, *, utf8: bool) -> None:
+    """Print lines fast; JSON and CSV are always UTF-8, text follows the terminal."""
+    try:
+        if utf8:
+            out = sys.stdout.buffer
+            chunk: list[str] = []
+            for line in lines:
+                chunk.append(line)
+                if len(chunk) >= 2000:
+                    out.write(("\n".join(chunk) + "\n").encode("utf-8", "surrogateescape"))
+                    chunk = []
+            if chunk:
+                out.write(("\n".join(chunk) + "\n").encode("utf-8", "surrogateescape"))
+        else:
+            out_text = sys.stdout
+            reconfigure = getattr(out_text, "reconfigure", None)
+            if reconfigure is not None:
+                # a terminal that cannot show a character gets a ?, not a crash
+                reconfigure(errors="replace")
+            for line in lines:
+                out_text.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `logbot search ... | head`: the reader has all it wants
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+
+
+def _db_option(f: Any) -> Any:
+    return click.option(
+        "--db",
+        envvar=_env("db"),
+        metavar="PATH_OR_URL",
+        help="SQLite file or SQLAlchemy URL [default: SQLite in the user data dir].",
+    )(f)
+
+
+def _filter_options(f: Any) -> Any:
+    options = [
+        click.option("--network", metavar="NET", help="Only this network."),
+        click.option(
+            "--channel", multiple=True, metavar="C", help="Only this channel (repeatable)."
+        ),
+        click.option(
+            "--nick", multiple=True, metavar="N", help="Only events by this nick (repeatable)."
+        ),
+        click.option(
+            "--kind",
+            multiple=True,
+            metavar="K",
+            help="Only these kinds, a comma list: message, action, notice, join, part, quit, "
+            "kick, nick, topic, mode.",
+        ),
+        click.option(
+            "--since",
+            metavar="WHEN",
+            help="From this time on: 2024-05-01, '2024-05-01 12:00', today, yesterday, 7d, "
+            "12h, 30m, or what dateutil reads; local time unless an offset is given.",
+        ),
+        click.option("--until", metavar="WHEN", help="Before this time (same forms as --since)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("query", nargs=-1, metavar="[QUERY]")
+@_db_option
+@_filter_options
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="The newest N matches (0: all).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--context",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also N events before and after each match in its channel (groups split by --).",
+)
+@click.option("--count", is_flag=True, help="Print only how many events match.")
+@click.option("--rank", is_flag=True, help="Order by relevance (best first) instead of time.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Highlight matches (auto: when printing to a terminal).",
+)
+def search(
+    query: tuple[str, ...],
+    db: str | None,
+    network: str | None,
+    channel: tuple[str, ...],
+    nick: tuple[str, ...],
+    kind: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    fmt: str,
+    context: int,
+    count: bool,
+    rank: bool,
+    color: str,
+) -> None:
+    """Find stored events; print the newest matches, oldest first.
+
+    QUERY: words that must all match, "a phrase", prefix*, OR between words, -word to
+    exclude. Case and accents do not matter. Without QUERY: the newest events that pass the
+    filters. Exit status: 0 found, 1 nothing found, 2 error.
+
+        logbot search 'release date' --channel '#x' --since yesterday
+    """
+    from logbot import render
+    from logbot import search as searching
+    from logbot.query import highlight_spans
+
+    for word in query:
+        if word.startswith("--"):
+            raise click.NoSuchOption(word.split("=", 1)[0])
+    request = searching.SearchRequest(
+        query=" ".join(query) if query else None,
+        db=db,
+        network=network,
+        channels=channel,
+        nicks=nick,
+        kinds=kind,
+        since=since,
+        until=until,
+        limit=limit or None,
+        context=context,
+        count_only=count,
+        rank=rank,
+    )
+    try:
+        outcome = searching.run_search(request)
+    except searching.USER_ERRORS as exc:
+        _fail(exc)
+        return
+    for note in outcome.notes:
+        click.echo(f"logbot: {note}", err=True)
+    if outcome.count is not None:
+        click.echo(str(outcome.count))
+    else:
+        use_color = color == "always" or (
+            color == "auto"
+            and sys.stdout.isatty()
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+        parsed = outcome.query
+
+        def highlight(text: str) -> list[tuple[int, int]]:
+            return highlight_spans(parsed, text) if parsed is not None else []
+
+        lines = render.result_lines(outcome.groups, fmt, color=use_color, highlight=highlight)
+        _emit(lines, utf8=fmt != "text")
+    sys.exit(0 if outcome.found else 1)
+
+
+@main.command()
+@_db_option
+@_filter_options
+def export(
+    db: str | None,
+    network: str | None,
+    channel: tuple[str, ...],
+    nick: tuple[str, ...],
+    kind: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+) -> None:
+    """Write stored events as JSON lines, oldest first (the `search --format json` lines).
+
+    Moves an archive: logbot export --db A | logbot import --db B
+    """
+    from logbot import archive
+    from logbot import search as searching
+
+    request = searching.SearchRequest(
+        db=db,
+        network=network,
+        channels=channel,
+        nicks=nick,
+        kinds=kind,
+        since=since,
+        until=until,
+    )
+    try:
+        filters = searching.build_filters(request)
+        with searching.open_reader(db) as reader:
+            for name in reader.resolve(filters)[1]:
+                click.echo(f"logbot: no channel {name} in {reader.description}", err=True)
+            _emit(archive.export_lines(reader, filters), utf8=True)
+    except (*searching.USER_ERRORS, archive.ArchiveError) as exc:
+        _fail(exc)
+
+
+@main.command("import")
+@_db_option
+@click.argument(
+    "file",
+    required=False,
+    default="-",
+    metavar="[FILE.jsonl | -]",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+)
+def import_(db: str | None, file: str) -> None:
+    """Store events from JSON lines (from `logbot export` or `search --format json`).
+
+    Creates or upgrades the database. Importing the same lines again adds nothing.
+    Reads standard input when FILE is - or missing.
+    """
+    import stat
+
+    from logbot import archive
+
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    source = "<stdin>" if file == "-" else file
+    try:
+        try:
+            info = os.fstat(stream.fileno())
+            size = info.st_size if stat.S_ISREG(info.st_mode) else None
+        except (OSError, ValueError, AttributeError):
+            # not a real file (a test harness's stdin): no size to show progress against
+            size = None
+        lines = archive.read_binary(stream)
+        if not sys.stderr.isatty():
+            stats = archive.import_lines(db, lines, source=source)
+        elif size is not None:
+            with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
+                stats = archive.import_lines(db, lines, source=source, progress=bar.update)
+        else:
+            with click.progressbar(lines, label="importing", file=sys.stderr) as counted:
+                stats = archive.import_lines(db, counted, source=source)
+    except archive.ArchiveError as exc:
+        _fail(exc)
+        return
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    parts = [f"imported {stats.inserted} events"]
+    if stats.duplicates:
+        parts.append(f"{stats.duplicates} already present")
+    if stats.rejected:
+        parts.append(f"{stats.rejected} refused by the database")
+    click.echo(f"logbot: {', '.join(parts)} ({stats.lines} lines read)", err=True)

@@ -9,6 +9,8 @@ Syntax (all case- and diacritic-insensitive):
   ``a AND (b OR c)``);
 - ``-staging``: no event containing ``staging`` (also ``-"a phrase"`` and ``-pre*``).
 
+(Records are NamedTuples rather than dataclasses: ``dataclasses`` costs ~15 ms of start-up.)
+
 A word is cut into *tokens* exactly where the index cuts text: at every character that is
 not a letter, digit or private-use character (SQLite FTS5 ``unicode61``). A word holding
 punctuation (``example.com/x``, ``foo_bar``) therefore means its tokens as a phrase, which
@@ -22,7 +24,7 @@ Every input either parses or raises :class:`QueryError` with a one-line message.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "Phrase",
@@ -44,8 +46,7 @@ class QueryError(ValueError):
     """A query that cannot be searched; the message is one line meant for the user."""
 
 
-@dataclass(frozen=True, slots=True)
-class Phrase:
+class Phrase(NamedTuple):
     """Tokens that must appear next to each other, in order; ``prefix`` applies to the last."""
 
     tokens: tuple[str, ...]
@@ -54,8 +55,7 @@ class Phrase:
     source: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(NamedTuple):
     """A parsed query: every clause must match (a clause is an OR of phrases), no excluded
     phrase may match."""
 
@@ -106,8 +106,7 @@ def fold(token: str) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Lexeme:
+class _Lexeme(NamedTuple):
     kind: str  # "word", "phrase", "op"
     text: str  # the word / phrase content / operator name
     negated: bool

@@ -4,28 +4,33 @@
   text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters are made
   visible, so one event is always one line and no text can drive the terminal.
 - json: one object a line, ``{"time", "network", "channel", "nick", "kind", "text"}`` with the
-  time in UTC (ISO-8601, microseconds, ``+00:00``), plus ``"target"`` for the kinds that have one
-  (kick: who was kicked; nick: the new nick), plus ``"context": true`` on lines that
-  ``--context`` added around a hit. ``logbot export`` writes exactly these lines and
-  ``logbot import`` reads them back.
-- csv: a header, then ``time,network,channel,nick,kind,text,target`` with the JSON's time.
+  time in UTC (ISO-8601, microseconds, ``+00:00``); then, only when they hold something,
+  ``"target"`` for the kinds that have one (kick: who was kicked; nick: the new nick) and
+  ``"userhost"`` (joins, parts, quits): without them an archive would lose who was kicked and
+  what a nick became, and an export imported back into its own database could not be
+  recognised as the events already there. ``"context": true`` marks lines that ``--context``
+  added around a hit. ``logbot export`` writes exactly these lines; ``logbot import`` reads
+  them back.
+- csv: a header, then ``time,network,channel,nick,kind,text,target,userhost`` with the JSON's
+  time.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO
+from typing import IO, NamedTuple
 
 __all__ = [
     "CSV_HEADER",
+    "FORMATS",
     "Record",
+    "csv_header",
+    "csv_line",
     "csv_rows",
     "json_line",
     "record_time",
+    "result_lines",
     "text_line",
     "utc_iso",
     "visible",
@@ -40,7 +45,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: kinds whose ``target`` is part of what happened
 TARGET_KINDS = frozenset({"kick", "nick"})
 
-CSV_HEADER = ("time", "network", "channel", "nick", "kind", "text", "target")
+CSV_HEADER = ("time", "network", "channel", "nick", "kind", "text", "target", "userhost")
 
 HIGHLIGHT_ON = "\x1b[1;31m"
 HIGHLIGHT_OFF = "\x1b[0m"
@@ -48,8 +53,7 @@ HIGHLIGHT_OFF = "\x1b[0m"
 Highlighter = Callable[[str], list[tuple[int, int]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One stored event as search reads it back."""
 
     id: int
@@ -59,6 +63,7 @@ class Record:
     nick: str
     text: str
     target: str = ""
+    userhost: str = ""
 
 
 def record_time(key: int) -> datetime:
@@ -109,6 +114,10 @@ def _reason(text: str) -> str:
     return f" ({text})" if text else ""
 
 
+def _who(rec: Record) -> str:
+    return f"{rec.nick} ({rec.userhost})" if rec.userhost else rec.nick
+
+
 def _body(rec: Record, text: str) -> str:
     kind, nick, chan = rec.kind, rec.nick, rec.channel
     if kind == "message":
@@ -118,11 +127,11 @@ def _body(rec: Record, text: str) -> str:
     if kind == "notice":
         return f"-{nick}- {text}"
     if kind == "join":
-        return f"--> {nick} has joined {chan}"
+        return f"--> {_who(rec)} has joined {chan}"
     if kind == "part":
-        return f"<-- {nick} has left {chan}{_reason(text)}"
+        return f"<-- {_who(rec)} has left {chan}{_reason(text)}"
     if kind == "quit":
-        return f"<-- {nick} has quit{_reason(text)}"
+        return f"<-- {_who(rec)} has quit{_reason(text)}"
     if kind == "kick":
         return f"<-- {nick} has kicked {rec.target} from {chan}{_reason(text)}"
     if kind == "nick":
@@ -162,8 +171,21 @@ def text_line(
         visible(rec.nick),
         rec.text,
         visible(rec.target),
+        visible(rec.userhost),
     )
     return f"{local:%Y-%m-%d %H:%M:%S} {safe.channel} {_body(safe, shown)}"
+
+
+def _dumps(obj: dict[str, object]) -> str:
+    import json
+
+    global _dumps
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
+    def _dumps(obj: dict[str, object]) -> str:
+        return encode(obj)
+
+    return encode(obj)
 
 
 def json_line(rec: Record, *, context: bool = False) -> str:
@@ -178,25 +200,75 @@ def json_line(rec: Record, *, context: bool = False) -> str:
     }
     if rec.target and rec.kind in TARGET_KINDS:
         obj["target"] = rec.target
+    if rec.userhost:
+        obj["userhost"] = rec.userhost
     if context:
         obj["context"] = True
-    return json.dumps(obj, ensure_ascii=False)
+    return _dumps(obj)
+
+
+def csv_header() -> str:
+    """The CSV header line (no newline)."""
+    return ",".join(CSV_HEADER)
+
+
+def csv_line(rec: Record) -> str:
+    """One CSV row for ``rec`` (no final newline; a field holding a line break is quoted)."""
+    # imported here: a text search should not pay for them at start-up
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(
+        (
+            utc_iso(record_time(rec.id)),
+            rec.network,
+            rec.channel,
+            rec.nick,
+            rec.kind,
+            rec.text,
+            rec.target if rec.kind in TARGET_KINDS else "",
+            rec.userhost,
+        )
+    )
+    return buf.getvalue()[:-1]
 
 
 def csv_rows(out: IO[str], rows: Iterable[Record], *, header: bool = True) -> None:
-    """Write ``rows`` as CSV (``\\n`` line ends; fields with line breaks are quoted)."""
-    writer = csv.writer(out, lineterminator="\n")
+    """Write ``rows`` as CSV to ``out`` (``\\n`` line ends)."""
     if header:
-        writer.writerow(CSV_HEADER)
+        out.write(csv_header() + "\n")
     for rec in rows:
-        writer.writerow(
-            (
-                utc_iso(record_time(rec.id)),
-                rec.network,
-                rec.channel,
-                rec.nick,
-                rec.kind,
-                rec.text,
-                rec.target if rec.kind in TARGET_KINDS else "",
-            )
-        )
+        out.write(csv_line(rec) + "\n")
+
+
+FORMATS = ("text", "json", "csv")
+
+
+def result_lines(
+    groups: Iterable[list[tuple[Record, bool]]],
+    fmt: str,
+    *,
+    color: bool = False,
+    highlight: Highlighter | None = None,
+    tz: tzinfo | None = None,
+) -> Iterator[str]:
+    """The lines ``logbot search`` prints for ``groups`` of (event, is_hit).
+
+    Groups come from ``--context``: text separates them with ``--`` like ``grep -C``; json
+    and csv stay one record a line (json marks the context lines).
+    """
+    if fmt == "csv":
+        yield csv_header()
+    first = True
+    for group in groups:
+        if fmt == "text" and not first and len(group) > 0:
+            yield "--"
+        first = False
+        for rec, is_hit in group:
+            if fmt == "json":
+                yield json_line(rec, context=not is_hit)
+            elif fmt == "csv":
+                yield csv_line(rec)
+            else:
+                yield text_line(rec, tz=tz, highlight=highlight if is_hit else None, color=color)

@@ -126,6 +126,21 @@ def test_json_line_adds_target_for_kick_and_nick_only() -> None:
     assert list(msg) == ["time", "network", "channel", "nick", "kind", "text"]
 
 
+def test_json_line_adds_userhost_when_known() -> None:
+    """Who joined from where travels as "userhost", absent when the event has none."""
+    join = Record(KEY, "libera", "#x", "join", "alice", "", "", "alice@example.org")
+    assert json.loads(json_line(join))["userhost"] == "alice@example.org"
+    assert "userhost" not in json.loads(json_line(rec("join")))
+
+
+def test_text_line_shows_userhost_like_the_text_log() -> None:
+    """Joins, parts and quits show the user@host in parentheses, as the text log does."""
+    join = Record(KEY, "libera", "#x", "join", "alice", "", "", "a@h")
+    quit_ = Record(KEY, "libera", "#x", "quit", "alice", "bye", "", "a@h")
+    assert text_line(join, tz=BERLIN) == "2026-11-28 20:35:22 #x --> alice (a@h) has joined #x"
+    assert text_line(quit_, tz=BERLIN) == "2026-11-28 20:35:22 #x <-- alice (a@h) has quit (bye)"
+
+
 def test_json_line_marks_context_lines() -> None:
     """Lines added by --context say so; hits do not carry the key."""
     assert json.loads(json_line(rec("message", text="x"), context=True))["context"] is True
@@ -143,14 +158,14 @@ def test_csv_rows_golden() -> None:
     out = io.StringIO()
     csv_rows(out, [rec("message", text='a, "b"\nc'), rec("nick", target="alice2")])
     assert out.getvalue() == (
-        "time,network,channel,nick,kind,text,target\n"
-        '2026-11-28T19:35:22.123456+00:00,libera,#x,alice,message,"a, ""b""\nc",\n'
-        "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,nick,,alice2\n"
+        "time,network,channel,nick,kind,text,target,userhost\n"
+        '2026-11-28T19:35:22.123456+00:00,libera,#x,alice,message,"a, ""b""\nc",,\n'
+        "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,nick,,alice2,\n"
     )
 
 
 def test_csv_rows_without_header() -> None:
     """A later batch of rows can be written without repeating the header."""
     out = io.StringIO()
-    csv_rows(out, [rec("join")], header=False)
-    assert out.getvalue() == "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,join,,\n"
+    csv_rows(out, [Record(KEY, "libera", "#x", "join", "alice", "", "", "a@h")], header=False)
+    assert out.getvalue() == "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,join,,,a@h\n"

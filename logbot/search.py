@@ -1,0 +1,857 @@
+"""``logbot search`` and ``logbot export``: read-only queries over the stored events.
+
+Speed comes from the schema's time keys: ``events.id`` orders events by time, and the
+full-text index's rowid *is* that id. The newest matches are found by walking the index
+backwards and stopping at ``--limit``, never by sorting every match by a time column, and
+``--since``/``--until`` are id ranges. Two plans answer a query with filters:
+
+- *index first* walks the full-text matches newest first and keeps those that pass the
+  filters (best when the filters keep many events);
+- *filter first* walks the events of each chosen channel / nick newest first (their
+  ``(channel_id, id)`` / ``(lower(nick), id)`` indexes) and asks the full-text index about
+  each (best when the filters keep few events).
+
+The choice is made by counting, with a cap, how many events the filters keep.
+
+SQLite is read through the standard library's ``sqlite3`` opened read-only: SQLAlchemy
+alone costs ~0.5 s of start-up, three times the whole budget of a search. PostgreSQL goes
+through :mod:`logbot.storage.engine`, in a read-only transaction. Nothing here creates,
+migrates or writes a database.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from logbot.query import Query, QueryError, parse, to_fts5, to_tsquery
+from logbot.render import KEY_SPREAD, Record
+from logbot.timeparse import TimeParseError, parse_when
+
+__all__ = [
+    "KINDS",
+    "Filters",
+    "Outcome",
+    "Reader",
+    "SearchError",
+    "SearchRequest",
+    "Window",
+    "group_windows",
+    "open_reader",
+    "parse_kinds",
+    "run_search",
+]
+
+#: the searchable kinds, in the contract's order
+KINDS = (
+    "message",
+    "action",
+    "notice",
+    "join",
+    "part",
+    "quit",
+    "kick",
+    "nick",
+    "topic",
+    "mode",
+)
+
+#: "filter first" when the filters keep at most this many events in the time range
+FILTER_FIRST_MAX = 4000
+
+# RFC 1459 casemapping, as logbot.storage.schema.channel_key (tests check they agree)
+_IRC_LOWER = str.maketrans("[]\\~", "{}|^")
+# SQLite's lower() folds ASCII only; nicks are compared with lower(nick) on both engines
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_CHANNEL_PREFIXES = "#&+!"
+
+_COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
+
+
+class SearchError(Exception):
+    """A search that cannot run (unreadable database, bad option); one line for the user."""
+
+
+def channel_key(name: str) -> str:
+    """The IRC-casefolded form of a channel name (``channels.name_key``)."""
+    return name.lower().translate(_IRC_LOWER)
+
+
+def nick_key(nick: str) -> str:
+    """What ``lower(nick)`` gives in SQL for ``nick`` (ASCII folding, as SQLite does)."""
+    return nick.translate(_ASCII_LOWER)
+
+
+def parse_kinds(values: Iterable[str]) -> tuple[str, ...]:
+    """``--kind message,action --kind join`` -> the kinds, checked against :data:`KINDS`."""
+    out: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            kind = part.strip().lower()
+            if not kind:
+                continue
+            if kind not in KINDS:
+                raise SearchError(f"unknown kind {part.strip()!r}: choose from {', '.join(KINDS)}")
+            if kind not in out:
+                out.append(kind)
+    return tuple(out)
+
+
+class Filters(NamedTuple):
+    """What every search and export may narrow by; empty means no restriction."""
+
+    network: str | None = None
+    channels: tuple[str, ...] = ()
+    nicks: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def id_range(self) -> tuple[int | None, int | None]:
+        """``(low, high)`` event ids: ``low <= id < high``; ``None`` is unbounded."""
+
+        def key(when: datetime) -> int:
+            delta = when - _EPOCH
+            micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+            return micros * KEY_SPREAD
+
+        low = key(self.since) if self.since is not None else None
+        high = key(self.until) if self.until is not None else None
+        return low, high
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Channel(NamedTuple):
+    id: int
+    network: str
+    name: str
+    name_key: str
+
+
+class Window(NamedTuple):
+    """A hit with the events around it in its channel (``--context``)."""
+
+    hit: Record
+    before: tuple[Record, ...]
+    after: tuple[Record, ...]
+    #: id of the event just before ``before[0]`` (or the hit) in the channel, if any
+    prev_id: int | None
+
+
+def group_windows(windows: Sequence[Window]) -> list[list[tuple[Record, bool]]]:
+    """Merge context windows that overlap or touch in the same channel, like ``grep -C``.
+
+    ``windows`` come in output order (hits oldest first); each group lists its events in
+    time order with ``True`` for hits. A window joins its channel's latest group when it
+    shares an event with it or starts right after it (its ``prev_id`` is the group's last
+    event); otherwise it starts a new group. Groups keep the order of their first hit.
+    """
+    groups: list[list[tuple[Record, bool]]] = []
+    latest: dict[str, int] = {}  # channel identity -> index of its latest group
+    for w in windows:
+        chan = f"{w.hit.network}\x00{w.hit.channel}"
+        items = [(r, False) for r in w.before] + [(w.hit, True)] + [(r, False) for r in w.after]
+        at = latest.get(chan)
+        if at is not None:
+            group = groups[at]
+            last_id = group[-1][0].id
+            first_id = items[0][0].id
+            if first_id <= last_id or w.prev_id == last_id:
+                seen = {r.id: i for i, (r, _) in enumerate(group)}
+                for rec, is_hit in items:
+                    i = seen.get(rec.id)
+                    if i is None:
+                        if rec.id > group[-1][0].id:
+                            group.append((rec, is_hit))
+                    elif is_hit:
+                        group[i] = (rec, True)
+                continue
+        latest[chan] = len(groups)
+        groups.append(items)
+    return groups
+
+
+# --- opening a database -----------------------------------------------------------------
+
+_SQLITE_URL = re.compile(r"sqlite(?:\+\w+)?:///(?P<path>[^?]*)(?:\?.*)?")
+
+
+def default_db_path() -> Path:
+    """The per-user SQLite file (same as :func:`logbot.storage.engine.default_db_path`)."""
+    import platformdirs
+
+    return platformdirs.user_data_path("logbot") / "logbot.sqlite"
+
+
+def _is_url(target: str) -> bool:
+    return "://" in target or target.startswith("sqlite:")
+
+
+def _migrations_dir() -> Path | None:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_migrations", here.parent / "migrations"):
+        if (candidate / "versions").is_dir():
+            return candidate
+    return None
+
+
+_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$", re.MULTILINE)
+
+
+def known_revisions() -> tuple[set[str], str | None]:
+    """Every schema revision this code ships, and the head (read from the migration files).
+
+    Parsed from the scripts rather than asked of Alembic, which costs ~0.3 s of start-up.
+    """
+    where = _migrations_dir()
+    if where is None:
+        return set(), None
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (where / "versions").glob("*.py"):
+        rev: str | None = None
+        for m in _REVISION.finditer(script.read_text(encoding="utf-8")):
+            value = m.group("value").strip("\"' ")
+            if m.group(1):
+                parents.update(re.findall(r"[\w]+", value) if value != "None" else [])
+            else:
+                rev = value
+        if rev:
+            revisions.add(rev)
+    heads = revisions - parents
+    return revisions, (next(iter(heads)) if len(heads) == 1 else None)
+
+
+def _check_revision(revision: str | None, where: str) -> None:
+    if revision is None:
+        raise SearchError(f"{where} is not a logbot database (no schema version)")
+    known, head = known_revisions()
+    if not known:
+        return
+    if revision not in known:
+        raise SearchError(
+            f"{where} has schema revision {revision}, newer than this logbot knows "
+            f"(up to {head}): upgrade logbot"
+        )
+    if head is not None and revision != head:
+        raise SearchError(
+            f"{where} has the older schema revision {revision} (this logbot needs {head}): "
+            f"run `logbot db upgrade --db {where}`"
+        )
+
+
+def open_reader(target: str | None) -> Reader:
+    """A read-only reader for ``target`` (None: the default SQLite file; a path; a URL)."""
+    if target is None:
+        return SqliteReader(default_db_path())
+    if not _is_url(target):
+        return SqliteReader(Path(target).expanduser())
+    m = _SQLITE_URL.fullmatch(target)
+    if m is not None and m.group("path") not in ("", ":memory:"):
+        return SqliteReader(Path(m.group("path")).expanduser())
+    if target.startswith("sqlite:"):
+        raise SearchError(f"an in-memory database has nothing to search: {target}")
+    return PostgresReader(target)
+
+
+# --- the readers ------------------------------------------------------------------------
+
+
+class Reader:
+    """Searches one database. SQL is written once with ``?`` placeholders; the subclasses
+    say how to run it and how full-text matching is spelled."""
+
+    description: str
+    _channels: dict[int, Channel]
+    #: SQLite walks one index per channel / nick / kind and merges (its planner would
+    #: sort); PostgreSQL's planner handles IN lists and its statistics choose the plan
+    _walk_drivers = True
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # engine-specific ------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _no_index(self, column: str) -> str:
+        """``column`` spelled so the planner will not pick its index for this condition."""
+        return column
+
+    def _match_condition(self, query: Query, params: list[Any]) -> str:
+        """A condition on alias ``e`` true for the events matching ``query``."""
+        raise NotImplementedError
+
+    def _search_index_first(
+        self,
+        query: Query,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        limit: int | None,
+        rank: bool,
+    ) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _count_match(self, query: Query, filters: Filters, channel_ids: list[int] | None) -> int:
+        where, params = self._where(filters, channel_ids)
+        where.append(self._match_condition(query, params))
+        return int(self._rows(_select("count(*)", where), params)[0][0])
+
+    # shared -----------------------------------------------------------------------------
+
+    def _record(self, row: tuple[Any, ...]) -> Record:
+        chan = self._channels.get(row[1])
+        network, name = (chan.network, chan.name) if chan else ("", f"?{row[1]}")
+        return Record(
+            row[0], network, name, row[2], row[3], row[4] or "", row[5] or "", row[6] or ""
+        )
+
+    def resolve(self, filters: Filters) -> tuple[list[int] | None, list[str]]:
+        """Channel ids the filters allow (None: all) and the channel names that matched none."""
+        if filters.network is None and not filters.channels:
+            return None, []
+        chans = list(self._channels.values())
+        if filters.network is not None:
+            net = filters.network.lower()
+            chans = [c for c in chans if c.network.lower() == net]
+        if not filters.channels:
+            return [c.id for c in chans], []
+        chosen: list[int] = []
+        missing: list[str] = []
+        for wanted in filters.channels:
+            keys = {channel_key(wanted)}
+            if wanted and wanted[0] not in _CHANNEL_PREFIXES:
+                # `--channel x` for #x: an unquoted # starts a comment in the shell
+                keys.add(channel_key("#" + wanted))
+            found = [c.id for c in chans if c.name_key in keys or channel_key(c.name) in keys]
+            if not found:
+                missing.append(wanted)
+            chosen.extend(i for i in found if i not in chosen)
+        return chosen, missing
+
+    def _where(
+        self,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        *,
+        skip: str = "",
+        id_column: str = "e.id",
+    ) -> tuple[list[str], list[Any]]:
+        """Conditions on alias ``e`` for the filters; ``skip`` names one a driver handles.
+
+        The time range applies to ``id_column`` (the full-text index's rowid, to let the
+        index seek to it).
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        low, high = filters.id_range()
+        if low is not None:
+            where.append(f"{id_column} >= ?")
+            params.append(low)
+        if high is not None:
+            where.append(f"{id_column} < ?")
+            params.append(high)
+        if channel_ids is not None and skip != "channel":
+            where.append(f"{self._no_index('e.channel_id')} IN ({_marks(channel_ids)})")
+            params.extend(channel_ids)
+        if filters.nicks and skip != "nick":
+            where.append(f"lower(e.nick) IN ({_marks(filters.nicks)})")
+            params.extend(nick_key(n) for n in filters.nicks)
+        if filters.kinds and skip != "kind":
+            where.append(f"{self._no_index('e.kind')} IN ({_marks(filters.kinds)})")
+            params.extend(filters.kinds)
+        return where, params
+
+    def _drivers(
+        self, filters: Filters, channel_ids: list[int] | None
+    ) -> tuple[str, list[tuple[str, Any]]] | None:
+        """The index to walk for filter-first plans: one condition per channel / nick / kind."""
+        if not self._walk_drivers:
+            return None
+        if channel_ids is not None:
+            return "channel", [("e.channel_id = ?", c) for c in channel_ids]
+        if filters.nicks:
+            return "nick", [("lower(e.nick) = ?", nick_key(n)) for n in set(filters.nicks)]
+        if filters.kinds:
+            return "kind", [("e.kind = ?", k) for k in filters.kinds]
+        return None
+
+    def _driven_sql(
+        self,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        query: Query | None,
+        order: str,
+        limit: int | None,
+        columns: str = _COLUMNS,
+    ) -> list[tuple[str, list[Any]]]:
+        """One statement per driver (or one for all) selecting the filtered events in order."""
+        drivers = self._drivers(filters, channel_ids)
+        if drivers is None:
+            skip, conds = "", [("", None)]
+        else:
+            skip, conds = drivers
+        out = []
+        for cond, value in conds:
+            where, params = self._where(filters, channel_ids, skip=skip)
+            if cond:
+                where.insert(0, cond)
+                params.insert(0, value)
+            if query is not None:
+                where.append(self._match_condition(query, params))
+            sql = _select(columns, where) + f" ORDER BY e.id {order}" + _limit(limit)
+            out.append((sql, params))
+        return out
+
+    def _filtered_size(self, filters: Filters, channel_ids: list[int] | None, cap: int) -> int:
+        """How many events the filters keep in the time range, counting no further than cap."""
+        total = 0
+        for sql, params in self._driven_sql(filters, channel_ids, None, "DESC", None, "1"):
+            rows = self._rows(f"SELECT count(*) FROM ({sql} LIMIT {cap - total + 1}) AS c", params)
+            total += int(rows[0][0])
+            if total > cap:
+                break
+        return total
+
+    def _newest(
+        self,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        query: Query | None,
+        limit: int | None,
+    ) -> list[tuple[Any, ...]]:
+        lists = [
+            self._rows(sql, params)
+            for sql, params in self._driven_sql(filters, channel_ids, query, "DESC", limit)
+        ]
+        if len(lists) == 1:
+            return lists[0]
+        merged = list(heapq.merge(*lists, key=lambda r: r[0], reverse=True))
+        return merged if limit is None else merged[:limit]
+
+    def search(
+        self, query: Query | None, filters: Filters, limit: int | None, *, rank: bool = False
+    ) -> list[Record]:
+        """The newest ``limit`` events matching, newest first (best first with ``rank``)."""
+        channel_ids, _ = self.resolve(filters)
+        if channel_ids == []:
+            return []
+        if query is None:
+            rows = self._newest(filters, channel_ids, None, limit)
+        elif (
+            not rank
+            and self._drivers(filters, channel_ids) is not None
+            and self._filtered_size(filters, channel_ids, FILTER_FIRST_MAX) <= FILTER_FIRST_MAX
+        ):
+            rows = self._newest(filters, channel_ids, query, limit)
+        else:
+            rows = self._search_index_first(query, filters, channel_ids, limit, rank)
+        return [self._record(r) for r in rows]
+
+    def count(self, query: Query | None, filters: Filters) -> int:
+        """How many events match (``--count``)."""
+        channel_ids, _ = self.resolve(filters)
+        if channel_ids == []:
+            return 0
+        if query is None:
+            where, params = self._where(filters, channel_ids)
+            return int(self._rows(_select("count(*)", where), params)[0][0])
+        return self._count_match(query, filters, channel_ids)
+
+    def window(self, hit: Record, n: int) -> Window:
+        """``hit`` with ``n`` events before and after it in its channel."""
+        channel_id = self._channel_ids[(hit.network, hit.channel)]
+        before = self._rows(
+            f"SELECT {_COLUMNS} FROM events AS e WHERE e.channel_id = ? AND e.id < ? "
+            f"ORDER BY e.id DESC LIMIT {n + 1}",
+            [channel_id, hit.id],
+        )
+        after = self._rows(
+            f"SELECT {_COLUMNS} FROM events AS e WHERE e.channel_id = ? AND e.id > ? "
+            f"ORDER BY e.id ASC LIMIT {n}",
+            [channel_id, hit.id],
+        )
+        prev_id = before[n][0] if len(before) > n else None
+        return Window(
+            hit,
+            tuple(self._record(r) for r in reversed(before[:n])),
+            tuple(self._record(r) for r in after),
+            prev_id,
+        )
+
+    @property
+    def _channel_ids(self) -> dict[tuple[str, str], int]:
+        return {(c.network, c.name): c.id for c in self._channels.values()}
+
+    def export(self, filters: Filters) -> Iterator[Record]:
+        """Every event passing the filters, oldest first, streamed (constant memory)."""
+        channel_ids, _ = self.resolve(filters)
+        if channel_ids == []:
+            return
+        streams = [
+            self._stream(sql, params)
+            for sql, params in self._driven_sql(filters, channel_ids, None, "ASC", None)
+        ]
+        rows = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda r: r[0])
+        for row in rows:
+            yield self._record(row)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _limit(limit: int | None) -> str:
+    return "" if limit is None else f" LIMIT {int(limit)}"
+
+
+def _select(columns: str, where: list[str]) -> str:
+    sql = f"SELECT {columns} FROM events AS e"
+    return sql + (" WHERE " + " AND ".join(where) if where else "")
+
+
+class SqliteReader(Reader):
+    """A SQLite file opened read-only with the standard library."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.absolute()
+        self.description = str(self.path)
+        if self.path.is_dir():
+            raise SearchError(f"{self.path} is a directory, not a database file")
+        if not self.path.exists():
+            raise SearchError(f"no database at {self.path}")
+        try:
+            self._conn = sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise SearchError(f"cannot open {self.path}: {exc}") from None
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            # reading through a memory map spares a copy per page; read-only, so it is safe
+            self._conn.execute(f"PRAGMA mmap_size = {1 << 34}")
+            self._conn.execute("PRAGMA cache_size = -65536")
+            tables = {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master")}
+            revision = None
+            if "alembic_version" in tables:
+                row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = row[0] if row else None
+            _check_revision(revision, self.description)
+            self._channels = {
+                r[0]: Channel(*r)
+                for r in self._conn.execute("SELECT id, network, name, name_key FROM channels")
+            }
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+        except SearchError:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        try:
+            cursor = self._conn.cursor()
+            cursor.arraysize = 1000
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany():
+                yield from rows
+        except sqlite3.Error as exc:
+            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+
+    def _no_index(self, column: str) -> str:
+        # SQLite's documented way to keep a term from using an index: a unary +
+        return "+" + column
+
+    def _match_condition(self, query: Query, params: list[Any]) -> str:
+        params.append(to_fts5(query))
+        return (
+            "e.text <> '' AND EXISTS (SELECT 1 FROM events_fts "
+            "WHERE events_fts MATCH ? AND events_fts.rowid = e.id)"
+        )
+
+    def _search_index_first(
+        self,
+        query: Query,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        limit: int | None,
+        rank: bool,
+    ) -> list[tuple[Any, ...]]:
+        # the time range is put on the index's rowid, so FTS5 seeks to it
+        where, params = self._where(filters, channel_ids, id_column="events_fts.rowid")
+        # CROSS JOIN fixes the loop order: the index outside, walked in rowid (time) order
+        sql = (
+            f"SELECT {_COLUMNS} FROM events_fts CROSS JOIN events AS e "
+            "ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        order = "bm25(events_fts), events_fts.rowid DESC" if rank else "events_fts.rowid DESC"
+        return self._rows(sql + f" ORDER BY {order}" + _limit(limit), [to_fts5(query), *params])
+
+    def _count_match(self, query: Query, filters: Filters, channel_ids: list[int] | None) -> int:
+        where, params = self._where(filters, channel_ids, id_column="events_fts.rowid")
+        if all(w.startswith("events_fts.rowid ") for w in where):
+            sql = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
+        else:
+            sql = (
+                "SELECT count(*) FROM events_fts CROSS JOIN events AS e "
+                "ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
+            )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        return int(self._rows(sql, [to_fts5(query), *params])[0][0])
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class PostgresReader(Reader):
+    """A PostgreSQL database through SQLAlchemy (psycopg 3), in read-only transactions.
+
+    Full-text conditions repeat the GIN index's own expression, read from the catalog, so
+    the planner can use the index whatever expression the schema chose.
+    """
+
+    _walk_drivers = False
+
+    def __init__(self, url: str) -> None:
+        # imported here: SQLAlchemy and psycopg cost ~0.5 s, which a SQLite search never pays
+        import sqlalchemy as sa
+
+        from logbot.storage import fts
+        from logbot.storage.engine import StorageError, display_target, make_engine
+
+        self._sa = sa
+        try:
+            self._engine = make_engine(url)
+            self.description = display_target(self._engine)
+            self._conn = self._engine.connect().execution_options(postgresql_readonly=True)
+        except StorageError as exc:
+            raise SearchError(str(exc)) from None
+        except sa.exc.DBAPIError as exc:
+            raise SearchError(
+                f"cannot open {self.description}: {_one_line(exc.orig or exc)}"
+            ) from None
+        try:
+            found = self._conn.exec_driver_sql(
+                "SELECT to_regclass('alembic_version') IS NOT NULL, "
+                "pg_get_indexdef(to_regclass(%(index)s))",
+                {"index": fts.PG_FTS_INDEX},
+            ).one()
+            revision = None
+            if found[0]:
+                revision = self._conn.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version"
+                ).scalar()
+            _check_revision(revision, self.description)
+            self._tsvector = _index_expression(found[1], self.description)
+            self._tsconfig = fts.PG_TS_CONFIG
+            self._channels = {
+                r[0]: Channel(*r)
+                for r in self._conn.exec_driver_sql(
+                    "SELECT id, network, name, name_key FROM channels"
+                )
+            }
+        except sa.exc.DBAPIError as exc:
+            self.close()
+            raise SearchError(
+                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
+            ) from None
+        except SearchError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def _sql(self, sql: str) -> str:
+        # psycopg's placeholders are %s and a literal % is %%; the index expression goes in
+        # last, as it may hold any character (a '?' among them)
+        sql = sql.replace("%", "%%").replace("?", "%s")
+        return sql.replace(_TSVECTOR, self._tsvector.replace("%", "%%"))
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            result = self._conn.exec_driver_sql(self._sql(sql), tuple(params))
+            return [tuple(r) for r in result]
+        except self._sa.exc.DBAPIError as exc:
+            raise SearchError(
+                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
+            ) from None
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        try:
+            result = self._conn.execution_options(
+                stream_results=True, yield_per=2000
+            ).exec_driver_sql(self._sql(sql), tuple(params))
+            for row in result:
+                yield tuple(row)
+        except self._sa.exc.DBAPIError as exc:
+            raise SearchError(
+                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
+            ) from None
+
+    def _tsquery(self, query: Query, params: list[Any]) -> str:
+        params.append(to_tsquery(query))
+        return f"to_tsquery('{self._tsconfig}'::regconfig, ?)"
+
+    def _match_condition(self, query: Query, params: list[Any]) -> str:
+        return f"{_TSVECTOR} @@ {self._tsquery(query, params)}"
+
+    def _search_index_first(
+        self,
+        query: Query,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        limit: int | None,
+        rank: bool,
+    ) -> list[tuple[Any, ...]]:
+        where, params = self._where(filters, channel_ids)
+        where.append(self._match_condition(query, params))
+        if rank:
+            order = f"ts_rank({_TSVECTOR}, {self._tsquery(query, params)}) DESC, e.id DESC"
+        else:
+            order = "e.id DESC"
+        return self._rows(_select(_COLUMNS, where) + f" ORDER BY {order}" + _limit(limit), params)
+
+
+#: stands for the index's tsvector expression in SQL until it is sent
+_TSVECTOR = "\x00tsvector\x00"
+
+
+def _index_expression(indexdef: str | None, where: str) -> str:
+    """The indexed tsvector expression of ``CREATE INDEX ... USING gin (<expr>)``, over ``e``."""
+    if not indexdef:
+        raise SearchError(f"{where} has no full-text index: run `logbot db upgrade --db {where}`")
+    m = re.search(r"USING gin \((?P<expr>.*)\)\s*$", indexdef)
+    if m is None or "text" not in m.group("expr"):
+        raise SearchError(f"{where}: cannot read the full-text index definition")
+    # qualify the column for our alias; the expression is otherwise used verbatim so the
+    # planner recognises the index
+    return re.sub(r"(?<![\w.'])text(?![\w'])", "e.text", m.group("expr"))
+
+
+# --- one search, from options to results ----------------------------------------------
+
+
+class SearchRequest(NamedTuple):
+    """Everything ``logbot search`` was asked, as typed (strings are parsed here)."""
+
+    query: str | None = None
+    db: str | None = None
+    network: str | None = None
+    channels: tuple[str, ...] = ()
+    nicks: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = 50
+    context: int = 0
+    count_only: bool = False
+    rank: bool = False
+    now: datetime | None = None
+    tz: tzinfo | None = None
+
+
+class Outcome:
+    """What a search found: groups of (event, is_hit) in output order, or a count."""
+
+    __slots__ = ("count", "groups", "notes", "query")
+
+    def __init__(self, query: Query | None) -> None:
+        self.query = query
+        self.groups: list[list[tuple[Record, bool]]] = []
+        self.count: int | None = None
+        #: one-line remarks for stderr (e.g. a channel that does not exist)
+        self.notes: list[str] = []
+
+    @property
+    def found(self) -> bool:
+        if self.count is not None:
+            return self.count > 0
+        return any(self.groups)
+
+
+def build_filters(req: SearchRequest) -> Filters:
+    """The request's filters with WHEN strings parsed (TimeParseError / SearchError)."""
+    now = req.now or datetime.now(UTC)
+    since = parse_when(req.since, now, req.tz) if req.since is not None else None
+    until = parse_when(req.until, now, req.tz) if req.until is not None else None
+    if since is not None and until is not None and since >= until:
+        raise SearchError(f"--since ({req.since}) is not before --until ({req.until})")
+    return Filters(
+        network=req.network,
+        channels=tuple(req.channels),
+        nicks=tuple(n for n in req.nicks if n),
+        kinds=parse_kinds(req.kinds),
+        since=since,
+        until=until,
+    )
+
+
+def run_search(req: SearchRequest) -> Outcome:
+    """Run ``logbot search``; raises SearchError, QueryError or TimeParseError (exit 2)."""
+    query = parse(req.query) if req.query is not None else None
+    if req.rank and query is None:
+        raise SearchError("--rank orders matches by relevance: it needs a QUERY")
+    filters = build_filters(req)
+    with open_reader(req.db) as reader:
+        _, missing = reader.resolve(filters)
+        outcome = Outcome(query)
+        for name in missing:
+            where = f" on network {filters.network}" if filters.network else ""
+            outcome.notes.append(f"no channel {name}{where} in {reader.description}")
+        if req.count_only:
+            outcome.count = reader.count(query, filters)
+            return outcome
+        hits = reader.search(query, filters, req.limit, rank=req.rank)
+        if not req.rank:
+            hits.reverse()
+        if req.context <= 0:
+            outcome.groups = [[(h, True) for h in hits]] if hits else []
+            return outcome
+        windows = [reader.window(h, req.context) for h in hits]
+        if req.rank:
+            outcome.groups = [
+                [(r, False) for r in w.before] + [(w.hit, True)] + [(r, False) for r in w.after]
+                for w in windows
+            ]
+        else:
+            outcome.groups = group_windows(windows)
+        return outcome
+
+
+USER_ERRORS = (SearchError, QueryError, TimeParseError)
+"""Exceptions whose message is the whole story for the user (exit status 2)."""

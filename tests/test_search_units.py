@@ -1,0 +1,167 @@
+"""Pure parts of search: context grouping, kinds, keys, and facts shared with storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from logbot import search
+from logbot.render import Record
+from logbot.search import Filters, SearchError, Window, group_windows, parse_kinds
+from logbot.storage import engine, fts, migrate, schema
+
+
+def r(i: int, channel: str = "#x", network: str = "n") -> Record:
+    return Record(i, network, channel, "message", "nick", f"t{i}")
+
+
+def w(
+    hit: int, before: list[int], after: list[int], prev: int | None, channel: str = "#x"
+) -> Window:
+    return Window(
+        r(hit, channel),
+        tuple(r(i, channel) for i in before),
+        tuple(r(i, channel) for i in after),
+        prev,
+    )
+
+
+def shape(groups: list[list[tuple[Record, bool]]]) -> list[list[tuple[int, bool]]]:
+    return [[(rec.id, hit) for rec, hit in g] for g in groups]
+
+
+def test_separate_windows_stay_separate() -> None:
+    """Windows with events between them are two groups (printed with -- between)."""
+    groups = group_windows([w(3, [2], [4], 1), w(9, [8], [10], 7)])
+    assert shape(groups) == [
+        [(2, False), (3, True), (4, False)],
+        [(8, False), (9, True), (10, False)],
+    ]
+
+
+def test_overlapping_windows_merge_and_mark_both_hits() -> None:
+    """A hit inside the previous window's context merges, and is marked as a hit."""
+    groups = group_windows([w(3, [2], [4], 1), w(4, [3], [5], 2)])
+    assert shape(groups) == [[(2, False), (3, True), (4, True), (5, False)]]
+
+
+def test_touching_windows_merge_like_grep() -> None:
+    """A window starting right after the last event of the previous one joins it."""
+    groups = group_windows([w(3, [2], [4], 1), w(6, [5], [7], 4)])
+    assert shape(groups) == [[(2, False), (3, True), (4, False), (5, False), (6, True), (7, False)]]
+
+
+def test_windows_of_other_channels_never_merge() -> None:
+    """Events of another channel never join a group, even when interleaved in time."""
+    groups = group_windows([w(3, [2], [4], 1, "#x"), w(4, [3], [5], 2, "#y")])
+    assert len(groups) == 2
+    assert {rec.channel for rec, _ in groups[1]} == {"#y"}
+
+
+def test_same_channel_name_on_other_network_is_another_channel() -> None:
+    """#x on two networks are two channels."""
+    a = Window(r(3), (r(2),), (r(4),), 1)
+    b = Window(r(4, network="m"), (r(3, network="m"),), (), 2)
+    assert len(group_windows([a, b])) == 2
+
+
+def test_interleaved_channels_merge_each_with_its_own() -> None:
+    """A #y window between two touching #x windows does not stop them merging."""
+    groups = group_windows(
+        [w(3, [2], [4], 1, "#x"), w(50, [], [], None, "#y"), w(5, [4], [6], 3, "#x")]
+    )
+    assert shape(groups) == [
+        [(2, False), (3, True), (4, False), (5, True), (6, False)],
+        [(50, True)],
+    ]
+
+
+def test_window_at_channel_start_has_no_previous() -> None:
+    """A hit on the first event of a channel has no before-context and no prev id."""
+    assert shape(group_windows([w(1, [], [2], None)])) == [[(1, True), (2, False)]]
+
+
+@pytest.mark.parametrize(
+    ("values", "kinds"),
+    [
+        (["message"], ("message",)),
+        (["message,action", "join"], ("message", "action", "join")),
+        (["Message, ACTION,,"], ("message", "action")),
+        (["quit", "quit"], ("quit",)),
+        ([], ()),
+    ],
+)
+def test_parse_kinds_reads_comma_lists(values: list[str], kinds: tuple[str, ...]) -> None:
+    """--kind takes comma lists, any case, repeated, duplicates dropped."""
+    assert parse_kinds(values) == kinds
+
+
+def test_parse_kinds_rejects_unknown_kind() -> None:
+    """An unknown kind is a one-line error naming the valid ones."""
+    with pytest.raises(SearchError, match=r"^unknown kind 'msg': choose from message, action, "):
+        parse_kinds(["msg"])
+
+
+def test_kinds_are_the_events_channel_kinds() -> None:
+    """The searchable kinds are exactly the event record's channel kinds."""
+    from logbot.events import CHANNEL_KINDS
+
+    assert set(search.KINDS) == {str(k) for k in CHANNEL_KINDS}
+
+
+@pytest.mark.parametrize("name", ["#Foo[1]", "#A\\B~", "#plain", "&local", "#ÄÖ"])
+def test_channel_key_matches_the_schema(name: str) -> None:
+    """search folds channel names exactly as the stored name_key was folded."""
+    assert search.channel_key(name) == schema.channel_key(name)
+
+
+def test_nick_key_folds_ascii_only_like_sqlite_lower() -> None:
+    """Nick comparison uses what SQL lower(nick) gives on SQLite: ASCII folding."""
+    assert search.nick_key("BoB[m]") == "bob[m]"
+    assert search.nick_key("ÄLICE") == "Älice"
+
+
+def test_time_range_is_an_id_range_of_time_keys() -> None:
+    """--since/--until become events.id bounds computed like the schema's time keys."""
+    since = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    until = datetime(2026, 1, 3, tzinfo=UTC)
+    assert Filters(since=since, until=until).id_range() == (
+        schema.time_key(since),
+        schema.time_key(until),
+    )
+    assert Filters().id_range() == (None, None)
+
+
+def test_known_revisions_agree_with_alembic() -> None:
+    """The migration files read without Alembic give Alembic's own head."""
+    known, head = search.known_revisions()
+    assert head == migrate.head_revision()
+    assert head in known
+
+
+def test_default_path_is_the_storage_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With no --db, search reads the file the bot writes by default."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert search.default_db_path() == engine.default_db_path()
+
+
+def test_index_expression_is_read_from_the_index_definition() -> None:
+    """The tsvector expression of the GIN index is reused verbatim, qualified for alias e."""
+    indexdef = (
+        "CREATE INDEX ix_events_text_fts ON public.events USING gin "
+        "(to_tsvector('logbot_text'::regconfig, text))"
+    )
+    assert search._index_expression(indexdef, "db") == (
+        "to_tsvector('logbot_text'::regconfig, e.text)"
+    )
+    assert fts.pg_tsvector("e.text") == "to_tsvector('logbot_text'::regconfig, e.text)"
+
+
+def test_missing_index_expression_is_a_one_line_error() -> None:
+    """A PostgreSQL database without the full-text index asks for an upgrade."""
+    with pytest.raises(SearchError, match="has no full-text index"):
+        search._index_expression(None, "db")
