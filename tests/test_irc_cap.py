@@ -538,3 +538,19 @@ def test_join_lines_after_welcome_are_paced_too() -> None:
     rest = bot.sent()
     assert all(line.startswith("JOIN ") for line in first + rest)
     assert sum(line.count("#") for line in first + rest) == 80
+
+
+def test_a_ping_flood_cannot_grow_the_output_queue() -> None:
+    """While output waits for tokens, only the newest PONG waits, and duplicates are dropped."""
+    bot = collided_bot()
+    bot.clock.advance(10)
+    bot.sent()
+    for i in range(LogBotProtocol.line_burst):
+        bot.feed(f"PING :t{i}")
+    assert len(bot.sent()) == LogBotProtocol.line_burst
+    for i in range(1000):
+        bot.feed(f"PING :flood{i}")
+        bot.feed(f":{SERVER} 731 logbot^ :logbot")  # "your nick is free", over and over
+    assert len(bot.proto._urgent) == 1
+    bot.clock.pump([LogBotProtocol.line_interval] * 5)
+    assert bot.sent() == ["PONG :flood999", "NICK logbot"]

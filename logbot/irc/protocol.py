@@ -269,6 +269,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         # output
         self._bucket = TokenBucket(self._clock.seconds(), self.line_interval, self.line_burst)
         self._urgent: deque[str] = deque()
+        self._pong: str | None = None
         self._replies: deque[tuple[str, str | None, str]] = deque()
         self._pump_call: DelayedCall | None = None
         self._whispers = SenderLimiter(self.whisper_interval, self.whisper_global_max)
@@ -485,6 +486,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._drop_reason = f"quit: {message}" if message else "quit"
         self._urgent.clear()
         self._replies.clear()
+        self._pong = None
         self.stopHeartbeat()
         self._write(f"QUIT :{message}")
 
@@ -547,8 +549,15 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     # -- output ------------------------------------------------------------------------
 
     def sendLine(self, line: str) -> None:
-        """Queue a protocol line; it goes out as soon as the token bucket allows."""
-        self._urgent.append(line)
+        """Queue a protocol line; it goes out as soon as the token bucket allows.
+
+        A line already waiting is not queued twice, and only the newest PONG waits: a
+        server (or a flood of 731s) can never grow the queue faster than it drains.
+        """
+        if line.startswith("PONG"):
+            self._pong = line
+        elif line not in self._urgent:
+            self._urgent.append(line)
         self._pump()
 
     def _reply(self, line: str, channel: str | None = None, text: str = "") -> None:
@@ -558,27 +567,34 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._replies.append((line, channel, text))
         self._pump()
 
+    def _next_line(self) -> tuple[str, str | None, str]:
+        """The line to send next: the PONG, then protocol lines, then replies."""
+        if self._pong is not None:
+            line, self._pong = self._pong, None
+            return line, None, ""
+        if self._urgent:
+            return self._urgent.popleft(), None, ""
+        return self._replies.popleft()
+
     def _pump(self) -> None:
         if self._lost or self.transport is None:
             return
-        now = self._clock.seconds()
-        stamp = (utcnow_from(now), None)
-        bucket = self._bucket
-        urgent, replies = self._urgent, self._replies
         if not self._registered:
             # Registration is a fixed handful of lines (CAP, NICK, USER, SASL) the server
             # asked for, not something anyone can make the bot repeat: no need to pace it.
-            while urgent:
-                self._write(urgent.popleft())
-        while (urgent or replies) and bucket.take(now):
-            if urgent:
-                self._write(urgent.popleft())
-            else:
-                line, channel, text = replies.popleft()
-                self._write(line)
-                if channel is not None:
-                    self._emit(channel, Kind.MESSAGE, self.nickname, text, own=True, times=stamp)
-        if (urgent or replies) and self._pump_call is None:
+            while self._pong is not None or self._urgent:
+                self._write(self._next_line()[0])
+        now = self._clock.seconds()
+        bucket = self._bucket
+        stamp = None
+        while (self._pong is not None or self._urgent or self._replies) and bucket.take(now):
+            line, channel, text = self._next_line()
+            self._write(line)
+            if channel is not None:
+                stamp = stamp or (utcnow_from(now), None)
+                self._emit(channel, Kind.MESSAGE, self.nickname, text, own=True, times=stamp)
+        waiting = self._pong is not None or self._urgent or self._replies
+        if waiting and self._pump_call is None:
             self._pump_call = self._later(bucket.wait(now), self._pump_later)
 
     def _pump_later(self) -> None:
