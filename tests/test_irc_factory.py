@@ -246,3 +246,27 @@ def test_configured_name_wins_over_isupport() -> None:
     s.sign_on(proto)
     proto.dataReceived(f":{SERVER} 005 logbot NETWORK=Other :are supported\r\n".encode())
     assert s.factory.network_name == "mine"
+
+
+def test_tls_failures_are_one_readable_line(logged: list[str]) -> None:
+    """A certificate that fails verification or names another host reads plainly in the log."""
+    from OpenSSL import SSL
+    from service_identity import VerificationError
+    from service_identity.hazmat import DNS_ID, DNSMismatch
+
+    s = Setup(tls=True, port=6697)
+    for error in (
+        SSL.Error([("SSL routines", "", "certificate verify failed")]),
+        VerificationError(errors=[DNSMismatch(mismatched_id=DNS_ID(SERVER))]),
+    ):
+        proto, _ = s.connect()
+        reason = Failure(error)
+        proto.connectionLost(reason)
+        s.factory.clientConnectionLost(s.connector, reason)
+        s.reactor.advance(s.next_delay())
+    assert [line for line in logged if "disconnected" in line] == [
+        "testnet: disconnected from irc.example.net:6697 (TLS): "
+        "TLS handshake failed: certificate verify failed; reconnecting in 1.0 s",
+        "testnet: disconnected from irc.example.net:6697 (TLS): "
+        f"TLS certificate is not valid for {SERVER}; reconnecting in 2.7 s",
+    ]

@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 
 from logbot.config import NetworkConfig
 from logbot.events import Event
+from logbot.irc.failures import describe_failure
 from logbot.irc.protocol import Clock, DelayedCall, LogBotProtocol
 
 log = Logger(namespace="logbot.irc")
@@ -112,11 +113,11 @@ class LogBotFactory(ReconnectingClientFactory):
             )
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
-        what = f"cannot connect to {self._where()}: {reason.getErrorMessage()}"
+        what = f"cannot connect to {self._where()}: {describe_failure(reason, self.network.server)}"
         self._retry_and_log(connector, what)
 
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
-        why = self._last_reason or reason.getErrorMessage()
+        why = self._last_reason or describe_failure(reason, self.network.server)
         self._last_reason = None
         self._retry_and_log(connector, f"disconnected from {self._where()}: {why}")
 

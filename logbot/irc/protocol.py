@@ -39,6 +39,7 @@ from logbot import __version__
 from logbot.config import ChannelConfig, NetworkConfig
 from logbot.events import Event, Kind, utcnow_from
 from logbot.irc.cap import WANTED_CAPS, join_lines, parse_caps, req_lines, sasl_plain_chunks
+from logbot.irc.failures import describe_failure
 from logbot.irc.ratelimit import SenderLimiter, TokenBucket
 from logbot.irc.roster import Roster
 from logbot.irc.wire import (
@@ -435,10 +436,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def connectionMade(self) -> None:
         self.supported = irc.ServerSupportedFeatures()  # type: ignore[no-untyped-call]
         log.info(
-            "{network}: connected to {host}:{port}; registering as {nick}",
+            "{network}: connected to {host}:{port}{tls}; registering as {nick}",
             network=self._network_name,
             host=self.network.server,
             port=self.network.port,
+            tls=" (TLS)" if self.network.tls else "",
             nick=self.nickname,
         )
         # A server that accepts the connection but never welcomes us is as dead as one
@@ -502,7 +504,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._rejoins.clear()
         why = self._drop_reason
         if why is None:
-            why = reason.getErrorMessage() if reason is not None else "connection lost"
+            why = (
+                describe_failure(reason, self.network.server)
+                if reason is not None
+                else "connection lost"
+            )
         if self._marked_connected:
             self._emit("", Kind.DISCONNECTED, self.nickname, text=why, times=self._now())
         self._roster.clear()
