@@ -85,7 +85,7 @@ MARKERS: list[tuple[Event, str]] = [
     ),
     (
         ev(Kind.DISCONNECTED, nick="logbot", channel="", text="Ping timeout"),
-        "[disconnected at Sat Nov 28 20:35:30 2026 (Ping timeout)]",
+        "[disconnected at Sat Nov 28 20:35:30 2026]",  # exactly ircLogBot's: no reason
     ),
 ]
 
@@ -220,6 +220,12 @@ def test_the_directory_is_created_if_missing(tmp_path: Path) -> None:
     backend.write(ev(Kind.MESSAGE, text="hi"))
     backend.close()
     assert lines(path)[-1] == "[20:35:30] <alice> hi"
+
+
+def test_an_unopenable_path_fails_at_creation_with_one_line_naming_it(tmp_path: Path) -> None:
+    """A path that cannot be opened raises at once, and the message names the file."""
+    with pytest.raises(OSError, match=r"^cannot open the text log .*: Is a directory$"):
+        TextFileBackend(str(tmp_path), task.Clock())
 
 
 def test_the_file_is_appended_to_not_truncated(tmp_path: Path) -> None:

@@ -140,10 +140,12 @@ def _body(event: Event, second: _Second) -> str:
         return f"-- {nick} set the topic of {event.channel} to: {text}"
     if kind is Kind.MODE:
         return f"-- {nick or 'the server'} sets mode {event.channel} {text}"
+    # Session markers are exactly ircLogBot's, which scripts parse: the reason for a
+    # disconnect is on stderr (the journal), not here.
     if kind is Kind.CONNECTED:
-        return f"[connected at {second.asctime}{_reason(text)}]"
+        return f"[connected at {second.asctime}]"
     if kind is Kind.DISCONNECTED:
-        return f"[disconnected at {second.asctime}{_reason(text)}]"
+        return f"[disconnected at {second.asctime}]"
     raise ValueError(f"no text-log format for event kind {kind!r}")
 
 
@@ -185,7 +187,11 @@ class TextFileBackend:
         self._failing = False
         self._day: str | None = None
         self._closed = False
-        self._fd = self._open()
+        try:
+            self._fd = self._open()
+        except OSError as exc:
+            # one line for the user at startup, naming the file
+            raise OSError(f"cannot open the text log {self.path}: {exc.strerror or exc}") from exc
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = reactor
         self._loop.start(FLUSH_INTERVAL, now=False)
