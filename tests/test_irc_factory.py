@@ -189,6 +189,9 @@ def test_quit_sends_quit_at_once_and_fires_when_the_connection_closes() -> None:
     s.factory.quit("bye now").addCallback(fired.append)
     assert transport.value() == b"QUIT :bye now\r\n"
     assert fired == []
+    proto.dataReceived(b":alice!a@h PRIVMSG #x :logbot: one last line\r\n")
+    assert s.events[-1].text == "logbot: one last line"
+    s.reactor.advance(1)
     s.lose(proto)
     assert fired == [None]
     s.reactor.advance(600)

@@ -254,6 +254,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._rx = 0  # chunks received: any data is a sign of life
         self._stopped = False  # no more lines are handled once the connection is going
         self._lost = False
+        self._quitting = False  # QUIT sent: lines still received are logged, nothing is said
         self._drop_reason: str | None = None
         self._marked_connected = False
         self._registered = False
@@ -483,8 +484,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def quit_now(self, message: str) -> None:
         """Send QUIT at once (ahead of anything queued): the service is shutting down."""
-        if self._lost:
+        if self._lost or self._quitting:
             return
+        self._quitting = True
         self._drop_reason = f"quit: {message}" if message else "quit"
         self._urgent.clear()
         self._replies.clear()
@@ -583,7 +585,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         return self._replies.popleft()
 
     def _pump(self) -> None:
-        if self._lost or self.transport is None:
+        if self._lost or self._quitting or self.transport is None:
             return
         if not self._registered:
             # Registration is a fixed handful of lines (CAP, NICK, USER, SASL) the server
