@@ -436,11 +436,14 @@ def test_held_lines_are_bounded_dropping_the_oldest_whole_lines(
     for n in range(10):
         backend.write(ev(Kind.MESSAGE, text=f"line {n}"))
     backend.flush()
+    backend.flush()  # still full: nothing more dropped, nothing reported yet
+    assert not [e for e in logged if "dropped" in e.get("log_format", "")]
     disk.full = False
     backend.close()
     kept = lines(tmp_path / "log.txt")
     assert kept == [f"[20:35:30] <alice> line {n}" for n in range(7, 10)]
-    assert any(e.get("lines") == 8 for e in logged)  # the date line and lines 0..6
+    reports = [e for e in logged if "dropped" in e.get("log_format", "")]
+    assert [e["dropped"] for e in reports] == [8]  # the date line and lines 0..6, once
 
 
 def test_close_on_a_full_disk_reports_what_was_lost_and_does_not_raise(
@@ -453,4 +456,4 @@ def test_close_on_a_full_disk_reports_what_was_lost_and_does_not_raise(
     fired: list[object] = []
     backend.close().addCallback(fired.append)
     assert fired == [None]
-    assert any(e.get("count", 0) > 0 for e in logged)
+    assert [e["lines"] for e in logged if "before closing" in e.get("log_format", "")] == [2]

@@ -185,6 +185,8 @@ class TextFileBackend:
         #: bytes a failed write left behind, written before anything newer
         self._held = b""
         self._failing = False
+        #: lines given up while the disk refused them (beyond MAX_HELD_BYTES)
+        self._dropped = 0
         self._day: str | None = None
         self._closed = False
         try:
@@ -241,27 +243,34 @@ class TextFileBackend:
             return False
         if self._failing:
             self._failing = False
-            log.info("writing to {path} again", path=self.path)
+            if self._dropped:
+                log.warn(
+                    "writing to {path} again; {dropped} lines were dropped while it failed",
+                    path=self.path,
+                    dropped=self._dropped,
+                )
+            else:
+                log.info("writing to {path} again; no line was lost", path=self.path)
+            self._dropped = 0
         return True
 
     def _hold(self, rest: bytes, exc: OSError) -> None:
-        if len(rest) > MAX_HELD_BYTES:
-            # keep the newest lines, cut at a line boundary
-            cut = rest.find(b"\n", len(rest) - MAX_HELD_BYTES) + 1
-            log.error(
-                "{path}: dropped {lines} lines that could not be written",
-                path=self.path,
-                lines=rest[:cut].count(b"\n"),
-            )
-            rest = rest[cut:]
-        self._held = rest
         if not self._failing:
             self._failing = True
             log.error(
-                "cannot write to {path}: {error}; holding lines and retrying each second",
+                "cannot write to {path}: {error}; holding up to {limit} MiB of lines and "
+                "retrying each second",
                 path=self.path,
                 error=exc.strerror or str(exc),
+                limit=MAX_HELD_BYTES // 2**20,
             )
+        if len(rest) > MAX_HELD_BYTES:
+            # keep the newest lines, cut at a line boundary; counted, and reported once the
+            # file takes lines again (a report per second would flood the journal)
+            cut = rest.find(b"\n", len(rest) - MAX_HELD_BYTES) + 1
+            self._dropped += rest[:cut].count(b"\n")
+            rest = rest[cut:]
+        self._held = rest
 
     def flush(self) -> defer.Deferred[None]:
         if not self._closed:
@@ -299,9 +308,10 @@ class TextFileBackend:
         os.close(self._fd)
         if not complete:
             log.error(
-                "{path}: {count} bytes could not be written before closing",
+                "{path}: {count} bytes ({lines} lines) could not be written before closing",
                 path=self.path,
                 count=len(self._held),
+                lines=self._held.count(b"\n") + self._dropped,
             )
             self._held = b""
         return defer.succeed(None)
