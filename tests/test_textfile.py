@@ -457,3 +457,53 @@ def test_close_on_a_full_disk_reports_what_was_lost_and_does_not_raise(
     backend.close().addCallback(fired.append)
     assert fired == [None]
     assert [e["lines"] for e in logged if "before closing" in e.get("log_format", "")] == [2]
+
+
+class _ThreadedClock(task.Clock):
+    """A clock whose callInThread queues the call, so a test decides when "the thread" runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_thread: list[Any] = []
+
+    def callInThread(self, f: Any, *args: Any) -> None:  # noqa: N802 (Twisted's name)
+        self.in_thread.append(lambda: f(*args))
+
+    def callFromThread(self, f: Any, *args: Any) -> None:  # noqa: N802
+        f(*args)
+
+
+def test_written_lines_are_synced_to_disk_each_second_off_the_reactor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each second's lines are fdatasync'ed on a thread, so a power loss costs at most a second."""
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    clock = _ThreadedClock()
+    backend = TextFileBackend(str(tmp_path / "log.txt"), clock)
+    backend.write(ev(Kind.MESSAGE, text="one"))
+    clock.advance(1.0)
+    assert synced == []
+    assert len(clock.in_thread) == 1
+    clock.advance(1.0)  # nothing new written and a sync still running: no second sync
+    assert len(clock.in_thread) == 1
+    clock.in_thread.pop()()
+    assert len(synced) == 1
+    backend.write(ev(Kind.MESSAGE, text="two"))
+    clock.advance(1.0)
+    assert len(clock.in_thread) == 1
+    backend.close()
+
+
+def test_an_idle_file_is_not_synced_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing written since the last sync, the second's tick costs no sync."""
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    clock = task.Clock()
+    backend = TextFileBackend(str(tmp_path / "log.txt"), clock)
+    backend.write(ev(Kind.MESSAGE, text="one"))
+    clock.advance(1.0)
+    clock.advance(1.0)
+    clock.advance(1.0)
+    assert len(synced) == 1
+    backend.close()

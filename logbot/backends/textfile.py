@@ -189,6 +189,10 @@ class TextFileBackend:
         self._dropped = 0
         self._day: str | None = None
         self._closed = False
+        self._reactor = reactor
+        #: written since the last fdatasync / a sync is running on a thread
+        self._dirty = False
+        self._syncing = False
         try:
             self._fd = self._open()
         except OSError as exc:
@@ -224,6 +228,39 @@ class TextFileBackend:
     def _tick(self) -> None:
         if self._lines or self._held:
             self._write_out()
+        self._sync_soon()
+
+    def _sync_soon(self) -> None:
+        """fdatasync what was written, on a thread: the contract allows a power loss to cost
+        at most the last second, and a sync can take long enough to stall the reactor."""
+        if self._syncing or not self._dirty:
+            return
+        self._dirty = False
+        try:
+            # a private descriptor: SIGHUP may close self._fd while the sync runs
+            fd = os.dup(self._fd)
+        except OSError:
+            return
+
+        def sync() -> None:
+            try:
+                os.fdatasync(fd)
+            except OSError:
+                pass  # a pipe or a file system without sync: written all the same
+            finally:
+                os.close(fd)
+
+        call_in_thread = getattr(self._reactor, "callInThread", None)
+        if call_in_thread is None:  # a test clock: no threads
+            sync()
+            return
+        self._syncing = True
+
+        def in_thread() -> None:
+            sync()
+            self._reactor.callFromThread(setattr, self, "_syncing", False)
+
+        call_in_thread(in_thread)
 
     def _write_out(self) -> bool:
         """Write everything buffered; True when the file has all of it."""
@@ -241,6 +278,7 @@ class TextFileBackend:
         except OSError as exc:
             self._hold(data[written:], exc)
             return False
+        self._dirty = self._dirty or written > 0
         if self._failing:
             self._failing = False
             if self._dropped:
