@@ -466,10 +466,10 @@ class _ThreadedClock(task.Clock):
         super().__init__()
         self.in_thread: list[Any] = []
 
-    def callInThread(self, f: Any, *args: Any) -> None:  # noqa: N802 (Twisted's name)
+    def callInThread(self, f: Any, *args: Any) -> None:
         self.in_thread.append(lambda: f(*args))
 
-    def callFromThread(self, f: Any, *args: Any) -> None:  # noqa: N802
+    def callFromThread(self, f: Any, *args: Any) -> None:
         f(*args)
 
 
