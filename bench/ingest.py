@@ -773,6 +773,8 @@ def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
         "--rate",
         "200",
         "--nonblocking",
+        # one stack root per thread: the reactor's share and the SQL writer's, apart
+        "--threads",
         "-o",
         str(out),
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _IDLE = re.compile(r"^(poll|doPoll|_doReadOrWrite|select|epoll)\b|\(selectors\.py\)|epollreactor")
@@ -25,12 +26,20 @@ def _frame_name(frame: str) -> str:
     return _LINE.sub(")", frame.strip())
 
 
-def summarise(
-    path: Path, *, include_idle: bool = False
-) -> tuple[Counter[str], Counter[str], int, int]:
-    """(self counts, inclusive counts, samples counted, idle samples left out)."""
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+@dataclass
+class Summary:
+    own: Counter[str] = field(default_factory=Counter)
+    inclusive: Counter[str] = field(default_factory=Counter)
+    #: samples per thread (profiles recorded with ``--threads``)
+    threads: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+    idle: int = 0
+
+
+def summarise(path: Path, *, include_idle: bool = False) -> Summary:
+    """Self and inclusive samples per function, samples per thread, idle samples left out."""
+    summary = Summary()
+    own, inclusive, threads = summary.own, summary.inclusive, summary.threads
     total = idle = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -38,18 +47,22 @@ def summarise(
             continue
         count = int(count_text)
         frames = [_frame_name(f) for f in stack.split(";") if f]
-        # the first frame may be the thread's name ("process 123:..." / "thread (0x...)")
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        # with --threads the first frame names the thread ("thread (0x...)", "process N:...")
+        thread = "all"
+        while frames and frames[0].startswith(("process ", "thread ")):
+            thread = frames.pop(0)
         if not frames:
             continue
         if not include_idle and (_IDLE.search(frames[-1]) or "poll (" in frames[-1]):
             idle += count
             continue
         total += count
+        threads[thread] += count
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
-    return own, inclusive, total, idle
+    summary.total, summary.idle = total, idle
+    return summary
 
 
 def main() -> None:
@@ -59,7 +72,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--idle", action="store_true", help="count idle reactor samples too")
     args = parser.parse_args()
-    own, inclusive, total, idle = summarise(args.profile, include_idle=args.idle)
+    summary = summarise(args.profile, include_idle=args.idle)
+    total = summary.total
     if not total:
         raise SystemExit("no samples")
     scale = (args.us_per_msg or 0) / total
@@ -71,9 +85,10 @@ def main() -> None:
             us = f"{count * scale:6.2f} µs/msg  " if scale else ""
             print(f"  {share:5.1f}%  {us}{name}")
 
-    print(f"{total} busy samples ({idle} idle samples left out)")
-    show("self (innermost frame):", own)
-    show("inclusive (anywhere on the stack):", inclusive)
+    print(f"{total} busy samples ({summary.idle} idle samples left out)")
+    show("threads:", summary.threads)
+    show("self (innermost frame):", summary.own)
+    show("inclusive (anywhere on the stack):", summary.inclusive)
 
 
 if __name__ == "__main__":
