@@ -395,6 +395,8 @@ class Launch:
     watcher: Watcher
     env: dict[str, str] | None = None
     cleanup: Callable[[], None] | None = None
+    #: processes outside the logger's tree that do its work (PostgreSQL's backends)
+    server_pids: Callable[[], list[int]] | None = None
 
 
 @dataclass
@@ -502,8 +504,19 @@ def make_prepare_postgres(admin: str) -> Callable[[Path, int, list[int]], Launch
         host = params.get("host", "127.0.0.1")
         pgport = params.get("port", "5432")
         url = f"postgresql+psycopg://{user}@{host}:{pgport}/{name}"
+
+        def backends() -> list[int]:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                rows = conn.execute(
+                    "select pid from pg_stat_activity where datname = %s", (name,)
+                ).fetchall()
+            return [int(r[0]) for r in rows]
+
         return Launch(
-            logbot_cmd(port, "--db", url), PostgresWatcher(conninfo, checkpoints), cleanup=drop
+            logbot_cmd(port, "--db", url),
+            PostgresWatcher(conninfo, checkpoints),
+            cleanup=drop,
+            server_pids=backends,
         )
 
     return prepare
@@ -575,6 +588,8 @@ class Result:
     cpu_s: float | None = None
     cpu_user_s: float | None = None
     cpu_sys_s: float | None = None
+    #: CPU of the database server's processes serving the logger (PostgreSQL), per line
+    server_cpu_us_per_msg: float | None = None
     cpu_us_per_msg: float | None = None
     peak_rss_mb: float | None = None
     expected: int | None = None
@@ -645,6 +660,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         # the logger's own join line, written before the flood, is no progress of the flood
         watcher.poll()
         cpu_before = cpu_seconds(proc.pid)
+        server_before = _server_cpu(launch)
         if opts.profile and contender.python:
             profiler = start_profiler(proc.pid, workdir / f"{contender.name}.pyspy.txt")
         server.flood()
@@ -677,6 +693,10 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         t1 = watcher.seen.get(last, time.monotonic())
         result.load_after = os.getloadavg()[0]
         cpu_after = cpu_seconds(proc.pid)
+        server_after = _server_cpu(launch)
+        if server_before is not None and server_after is not None:
+            spent = sum(t - server_before.get(pid, 0.0) for pid, t in server_after.items())
+            result.server_cpu_us_per_msg = spent / stream.lines * 1e6
         result.peak_rss_mb = peak_rss_mb(proc.pid)
         if profiler is not None:
             result.profile = stop_profiler(profiler, workdir / f"{contender.name}.pyspy.txt")
@@ -750,6 +770,17 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
     return result
 
 
+def _server_cpu(launch: Launch) -> dict[int, float] | None:
+    """CPU seconds so far of each server process working for the logger, by PID."""
+    if launch.server_pids is None:
+        return None
+    try:
+        pids = launch.server_pids()
+    except Exception:
+        return None
+    return {pid: sum(cpu_seconds(pid)) for pid in pids}
+
+
 def _wait_searchable(watcher: Watcher, last: int, limit: float) -> None:
     deadline = time.monotonic() + limit
     while last not in watcher.searchable and time.monotonic() < deadline:
@@ -819,9 +850,12 @@ def table(results: list[Result]) -> str:
     rows = [head, "-" * len(head)]
     for r in results:
         lost = "-" if r.lost is None else f"{r.lost}"
+        cpu = _fmt(r.cpu_us_per_msg, ".1f")
+        if r.server_cpu_us_per_msg is not None:
+            cpu += f"+{r.server_cpu_us_per_msg:.0f}"
         rows.append(
             f"{r.name:<16} {_fmt(r.msgs_per_s, ',.0f'):>9} {_fmt(r.ratio_to_znc, '.2f'):>6} "
-            f"{_fmt(r.cpu_us_per_msg, '.1f'):>10} {_fmt(r.peak_rss_mb, '.1f'):>7} "
+            f"{cpu:>10} {_fmt(r.peak_rss_mb, '.1f'):>7} "
             f"{lost:>7} {_fmt(r.pong_max_ms, '.0f'):>8} {_fmt(r.visible_lag_max_s, '.2f'):>6} "
             f"{_fmt(r.searchable_lag_max_s, '.2f'):>8} {_fmt(r.load_after, '.1f'):>4}  "
             f"{r.status}" + (f": {r.error}" if r.error else "")
@@ -831,7 +865,8 @@ def table(results: list[Result]) -> str:
 
 
 LEGEND = """
-xZNC: msgs/s over ZNC's. CPU: the logger's process tree (user+sys) per flood line.
+xZNC: msgs/s over ZNC's. CPU: the logger's process tree (user+sys) per flood line
+(+N: what the PostgreSQL server's backends for it spent besides).
 RSS: peak (VmHWM). lost: tokens missing among the kinds that logger writes.
 PONG ms: the worst round trip of the probe PINGs sent mid-flood (-: one went unanswered).
 lag s: the worst time from a checkpoint line leaving the server to its showing in the
