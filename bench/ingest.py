@@ -614,6 +614,19 @@ class Result:
     load_after: float | None = None
 
 
+def contender_env(workdir: Path, launch: Launch) -> dict[str, str]:
+    """The environment without the caller's LOGBOT_* settings, XDG folders in ``workdir``.
+
+    So that a LOGBOT_DB in the shell cannot redirect a contender, and the SQL backend's
+    spool (and any other per-user state) lands in the run's folder, not in ~/.local.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGBOT_")}
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        env[name] = str(workdir / "xdg" / name.split("_")[1].lower())
+    env.update(launch.env or {})
+    return env
+
+
 def _tail(path: Path, size: int = 600) -> str:
     try:
         data = path.read_bytes()[-size:]
@@ -646,7 +659,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         launch = contender.prepare(workdir, server.port, checkpoints)
         (workdir / "command").write_text(shlex.join(launch.command) + "\n")
         started = time.monotonic()
-        proc = spawn(launch.command, workdir, contender.name, env=launch.env)
+        proc = spawn(launch.command, workdir, contender.name, env=contender_env(workdir, launch))
         while not server.joined.wait(0.05):
             if proc.poll() is not None:
                 raise RuntimeError(
