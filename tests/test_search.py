@@ -305,7 +305,15 @@ def test_filters_narrow_the_hits(
     assert [r.text for group in outcome.groups for r, _ in group] == expected
 
 
-@pytest.mark.parametrize("filter_first_max", [0, 10**9])
+# (FILTER_FIRST_MAX, SCAN_BUDGET_MIN, SCANS_PER_PROBE): which plan answers
+PLANS = {
+    "filter count too high: index first": (0, 2000, 30),
+    "few filtered: budgeted index walk completes": (10**9, 10**9, 30),
+    "few filtered: budget spent, then asks the index per event": (10**9, 1, 0),
+}
+
+
+@pytest.mark.parametrize("plan", PLANS)
 @pytest.mark.parametrize(
     "filters",
     [
@@ -315,18 +323,57 @@ def test_filters_narrow_the_hits(
         {"channels": ("#x", "#y"), "nicks": ("alice",), "since": "2026-03-01T12:05:00+00:00"},
     ],
 )
-def test_both_plans_give_the_same_hits(
-    db: str, monkeypatch: pytest.MonkeyPatch, filter_first_max: int, filters: dict[str, object]
+def test_every_plan_gives_the_same_hits(
+    db: str, monkeypatch: pytest.MonkeyPatch, plan: str, filters: dict[str, object]
 ) -> None:
     """Walking the index first or the filtered events first finds the same newest hits."""
-    monkeypatch.setattr(search, "FILTER_FIRST_MAX", filter_first_max)
+
+    def use(settings: tuple[int, int, int]) -> None:
+        for name, value in zip(
+            ("FILTER_FIRST_MAX", "SCAN_BUDGET_MIN", "SCANS_PER_PROBE"), settings, strict=True
+        ):
+            monkeypatch.setattr(search, name, value)
+
     for query in ["release", "deplo*", "mir OR alice", "release -day"]:
         for limit in (1, 2, None):
-            got = run_search(SearchRequest(query=query, db=db, limit=limit, **filters))  # type: ignore[arg-type]
-            monkeypatch.setattr(search, "FILTER_FIRST_MAX", -1)
-            ref = run_search(SearchRequest(query=query, db=db, limit=limit, **filters))  # type: ignore[arg-type]
-            monkeypatch.setattr(search, "FILTER_FIRST_MAX", filter_first_max)
+            request = SearchRequest(query=query, db=db, limit=limit, **filters)  # type: ignore[arg-type]
+            use(PLANS[plan])
+            got = run_search(request)
+            use((-1, 0, 0))
+            ref = run_search(request)
             assert [r for g in got.groups for r, _ in g] == [r for g in ref.groups for r, _ in g]
+
+
+@pytest.mark.parametrize(
+    ("plain_matches", "common_share", "window_matches"),
+    [(1e9, 2.0, 4), (-1, 0.0, 4), (-1, 2.0, 4), (-1, 2.0, 1e-9), (-1, 2.0, 1e9)],
+    ids=["read-all-matches", "walk-primary-key", "windows", "tiny-first-window", "one-window"],
+)
+def test_postgresql_newest_first_strategies_agree(
+    db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    plain_matches: float,
+    common_share: float,
+    window_matches: float,
+) -> None:
+    """Walking the primary key or widening id windows gives the newest hits in order."""
+    for query, filters in [
+        ("release", {}),
+        ("deplo*", {"nicks": ("bob",)}),
+        ("release -day", {"since": "2026-03-01T12:05:00+00:00"}),
+        ("day", {"until": "2026-03-03T00:00:00+00:00"}),
+    ]:
+        for limit in (1, 3):
+            request = SearchRequest(query=query, db=db, limit=limit, **filters)  # type: ignore[arg-type]
+            monkeypatch.setattr(search, "PLAIN_MATCHES", plain_matches)
+            monkeypatch.setattr(search, "COMMON_SHARE", common_share)
+            monkeypatch.setattr(search, "WINDOW_MATCHES", window_matches)
+            got = [r.text for g in run_search(request).groups for r, _ in g]
+            want = expected_texts(query)
+            if filters:
+                ref = run_search(request._replace(limit=None))
+                want = [r.text for g in ref.groups for r, _ in g]
+            assert got == want[-limit:]
 
 
 def test_unknown_channel_finds_nothing_and_says_so(db: str) -> None:
