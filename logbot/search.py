@@ -1,17 +1,20 @@
 """``logbot search`` and ``logbot export``: read-only queries over the stored events.
 
 Speed comes from the schema's time keys: ``events.id`` orders events by time, and the
-full-text index's rowid *is* that id. The newest matches are found by walking the index
-backwards and stopping at ``--limit``, never by sorting every match by a time column, and
-``--since``/``--until`` are id ranges. Two plans answer a query with filters:
+SQLite full-text index's rowid *is* that id. The newest matches are found by walking the
+index backwards and stopping at ``--limit``, never by sorting every match by a time
+column, and ``--since``/``--until`` are id ranges. On SQLite, a query with filters runs:
 
-- *index first* walks the full-text matches newest first and keeps those that pass the
-  filters (best when the filters keep many events);
-- *filter first* walks the events of each chosen channel / nick newest first (their
-  ``(channel_id, id)`` / ``(lower(nick), id)`` indexes) and asks the full-text index about
-  each (best when the filters keep few events).
+- *index first* when the filters keep many events: walk the full-text matches newest first
+  and keep those that pass the filters;
+- when they keep few (counted with a cap, through the ``(channel_id, id)``,
+  ``(lower(nick), id)`` and ``(kind, id)`` indexes): the same walk, but only for as long
+  as it is cheaper than the alternative, then *filter first*: walk those events newest
+  first and ask the index about each.
 
-The choice is made by counting, with a cap, how many events the filters keep.
+PostgreSQL's GIN index has no order, so :meth:`PostgresReader._newest_windows` chooses from
+the planner's estimate between reading every match, walking the primary key backwards, and
+asking about ever wider windows of the newest ids.
 
 SQLite is read through the standard library's ``sqlite3`` opened read-only: SQLAlchemy
 alone costs ~0.5 s of start-up, three times the whole budget of a search. PostgreSQL goes
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -863,6 +865,8 @@ class PostgresReader(Reader):
 
     def _estimate(self, where: list[str], params: list[Any]) -> tuple[float, float]:
         """The planner's estimate of the matches, and of the rows in the table."""
+        import json
+
         plan = self._rows("EXPLAIN (FORMAT JSON) " + _select("1", where), params)[0][0]
         node = plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"]
         if self._total is None:

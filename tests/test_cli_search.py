@@ -347,6 +347,19 @@ def test_import_of_a_bad_line_names_file_and_line(tmp_path: Path, line: str, fra
     assert_clean_error(result, fragment)
 
 
+def test_import_into_an_unusable_target_is_a_clean_error(tmp_path: Path) -> None:
+    """A --db that cannot be a database (a directory) is a one-line error, exit 2."""
+    result = run("import", "--db", str(tmp_path), "-", input=ARCHIVE)
+    assert_clean_error(result, "is a directory")
+
+
+def test_export_of_a_missing_database_is_a_clean_error(tmp_path: Path) -> None:
+    """export never creates a database either."""
+    result = run("export", "--db", str(tmp_path / "none.sqlite"))
+    assert_clean_error(result, "no database at")
+    assert not (tmp_path / "none.sqlite").exists()
+
+
 def test_import_of_invalid_utf8_is_a_clean_error(tmp_path: Path) -> None:
     """Bytes that are not UTF-8 are a one-line error, not a crash."""
     result = run("import", "--db", str(tmp_path / "u.sqlite"), "-", input=b'{"text": "\xff"}\n')
