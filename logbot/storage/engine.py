@@ -20,8 +20,7 @@ API (everything else in logbot opens databases through this module):
 
 SQLite connections run in WAL mode with ``synchronous=NORMAL`` (a commit costs no fsync; a
 power loss can lose the last commits but never corrupts) and a busy timeout, so the bot
-writes while ``logbot search`` reads. New files get 16 KiB pages: the index B-trees of
-a large archive split half as often, which measurably speeds up bulk inserts.
+writes while ``logbot search`` reads.
 """
 
 from __future__ import annotations
@@ -43,8 +42,6 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: SQLite page cache per connection, KiB (negative pragma value = KiB); bounded so the
 #: bot stays small, large enough to keep the hot index pages of a big archive
 SQLITE_CACHE_KIB = 32_768
-#: page size for newly created SQLite files (no effect on existing ones)
-SQLITE_PAGE_SIZE = 16_384
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10
 
@@ -139,8 +136,6 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        # only an empty database takes a new page size; it must come before WAL
-        cur.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
         mode = cur.execute("PRAGMA journal_mode").fetchone()
         if mode is not None and str(mode[0]).lower() not in ("wal", "memory"):
             # a read-only file cannot switch; it still reads fine in its current mode

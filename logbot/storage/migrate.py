@@ -7,9 +7,11 @@ API:
   :data:`logbot.storage.schema.metadata` plus the full-text DDL of
   :mod:`logbot.storage.fts` and stamped with the head revision; an older one is upgraded
   with Alembic; one already at head is left alone. A database stamped with a revision this
-  code does not know (written by a newer logbot) raises :class:`StorageError`, as does any
-  database failure (one line). Safe when several bots start at once: the work runs under an
-  exclusive lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL).
+  code does not know (written by a newer logbot), or an unversioned one that has an
+  ``events`` table, raises :class:`SchemaError`; any other database failure (unreachable,
+  locked, not a database) raises :class:`StorageError` (its base class). One line each.
+  Safe when several bots start at once: the work runs under an exclusive lock
+  (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL).
 - :func:`current_revision` ``(engine)`` / :func:`head_revision` ``()``: where a database is,
   where this code is.
 - :func:`migrations_dir` ``()``: the Alembic scripts: ``logbot/_migrations`` inside an
@@ -32,6 +34,11 @@ from alembic.script import ScriptDirectory
 
 from logbot.storage import fts, schema
 from logbot.storage.engine import StorageError, display_target, storage_errors
+
+
+class SchemaError(StorageError):
+    """The database's schema is not one this code can use (newer, or not logbot's)."""
+
 
 #: the PostgreSQL advisory lock key serialising schema changes ("logbot" as an integer)
 PG_LOCK_KEY = 0x6C6F67626F74
@@ -111,14 +118,14 @@ def upgrade(engine: sa.Engine) -> None:
             command.stamp(alembic_config(conn), head)
             return
         if revision is None:
-            raise StorageError(
+            raise SchemaError(
                 f"database {display_target(engine)} has an events table but no schema "
                 "version: it was not created by logbot"
             )
         try:
             scripts.get_revision(revision)
         except Exception:
-            raise StorageError(
+            raise SchemaError(
                 f"database {display_target(engine)} has schema revision {revision}, newer "
                 f"than this logbot knows (up to {head}): upgrade logbot"
             ) from None

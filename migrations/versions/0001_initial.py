@@ -64,6 +64,7 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE events_fts USING fts5(text, content='events', "
             "content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
         )
+        op.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', 16)")
         op.execute(
             "CREATE TRIGGER events_fts_ad AFTER DELETE ON events WHEN old.text <> '' BEGIN "
             "INSERT INTO events_fts(events_fts, rowid, text) "

@@ -1,0 +1,413 @@
+"""Blocking bulk writes of events: the one place that inserts into ``events``.
+
+API (no Twisted here; the SQL backend runs it on its writer thread, ``logbot import`` may
+call it directly):
+
+- :data:`Row`: an event ready for storage, a plain tuple (cheap to build, JSON-able for the
+  spool): ``(key, network, channel, kind, nick, text, target, userhost, own, received_us)``.
+- :func:`event_row` ``(event, key)`` -> ``Row``: clipped to the column sizes, NUL-free.
+- :class:`KeyAllocator`: hands out distinct time keys (``time_key(when, seq)``) for events
+  arriving in one process, even many in the same microsecond.
+- :class:`EventWriter` ``(engine)``: ``write(rows, salvage=False) -> WriteResult``; each
+  call is one committed transaction (channels are created as needed, the SQLite FTS5 index
+  is fed in bulk in the same transaction). Raises :class:`WriteFailed` whose ``transient``
+  says whether retrying later can help (database down, locked, disk full) or the rows
+  themselves are refused (then call again with ``salvage=True``: rows are cleaned, and any
+  row still refused alone comes back in ``WriteResult.rejected``).
+
+Keys never lose an event: if a key is taken, the stored row is compared with the new one.
+Same channel, kind, nick, text, target and userhost means it is the same event written
+before (a spool replayed twice, a batch whose commit succeeded but whose answer was lost,
+another bot logging the same channel with the same server time): it is skipped, so
+replays are exactly-once. Anything else is a different event: it moves to the next free
+key (one sequence number later, still in time order).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from logbot.events import Event
+from logbot.storage import fts, migrate
+from logbot.storage.engine import StorageError, describe_error
+from logbot.storage.schema import channel_key, channels, events, time_key
+
+#: (key, network, channel, kind, nick, text, target, userhost, own, received_us)
+Row = tuple[int, str, str, str, str, str, str | None, str | None, bool, int | None]
+
+_NICK_MAX = events.c.nick.type.length or 100  # type: ignore[attr-defined]
+_TARGET_MAX = events.c.target.type.length or 100  # type: ignore[attr-defined]
+_USERHOST_MAX = events.c.userhost.type.length or 300  # type: ignore[attr-defined]
+_CHANNEL_MAX = channels.c.name.type.length or 200  # type: ignore[attr-defined]
+_NETWORK_MAX = channels.c.network.type.length or 100  # type: ignore[attr-defined]
+
+# keys are signed 64-bit: times outside this range cannot be stored as they are
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: rows per IN (...) lookup when resolving key collisions
+_LOOKUP_CHUNK = 500
+#: rows per INSERT statement (9 parameters each: far below every driver's limit)
+INSERT_CHUNK = 500
+_EVENTS_HEAD = (
+    "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, own) "
+    "VALUES "
+)
+_FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
+#: how often a batch is retried when another writer keeps taking the keys it chose
+_RESOLVE_ATTEMPTS = 8
+
+
+def _clip(text: str, limit: int) -> str:
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL; store the same on every engine
+        text = text.replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[:limit]
+
+
+def _micros(when: datetime) -> int:
+    delta = when - _EARLIEST
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def storable_time(event: Event) -> datetime:
+    """The time an event is stored under: its own, unless a server sent an absurd one."""
+    when = event.time
+    if _EARLIEST <= when < _LATEST:
+        return when
+    if event.received is not None and _EARLIEST <= event.received < _LATEST:
+        return event.received
+    return min(max(when, _EARLIEST), _LATEST.replace(year=2199))
+
+
+def event_row(event: Event, key: int) -> Row:
+    """The storable form of ``event`` under ``key``."""
+    received = event.received
+    return (
+        key,
+        _clip(event.network, _NETWORK_MAX),
+        _clip(event.channel, _CHANNEL_MAX),
+        str(event.kind),
+        _clip(event.nick, _NICK_MAX),
+        _clip(event.text, 1 << 20) if event.text else "",
+        _clip(event.target, _TARGET_MAX) if event.target else None,
+        _clip(event.userhost, _USERHOST_MAX) if event.userhost else None,
+        bool(event.own),
+        _micros(received) if received is not None and received != event.time else None,
+    )
+
+
+def sanitize_row(row: Sequence[Any]) -> Row:
+    """A row cleaned of anything a database may refuse (bad Unicode, NUL, odd types)."""
+
+    def text(value: Any, limit: int) -> str:
+        s = value if isinstance(value, str) else str(value)
+        s = s.encode("utf-8", "replace").decode("utf-8")
+        return _clip(s, limit)
+
+    def opt(value: Any, limit: int) -> str | None:
+        return text(value, limit) if value not in (None, "") else None
+
+    key = int(row[0])
+    received = row[9]
+    return (
+        key,
+        text(row[1], _NETWORK_MAX),
+        text(row[2], _CHANNEL_MAX),
+        text(row[3], 12),
+        text(row[4], _NICK_MAX),
+        text(row[5] or "", 1 << 20),
+        opt(row[6], _TARGET_MAX),
+        opt(row[7], _USERHOST_MAX),
+        bool(row[8]),
+        int(received) if isinstance(received, int) and -(2**62) < received < 2**62 else None,
+    )
+
+
+class KeyAllocator:
+    """Distinct time keys for the events of one process.
+
+    Remembers the last ``memory`` keys it gave out, so events stamped with the same
+    microsecond (server-time has only milliseconds) get consecutive sequence numbers.
+    More than 1,000 in one microsecond spill into the next microsecond's keys: order is
+    kept, the stored time moves by a microsecond. Keys it has forgotten are still
+    protected by the writer's collision check.
+    """
+
+    def __init__(self, memory: int = 16_384) -> None:
+        self._used: set[int] = set()
+        # per microsecond key: where to look next, so a burst stamped with one
+        # millisecond costs O(1) per event, not a walk over every key already given
+        self._next: dict[int, int] = {}
+        self._order: collections.deque[tuple[int, int]] = collections.deque()
+        self._memory = memory
+
+    def key_for(self, when: datetime) -> int:
+        base = time_key(when)
+        used = self._used
+        key = self._next.get(base, base)
+        while key in used:
+            key += 1
+        used.add(key)
+        self._next[base] = key + 1
+        order = self._order
+        order.append((base, key))
+        if len(order) > self._memory:
+            old_base, old_key = order.popleft()
+            used.discard(old_key)
+            if self._next.get(old_base) == old_key + 1:
+                del self._next[old_base]
+        return key
+
+
+@dataclass
+class WriteResult:
+    """What one committed ``write`` did."""
+
+    inserted: int = 0
+    #: rows already stored under their key (or a later one) with the same content
+    duplicates: int = 0
+    #: rows stored under a later key because theirs held a different event
+    rekeyed: int = 0
+    #: rows the database refuses even alone, cleaned (only with ``salvage=True``)
+    rejected: list[Row] = field(default_factory=list)
+
+
+class WriteFailed(Exception):
+    """A write did not commit; ``transient``: the same rows may succeed later."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# (channel_id, kind, nick, text, target, userhost): what makes two rows the same event
+_Content = tuple[int, str, str, str, str | None, str | None]
+# the order of events columns in the INSERT below
+_DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool]
+
+
+class EventWriter:
+    """Writes batches of rows into one database; use it from one thread at a time."""
+
+    def __init__(self, engine: sa.Engine, *, upgrade: bool = True) -> None:
+        self.engine = engine
+        self._upgrade = upgrade
+        self._conn: Any = None  # SQLAlchemy's pool proxy around the DBAPI connection
+        self._channel_ids: dict[tuple[str, str], int] = {}
+        self._dialect = engine.dialect.name
+        self._dbapi: Any = engine.dialect.loaded_dbapi
+        self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._events_sql: dict[int, str] = {}
+        self._fts_sql: dict[int, str] = {}
+        self._feed_fts = self._dialect == "sqlite"
+        self._poison: tuple[type[BaseException], ...] = (
+            self._dbapi.DataError,
+            UnicodeError,
+            OverflowError,
+            ValueError,
+            TypeError,
+        )
+
+    # -- connection -------------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            if self._upgrade:
+                migrate.upgrade(self.engine)
+                self._upgrade = False
+            self._conn = self.engine.raw_connection()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # the connection is already broken: forgetting it is enough
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def close(self) -> None:
+        """Give the connection back; the next write opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Row], *, salvage: bool = False) -> WriteResult:
+        """Insert ``rows`` in one transaction and commit (see the module doc)."""
+        if not rows:
+            return WriteResult()
+        if salvage:
+            return self._salvage(rows)
+        try:
+            return self._write(rows)
+        except self._poison as exc:
+            self._rollback()
+            raise WriteFailed(describe_error(exc), transient=False) from exc
+        except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+            self._drop_connection()
+            raise WriteFailed(describe_error(exc), transient=True) from exc
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except Exception:
+                self._drop_connection()
+
+    def _write(self, rows: Sequence[Row]) -> WriteResult:
+        conn = self._connection()
+        ids = self._resolve_channels(conn, rows)
+        db_rows: list[_DbRow] = [
+            (r[0], ids[r[1], r[2]], r[3], r[4], r[5], r[6], r[7], r[9], r[8]) for r in rows
+        ]
+        try:
+            self._insert(conn, db_rows)
+        except self._dbapi.IntegrityError:
+            conn.rollback()
+            return self._write_resolving(conn, db_rows)
+        return WriteResult(inserted=len(db_rows))
+
+    def _values_sql(self, cache: dict[int, str], head: str, width: int, rows: int) -> str:
+        sql = cache.get(rows)
+        if sql is None:
+            one = "(" + ", ".join([self._mark] * width) + ")"
+            sql = cache[rows] = head + ", ".join([one] * rows)
+        return sql
+
+    def _insert(self, conn: Any, db_rows: Sequence[_DbRow]) -> None:
+        # Multi-row VALUES, not executemany: the driver binds a whole chunk at once and
+        # the database inserts it in one step with the GIL released, while executemany
+        # gives the GIL back and waits for it again on every row, which stalls behind a
+        # busy reactor thread (the convoy effect) exactly when the bot is flooded.
+        cur = conn.cursor()
+        try:
+            for start in range(0, len(db_rows), INSERT_CHUNK):
+                chunk = db_rows[start : start + INSERT_CHUNK]
+                sql = self._values_sql(self._events_sql, _EVENTS_HEAD, 9, len(chunk))
+                cur.execute(sql, [v for r in chunk for v in r])
+                if self._feed_fts:
+                    texts = [v for r in chunk if r[4] for v in (r[0], r[4])]
+                    if texts:
+                        sql = self._values_sql(self._fts_sql, _FTS_HEAD, 2, len(texts) // 2)
+                        cur.execute(sql, texts)
+        finally:
+            cur.close()
+        conn.commit()
+
+    def _resolve_channels(self, conn: Any, rows: Iterable[Row]) -> dict[tuple[str, str], int]:
+        ids = self._channel_ids
+        missing = {(r[1], r[2]) for r in rows if (r[1], r[2]) not in ids}
+        if not missing:
+            return ids
+        m = self._mark
+        cur = conn.cursor()
+        try:
+            for network, name in sorted(missing):
+                key = channel_key(name)
+                # ON CONFLICT: another bot on the same database may add it at the same time
+                cur.execute(
+                    "INSERT INTO channels (network, name, name_key) "
+                    f"VALUES ({m}, {m}, {m}) ON CONFLICT (network, name_key) DO NOTHING",
+                    (network, name, key),
+                )
+                cur.execute(
+                    f"SELECT id FROM channels WHERE network = {m} AND name_key = {m}",
+                    (network, key),
+                )
+                ids[network, name] = int(cur.fetchone()[0])
+        finally:
+            cur.close()
+        # committed on its own: a channel row is harmless even if the events roll back
+        conn.commit()
+        return ids
+
+    def _stored(self, conn: Any, keys: Sequence[int]) -> dict[int, _Content]:
+        found: dict[int, _Content] = {}
+        cur = conn.cursor()
+        try:
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[start : start + _LOOKUP_CHUNK]
+                marks = ", ".join([self._mark] * len(chunk))
+                cur.execute(
+                    "SELECT id, channel_id, kind, nick, text, target, userhost "
+                    f"FROM events WHERE id IN ({marks})",
+                    tuple(chunk),
+                )
+                for row in cur.fetchall():
+                    found[int(row[0])] = (int(row[1]), row[2], row[3], row[4], row[5], row[6])
+        finally:
+            cur.close()
+        return found
+
+    def _write_resolving(self, conn: Any, db_rows: Sequence[_DbRow]) -> WriteResult:
+        """The slow path after a key collision: skip rows already stored, re-key the rest."""
+        for _attempt in range(_RESOLVE_ATTEMPTS):
+            stored = self._stored(conn, [r[0] for r in db_rows])
+            taken = set(stored)
+            result = WriteResult()
+            out: list[_DbRow] = []
+            for r in db_rows:
+                content: _Content = (r[1], r[2], r[3], r[4], r[5], r[6])
+                key = r[0]
+                duplicate = False
+                while key in taken:
+                    if stored.get(key) == content:
+                        duplicate = True
+                        break
+                    key += 1
+                    if key not in stored and key not in taken:
+                        # a key this lookup has not seen: ask the database about it
+                        stored.update(self._stored(conn, [key]))
+                        if key in stored:
+                            taken.add(key)
+                if duplicate:
+                    result.duplicates += 1
+                    continue
+                if key != r[0]:
+                    result.rekeyed += 1
+                taken.add(key)
+                out.append((key, *r[1:]))
+            try:
+                self._insert(conn, out)
+            except self._dbapi.IntegrityError:
+                # another writer took a key between our look and our insert: look again
+                conn.rollback()
+                continue
+            result.inserted = len(out)
+            return result
+        raise WriteFailed("could not find free keys for a batch; will retry", transient=True)
+
+    def _salvage(self, rows: Sequence[Row]) -> WriteResult:
+        """Clean every row and write; rows refused even alone are returned, not raised."""
+        clean = [sanitize_row(r) for r in rows]
+        try:
+            return self._write(clean)
+        except self._poison:
+            self._rollback()
+        except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+            self._drop_connection()
+            raise WriteFailed(describe_error(exc), transient=True) from exc
+        total = WriteResult()
+        for row in clean:
+            try:
+                one = self._write([row])
+            except self._poison:
+                self._rollback()
+                total.rejected.append(row)
+                continue
+            except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+                self._drop_connection()
+                raise WriteFailed(describe_error(exc), transient=True) from exc
+            total.inserted += one.inserted
+            total.duplicates += one.duplicates
+            total.rekeyed += one.rekeyed
+        return total

@@ -1,0 +1,548 @@
+"""The SQL backend: batching, flush and close, the spool while the database is away, keys.
+
+No thread and no sleep: the writer runs through a synchronous (or hand-driven) pool and
+time moves with ``task.Clock``. The tests that store rows run on SQLite and on the real
+PostgreSQL (``db_target``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from twisted.internet import defer, task
+from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
+
+from logbot.backends import sql
+from logbot.backends.base import Backend, BackendOptions
+from logbot.events import Event, Kind
+from logbot.storage import fts, migrate
+from logbot.storage.engine import make_engine
+from logbot.storage.schema import key_time, time_key
+from logbot.storage.writer import EventWriter, Row, WriteFailed, WriteResult
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class ClockReactor(task.Clock):
+    """A Clock that also takes the reactor calls deferToThreadPool and create() make."""
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        f(*args, **kw)
+
+    def callWhenRunning(self, f: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        f(*args, **kw)
+
+
+class InlinePool:
+    """A thread pool that runs each call at once, in the calling thread."""
+
+    started = True
+
+    def callInThreadWithCallback(
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        try:
+            result = f(*a, **kw)
+        except BaseException:
+            on_result(False, Failure())
+        else:
+            on_result(True, result)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class ManualPool(InlinePool):
+    """A thread pool whose calls wait until the test runs them."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]] = []
+
+    def callInThreadWithCallback(
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.queue.append((on_result, f, a))
+
+    def run_next(self) -> None:
+        on_result, f, a = self.queue.pop(0)
+        InlinePool.callInThreadWithCallback(self, on_result, f, *a)
+
+
+class SwitchableWriter:
+    """A real EventWriter in front of which the database can be 'down'."""
+
+    def __init__(self, real: EventWriter) -> None:
+        self.real = real
+        self.engine = real.engine
+        self.down = False
+        self.calls: list[int] = []
+
+    def write(self, rows: list[Row], *, salvage: bool = False) -> WriteResult:
+        self.calls.append(len(rows))
+        if self.down:
+            raise WriteFailed("connection refused", transient=True)
+        return self.real.write(rows, salvage=salvage)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every log line emitted by logbot.backends.sql during the test."""
+    lines: list[str] = []
+
+    def observer(event: LogEvent) -> None:
+        if event.get("log_namespace") == "logbot.backends.sql":
+            lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
+
+
+@pytest.fixture
+def engine(db_target: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_target)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    eng = make_engine(str(tmp_path / "unit.sqlite"))
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+class Rig:
+    """A backend over a real database, a clock, a pool and a spool directory."""
+
+    def __init__(self, engine: sa.Engine, spool_dir: Path, pool: Any = None, **kw: Any) -> None:
+        self.engine = engine
+        self.clock = ClockReactor()
+        self.pool = pool if pool is not None else InlinePool()
+        self.writer = SwitchableWriter(EventWriter(engine, upgrade=False))
+        self.spool = sql.Spool(spool_dir, "test-db")
+        self.backend = sql.SQLBackend(
+            self.writer,  # type: ignore[arg-type]
+            BackendOptions(reactor=self.clock),
+            pool=self.pool,
+            spool=self.spool,
+            name="test-db",
+            **kw,
+        )
+        self.n = 0
+
+    def event(self, text: str | None = None, **kw: Any) -> Event:
+        self.n += 1
+        fields: dict[str, Any] = {
+            "time": T0 + timedelta(milliseconds=self.n),
+            "network": "net",
+            "channel": "#chan",
+            "kind": Kind.MESSAGE,
+            "nick": "alice",
+            "text": text if text is not None else f"line {self.n}",
+        }
+        fields.update(kw)
+        return Event(**fields)
+
+    def write(self, count: int, **kw: Any) -> list[Event]:
+        events = [self.event(**kw) for _ in range(count)]
+        for e in events:
+            self.backend.write(e)
+        return events
+
+    def stored(self) -> list[tuple[int, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, text FROM events ORDER BY id"))
+            return [(int(r[0]), r[1]) for r in rows]
+
+    def spooled_rows(self) -> int:
+        return sum(len(p.read_text().splitlines()) for p in self.spool.directory.glob("*.jsonl"))
+
+
+@pytest.fixture
+def rig(engine: sa.Engine, tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(engine, tmp_path / "spool")
+    yield r
+    if r.backend._loop.running:
+        r.backend._loop.stop()
+
+
+def _fired(d: defer.Deferred[Any]) -> bool:
+    results: list[object] = []
+    d.addBoth(results.append)
+    return bool(results)
+
+
+def test_backend_satisfies_the_protocol(rig: Rig) -> None:
+    """SQLBackend is a Backend."""
+    assert isinstance(rig.backend, Backend)
+
+
+def test_a_full_batch_is_committed_at_once(rig: Rig) -> None:
+    """999 events wait; the 1,000th sends the batch without waiting for the clock."""
+    rig.write(999)
+    assert rig.stored() == []
+    rig.write(1)
+    assert len(rig.stored()) == 1000
+    assert rig.writer.calls == [1000]
+
+
+def test_a_partial_batch_is_committed_within_250_ms(rig: Rig) -> None:
+    """A few events are committed at the next tick, 250 ms later at most."""
+    rig.write(5)
+    rig.clock.advance(0.24)
+    assert rig.stored() == []
+    rig.clock.advance(0.01)
+    assert [t for _, t in rig.stored()] == [f"line {i}" for i in range(1, 6)]
+
+
+def test_session_markers_are_not_stored(rig: Rig) -> None:
+    """connected/disconnected events are for the text log only."""
+    rig.backend.write(rig.event(kind=Kind.CONNECTED, channel="", text=""))
+    rig.backend.write(rig.event(kind=Kind.DISCONNECTED, channel="", text="bye"))
+    rig.write(1)
+    rig.clock.advance(0.25)
+    assert len(rig.stored()) == 1
+
+
+def test_every_field_is_stored(rig: Rig) -> None:
+    """A stored row holds the event's time (to the microsecond), kind, nick and all extras."""
+    when = datetime(2026, 5, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    rig.backend.write(
+        Event(
+            time=when,
+            network="net",
+            channel="#Chan",
+            kind=Kind.KICK,
+            nick="op",
+            text="bye",
+            target="bob",
+            userhost="op@host",
+            own=True,
+            received=when + timedelta(seconds=1),
+        )
+    )
+    rig.clock.advance(0.25)
+    with rig.engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT e.id, c.network, c.name, c.name_key, e.kind, e.nick, e.text, e.target, "
+                "e.userhost, e.own, e.received_us FROM events e JOIN channels c "
+                "ON c.id = e.channel_id"
+            )
+        ).one()
+    assert key_time(row[0]) == when
+    assert tuple(row[1:9]) == ("net", "#Chan", "#chan", "kick", "op", "bye", "bob", "op@host")
+    assert bool(row[9]) is True
+    assert row[10] == (int(when.timestamp()) + 1) * 1_000_000 + 678901
+
+
+def test_flush_fires_when_everything_is_committed(rig: Rig) -> None:
+    """flush() commits what waits and fires only then; with nothing waiting it fires at once."""
+    assert _fired(rig.backend.flush())
+    rig.write(3)
+    d = rig.backend.flush()
+    assert _fired(d)
+    assert len(rig.stored()) == 3
+
+
+def test_flush_waits_for_a_running_write(engine: sa.Engine, tmp_path: Path) -> None:
+    """A flush issued while the writer is busy fires after the events behind it are in."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool)
+    r.write(1000)
+    r.write(10)
+    d = r.backend.flush()
+    assert not _fired(d)
+    pool.run_next()
+    assert not _fired(d)
+    pool.run_next()
+    assert _fired(d)
+    assert len(r.stored()) == 1010
+    r.backend._loop.stop()
+
+
+def test_events_arriving_during_a_write_go_in_one_transaction(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Group commit: while a batch is written, everything that arrives waits for the next one."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool)
+    r.write(1000)
+    r.write(2500)
+    assert len(pool.queue) == 1
+    pool.run_next()
+    assert len(pool.queue) == 1
+    pool.run_next()
+    assert r.writer.calls == [1000, 2500]
+    assert len(r.stored()) == 3500
+    r.backend._loop.stop()
+
+
+def test_close_flushes_and_ignores_later_writes(rig: Rig, logged: list[str]) -> None:
+    """close() commits every accepted event, then fires; a write after close is dropped."""
+    rig.write(7)
+    d = rig.backend.close()
+    assert _fired(d)
+    assert len(rig.stored()) == 7
+    rig.write(1)
+    rig.clock.advance(1)
+    assert len(rig.stored()) == 7
+    assert any("after close" in line for line in logged)
+
+
+def test_outage_spools_then_replays_in_order_exactly_once(rig: Rig, logged: list[str]) -> None:
+    """Down: events go to the spool each tick; back: spool first, then newer, each once."""
+    rig.writer.down = True
+    first = rig.write(5)
+    rig.clock.advance(0.25)  # the write fails: down
+    assert rig.backend.pending == 0
+    assert rig.spooled_rows() == 5
+    second = rig.write(3)
+    rig.clock.advance(0.25)  # a tick while down: spool, no write attempt
+    assert rig.spooled_rows() == 8
+    for _ in range(4):  # retries keep failing, with growing delays
+        rig.clock.advance(sql.RETRY_MAX)
+    rig.writer.down = False
+    third = rig.write(2)
+    rig.clock.advance(sql.RETRY_MAX)
+    rig.clock.advance(0.25)
+    stored = rig.stored()
+    assert [t for _, t in stored] == [e.text for e in first + second + third]
+    assert len({k for k, _ in stored}) == 10
+    assert list(rig.spool.directory.glob("*.jsonl")) == []
+    assert sum("unavailable" in line for line in logged) == 1
+    assert sum("is back" in line for line in logged) == 1
+
+
+def test_flush_while_down_spools_and_fires(rig: Rig) -> None:
+    """With the database away, flush() makes events durable in the spool and fires."""
+    rig.writer.down = True
+    rig.write(2)
+    rig.clock.advance(0.25)
+    rig.write(3)
+    assert _fired(rig.backend.flush())
+    assert rig.spooled_rows() == 5
+    assert rig.stored() == []
+
+
+def test_close_while_down_leaves_everything_in_the_spool(rig: Rig) -> None:
+    """Shutdown during an outage: every event is in the spool, close() still fires."""
+    rig.writer.down = True
+    rig.write(4)
+    rig.clock.advance(0.25)
+    rig.write(2)
+    assert _fired(rig.backend.close())
+    assert rig.spooled_rows() == 6
+
+
+def test_close_gives_up_on_a_hung_database_after_the_timeout(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A write that never returns: after the close timeout the events are spooled instead."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, close_timeout=30.0)
+    r.write(1000)  # now stuck in the pool
+    r.write(5)
+    d = r.backend.close()
+    r.clock.advance(29)
+    assert not _fired(d)
+    r.clock.advance(1)
+    assert _fired(d)
+    assert r.spooled_rows() == 1005
+
+
+def test_spool_left_by_a_crash_is_replayed_exactly_once(engine: sa.Engine, tmp_path: Path) -> None:
+    """A spool segment whose first rows were already committed: replay stores each row once."""
+    first = Rig(engine, tmp_path / "spool")
+    events = first.write(6)
+    first.backend.flush()
+    first.backend._loop.stop()
+    stored = first.stored()
+    assert len(stored) == 6
+    # what a crash between commit and unlink leaves: the same rows still in a segment,
+    # plus rows that never reached the database
+    with engine.connect() as conn:
+        ids = [int(i) for i in conn.execute(sa.text("SELECT id FROM events ORDER BY id")).scalars()]
+    first_rows = [
+        [ids[i], "net", "#chan", "message", "alice", e.text, None, None, False, None]
+        for i, e in enumerate(events)
+    ]
+    later = time_key(T0 + timedelta(seconds=10))
+    new_rows = [
+        [later + i, "net", "#chan", "message", "bob", f"late {i}", None, None, False, None]
+        for i in range(3)
+    ]
+    spool_dir = tmp_path / "spool2"
+    spool_dir.mkdir()
+    segment = spool_dir / "00000000000000000001-1-000000.jsonl"
+    segment.write_text("".join(json.dumps(r) + "\n" for r in first_rows + new_rows))
+    # and a torn last line, as a kill -9 in the middle of an append leaves it
+    with segment.open("a") as f:
+        f.write('[1, "net", "#ch')
+    second = Rig(engine, spool_dir)
+    second.clock.advance(0.25)
+    texts = [t for _, t in second.stored()]
+    assert texts == [e.text for e in events] + [f"late {i}" for i in range(3)]
+    assert second.backend.duplicates == 6
+    assert not segment.exists()
+    second.backend._loop.stop()
+
+
+def test_create_replays_a_leftover_spool_on_start(tmp_path: Path) -> None:
+    """create() finds the spool of its database and writes it before anything new."""
+    db = str(tmp_path / "start.sqlite")
+    options = BackendOptions(reactor=ClockReactor())
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    key = time_key(T0)
+    (spool_dir / "00000000000000000001-1-000000.jsonl").write_text(
+        json.dumps([key, "net", "#x", "message", "carol", "from before", None, None, False, None])
+        + "\n"
+    )
+    backend = sql.create(db, options, pool=InlinePool(), spool_dir=spool_dir)
+    backend.write(
+        Event(
+            time=T0 + timedelta(seconds=1),
+            network="net",
+            channel="#x",
+            kind=Kind.MESSAGE,
+            nick="dave",
+            text="after",
+        )
+    )
+    assert _fired(backend.close())
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        texts = list(conn.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars())
+    engine.dispose()
+    assert texts == ["from before", "after"]
+
+
+def test_create_when_the_database_is_unreachable_holds_events(
+    tmp_path: Path, logged: list[str]
+) -> None:
+    """An unreachable server at start is not fatal: events are spooled and retried."""
+    clock = ClockReactor()
+    backend = sql.create(
+        "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+        BackendOptions(reactor=clock),
+        pool=InlinePool(),
+        spool_dir=tmp_path / "spool",
+    )
+    backend.write(
+        Event(time=T0, network="n", channel="#x", kind=Kind.MESSAGE, nick="a", text="kept")
+    )
+    clock.advance(0.25)
+    assert backend.pending == 0
+    assert any("cannot reach the database" in line for line in logged)
+    lines = [
+        json.loads(x)
+        for p in (tmp_path / "spool").glob("*.jsonl")
+        for x in p.read_text().splitlines()
+    ]
+    assert [r[5] for r in lines] == ["kept"]
+    assert _fired(backend.close())
+
+
+def test_create_refuses_a_database_from_a_newer_logbot(tmp_path: Path) -> None:
+    """A schema newer than this code is a startup error, not something to spool around."""
+    db = str(tmp_path / "new.sqlite")
+    engine = make_engine(db)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'zzzz'"))
+    engine.dispose()
+    with pytest.raises(migrate.SchemaError, match="newer than this logbot"):
+        sql.create(
+            db,
+            BackendOptions(reactor=ClockReactor()),
+            pool=InlinePool(),
+            spool_dir=tmp_path / "spool",
+        )
+
+
+def test_events_in_the_same_microsecond_get_different_keys(rig: Rig) -> None:
+    """Many events with one timestamp (server-time has milliseconds) are all stored, in order."""
+    for i in range(1500):
+        rig.backend.write(rig.event(text=f"same {i}", time=T0))
+    rig.clock.advance(0.25)
+    stored = rig.stored()
+    assert [t for _, t in stored] == [f"same {i}" for i in range(1500)]
+    assert len({k for k, _ in stored}) == 1500
+
+
+def test_a_taken_key_is_moved_and_an_identical_event_is_skipped(rig: Rig) -> None:
+    """A key holding another event (another bot) re-keys ours; the very same event is skipped."""
+    key = time_key(T0)
+    other = ("net", "#chan", "message", "bob", "another bot's line")
+    with rig.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO channels (id, network, name, name_key) "
+                "VALUES (7, 'net', '#chan', '#chan')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (id, channel_id, kind, nick, text) "
+                "VALUES (:k, 7, 'message', 'bob', :t)"
+            ),
+            {"k": key, "t": other[4]},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (id, channel_id, kind, nick, text) "
+                "VALUES (:k, 7, 'message', 'alice', 'seen')"
+            ),
+            {"k": key + 2},
+        )
+    rig.backend.write(rig.event(text="ours", time=T0))
+    rig.backend.write(rig.event(text="seen", time=T0 + timedelta(microseconds=0)))
+    rig.clock.advance(0.25)
+    stored = rig.stored()
+    assert [t for _, t in stored] == ["another bot's line", "ours", "seen"]
+    assert stored[1][0] == key + 1
+    assert rig.backend.rekeyed == 1
+    # "seen" got key+1 locally, met "ours" there, walked on and found itself at key+2:
+    # the same event (a replay), stored once
+    assert rig.backend.duplicates == 1
+
+
+def test_a_row_the_database_refuses_is_cleaned_and_stored(rig: Rig) -> None:
+    """Text the driver cannot encode (a lone surrogate) is repaired, not lost, nor blocking."""
+    rig.backend.write(rig.event(text="bad \udcff byte"))
+    rig.write(2)
+    rig.clock.advance(0.25)
+    texts = [t for _, t in rig.stored()]
+    assert texts[0] == "bad ? byte"
+    assert len(texts) == 3
+
+
+def test_words_are_found_through_the_full_text_index(rig: Rig) -> None:
+    """Stored text is searchable at once, case and diacritics folded, on both engines."""
+    rig.backend.write(rig.event(text="Déjà vu at the CAFÉ"))
+    rig.backend.write(rig.event(kind=Kind.JOIN, text=""))
+    rig.clock.advance(0.25)
+    with rig.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            sql_text = f"SELECT rowid FROM {fts.FTS_TABLE} WHERE {fts.FTS_TABLE} MATCH :q"
+        else:
+            sql_text = f"SELECT id FROM events WHERE {fts.pg_tsvector()} @@ {fts.pg_tsquery()}"
+        for word in ("cafe", "deja", "café"):
+            assert len(conn.execute(sa.text(sql_text), {"query": word, "q": word}).all()) == 1
