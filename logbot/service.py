@@ -8,8 +8,10 @@ then flush and close every backend, then exit 0).
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -17,10 +19,11 @@ from twisted.internet import defer
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
+    LogEvent,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
-    formatEventAsClassicLogText,
+    formatEvent,
     globalLogBeginner,
 )
 
@@ -42,15 +45,53 @@ class StartupError(Exception):
         self.status = status
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _visible(text: str) -> str:
+    # One event, one line: a newline inside a message (a server's text, an exception's
+    # message) must not start something that looks like another event.
+    return _CONTROL.sub(lambda m: "\\n" if m.group() == "\n" else f"\\x{ord(m.group()):02x}", text)
+
+
+def format_log_line(event: LogEvent) -> str:
+    """``2026-11-28T20:35:22.123Z INFO logbot.irc: libera: joined #x``, without a newline.
+
+    Time (UTC, milliseconds), level, namespace, message: fixed fields, so
+    ``grep ' WARN '`` or ``awk '{print $3}'`` work on the log. A failure that was logged
+    with a traceback (a bug, never an expected condition) adds its traceback on indented
+    lines after the event's line.
+    """
+    when = event.get("log_time")
+    if not isinstance(when, int | float):
+        when = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when % 1 * 1000):03d}Z"
+    # LogLevel's members are NamedConstants, not instances of LogLevel
+    level = getattr(event.get("log_level"), "name", None)
+    name = level.upper() if isinstance(level, str) else "INFO"
+    namespace = event.get("log_namespace") or "-"
+    message = _visible(formatEvent(event)) or "-"
+    line = f"{stamp} {name} {namespace}: {message}"
+    failure = event.get("log_failure")
+    if failure is not None:
+        try:
+            summary = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            trace = failure.getTraceback().rstrip("\n")
+        except Exception:  # a broken failure object must not break logging
+            summary, trace = "unprintable failure", ""
+        line += f" ({_visible(summary)})"
+        if trace:
+            line += "\n" + "\n".join("    " + t for t in trace.splitlines())
+    return line
+
+
 def start_logging(level: str, stream: Any = None) -> None:
-    """One readable line per log event on stderr, at ``level`` and above."""
+    """One line per log event on stderr (:func:`format_log_line`), at ``level`` and above."""
     out = stream if stream is not None else sys.stderr
 
-    def write(event: dict[str, Any]) -> None:
-        text = formatEventAsClassicLogText(event)
-        if text:
-            out.write(text)
-            out.flush()
+    def write(event: LogEvent) -> None:
+        out.write(format_log_line(event) + "\n")
+        out.flush()
 
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level.lower()))
     # zope interfaces are invisible to mypy without its plugin: the casts say what Twisted checks

@@ -130,7 +130,9 @@ class LogBotFactory(ReconnectingClientFactory):
         self.retry()  # type: ignore[no-untyped-call]
         call = cast(DelayedCall | None, self._callID)
         delay = call.getTime() - self._clock.seconds() if call is not None else self.delay
-        log.info(
+        # A warning: while it lasts nothing is logged, which an operator running at
+        # --log-level warn must still hear about (the reconnect itself is info).
+        log.warn(
             "{network}: {what}; reconnecting in {delay:.1f} s",
             network=self.network_name,
             what=what,

@@ -29,11 +29,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IHandshakeListener, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 from logbot import __version__
 from logbot.config import ChannelConfig, NetworkConfig
@@ -173,6 +174,7 @@ def _isupport_unescape(value: str) -> str:
     return "".join(out)
 
 
+@implementer(IHandshakeListener)
 class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     """One connection to one network. Built by ``LogBotFactory``; see the module docstring.
 
@@ -436,20 +438,40 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def connectionMade(self) -> None:
         self.supported = irc.ServerSupportedFeatures()  # type: ignore[no-untyped-call]
-        log.info(
-            "{network}: connected to {host}:{port}{tls}; registering as {nick}",
-            network=self._network_name,
-            host=self.network.server,
-            port=self.network.port,
-            tls=" (TLS)" if self.network.tls else "",
-            nick=self.nickname,
-        )
+        if self.network.tls:
+            # The TLS handshake is still to come: "connected" is said once it succeeded
+            # (handshakeCompleted), so a refused certificate reads as a refusal only.
+            log.debug(
+                "{network}: TCP connection to {host}:{port} made; TLS handshake next",
+                network=self._network_name,
+                host=self.network.server,
+                port=self.network.port,
+            )
+        else:
+            self._log_connected()
         # A server that accepts the connection but never welcomes us is as dead as one
         # that stops answering PINGs.
         self._register_deadline = self._later(
             self.network.ping_timeout, self._registration_timed_out
         )
         self.register(self.nickname)
+
+    def handshakeCompleted(self) -> None:
+        """IHandshakeListener: the TLS handshake succeeded (the certificate verified)."""
+        self._log_connected()
+
+    def _log_connected(self) -> None:
+        tls = ""
+        if self.network.tls:
+            tls = " (TLS)" if self.network.tls_verify else " (TLS, certificate NOT verified)"
+        log.info(
+            "{network}: connected to {host}:{port}{tls}; registering as {nick}",
+            network=self._network_name,
+            host=self.network.server,
+            port=self.network.port,
+            tls=tls,
+            nick=self.nickname,
+        )
 
     def register(self, nickname: str, hostname: str = "0", servername: str = "*") -> None:
         """Ask for capabilities, then PASS/NICK/USER (the server holds on until CAP END)."""

@@ -4,16 +4,20 @@ Everything listens on 127.0.0.1 only and waits by polling with a deadline, never
 
 Fixtures
     ``ngircd``      a running :class:`Ngircd` on a free port (stop/start/restart/pause/resume)
+    ``make_ngircd`` ``make_ngircd(extra_conf="") -> Ngircd``: more of them (TLS, passwords)
     ``irc_client``  ``irc_client(nick, server=None) -> IRCClient``, registered, closed at teardown
     ``logbot``      ``logbot(*extra_args, channels=("#x",), nick="logbot", server=None,
                     file="log.txt") -> LogBot``: the real command as a subprocess, stopped at
                     teardown (and the test fails if it wrote a traceback)
+    ``logbot_run``  ``logbot_run(*args, env=None, log=None) -> LogBot``: ``python -m logbot
+                    ARGS`` exactly as given (``--config`` runs, secrets in the environment)
     ``fake_irc``    a :class:`FakeIRCServer`: registers clients, echoes joins, can go silent
 
 Helpers
     ``wait_for(condition, timeout, what)``  poll until truthy, return the value
     ``wait_for_line(path, pattern, timeout)``  the first line of a file matching
     ``log_line(body, channel=None)``  a regex for one stamped text-log line
+    ``LOG_EVENT``  a regex for one line of the bot's own log on stderr
     ``free_port()``
 
 Without ngircd the tests that need it skip, except with CI=true, where they fail.
@@ -95,6 +99,12 @@ def log_line(body: str, channel: str | None = None) -> re.Pattern[str]:
     """A regex for exactly one text-log line: ``[HH:MM:SS] [#chan ]body``."""
     chan = re.escape(channel) + " " if channel else ""
     return re.compile(r"^\[\d\d:\d\d:\d\d\] " + chan + re.escape(body) + "$")
+
+
+#: one line of the bot's own log (stderr): ``TIME LEVEL namespace: message``
+LOG_EVENT = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN|ERROR|CRITICAL) [\w.-]+: \S.*$"
+)
 
 
 def free_port() -> int:
@@ -281,6 +291,38 @@ def ngircd(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ngircd]:
         server.stop()
         if _failed(request):
             print(f"--- ngircd log ({server.log_path}) ---\n{_tail(server.log_path)}")
+
+
+@pytest.fixture
+def make_ngircd(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Ngircd]]:
+    """``make_ngircd(extra_conf="") -> Ngircd``: one more started ngircd, stopped at teardown.
+
+    For several networks, TLS or a server password: ``extra_conf`` is ngircd.conf text
+    put in the server's include directory, e.g. an ``[SSL]`` section (its sections add to
+    the main file's).
+    """
+    binary = ngircd_binary()
+    if binary is None:
+        if IN_CI:
+            pytest.fail("ngircd is not installed, and CI=true promises it (apt-get install ngircd)")
+        pytest.skip("ngircd is not installed")
+    servers: list[Ngircd] = []
+
+    def make(extra_conf: str = "") -> Ngircd:
+        server = Ngircd(binary, tmp_path / f"ngircd-{len(servers) + 1}")
+        if extra_conf:
+            (server.workdir / "conf.d" / "extra.conf").write_text(extra_conf)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
+            if _failed(request):
+                print(f"--- ngircd log ({server.log_path}) ---\n{_tail(server.log_path)}")
 
 
 # --- a raw IRC client -------------------------------------------------------------------------
@@ -648,6 +690,11 @@ def logbot(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[
         return bot
 
     yield start
+    _stop_bots(bots, request)
+
+
+def _stop_bots(bots: list[LogBot], request: pytest.FixtureRequest) -> None:
+    """Stop every bot; print its output if the test failed; fail on a traceback in stderr."""
     problems = []
     for bot in bots:
         bot.stop()
@@ -660,6 +707,29 @@ def logbot(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[
             problems.append(text)
     if problems:
         pytest.fail("logbot wrote a traceback to stderr:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def logbot_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., LogBot]]:
+    """``logbot_run(*args, env=None, log=None) -> LogBot``: ``python -m logbot ARGS`` as given.
+
+    For runs the ``logbot`` fixture cannot describe (``--config``, secrets in the
+    environment): ``env`` is added to the cleaned environment of :func:`logbot_env`, and
+    ``log`` is the text log the test reads (if any). Teardown as for ``logbot``.
+    """
+    bots: list[LogBot] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> LogBot:
+        workdir = tmp_path / f"logbot-run{len(bots)}"
+        workdir.mkdir()
+        bot = LogBot(
+            [sys.executable, "-m", "logbot", *args], logbot_env(workdir) | (env or {}), workdir, log
+        )
+        bots.append(bot)
+        return bot
+
+    yield start
+    _stop_bots(bots, request)
 
 
 # --- a fake IRC server ------------------------------------------------------------------------
@@ -676,6 +746,8 @@ class FakeConnection:
     joined: list[str] = field(default_factory=list)
     silent: bool = False
     closed: threading.Event = field(default_factory=threading.Event)
+    #: CAP LS seen and no CAP END yet: registration waits (a subclass's hook may set it)
+    cap_negotiating: bool = False
 
     def send(self, line: str) -> None:
         if self.silent:
@@ -689,7 +761,8 @@ class FakeIRCServer:
 
     It registers clients (CAP negotiation answered with no capabilities), echoes JOINs and
     answers PINGs. ``go_silent()`` makes every current connection stop answering anything,
-    like a server that hangs; connections made afterwards are served normally.
+    like a server that hangs; connections made afterwards are served normally. A subclass
+    can take over any command in :meth:`handle_line` (e.g. CAP and AUTHENTICATE for SASL).
     """
 
     name = "fake.logbot.test"
@@ -722,7 +795,6 @@ class FakeIRCServer:
     def _serve(self, conn: FakeConnection) -> None:
         buffer = b""
         user_seen = False
-        cap_negotiating = False
         try:
             while True:
                 try:
@@ -738,15 +810,17 @@ class FakeIRCServer:
                     conn.lines.append(line)
                     message = parse(line)
                     command = message.command
-                    if command == "CAP":
+                    if self.handle_line(conn, message):
+                        pass
+                    elif command == "CAP":
                         sub = message.params[0].upper() if message.params else ""
                         if sub == "LS":
-                            cap_negotiating = True
+                            conn.cap_negotiating = True
                             conn.send(f":{self.name} CAP * LS :")
                         elif sub == "REQ":
                             conn.send(f":{self.name} CAP * NAK :{message.text}")
                         elif sub == "END":
-                            cap_negotiating = False
+                            conn.cap_negotiating = False
                     elif command == "NICK" and message.params:
                         conn.nick = message.params[0]
                     elif command == "USER":
@@ -765,7 +839,7 @@ class FakeIRCServer:
                     if (
                         conn.nick
                         and user_seen
-                        and not cap_negotiating
+                        and not conn.cap_negotiating
                         and not conn.registered.is_set()
                     ):
                         self._welcome(conn)
@@ -773,6 +847,10 @@ class FakeIRCServer:
             conn.closed.set()
             with contextlib.suppress(OSError):
                 conn.sock.close()
+
+    def handle_line(self, conn: FakeConnection, message: Message) -> bool:
+        """A subclass's hook, called first for every line: True if it handled the line."""
+        return False
 
     def _welcome(self, conn: FakeConnection) -> None:
         n = conn.nick
