@@ -906,7 +906,8 @@ def _index_expression(indexdef: str | None, where: str) -> str:
         raise SearchError(f"{where}: cannot read the full-text index definition")
     # qualify the column for our alias; the expression is otherwise used verbatim so the
     # planner recognises the index
-    return re.sub(r"(?<![\w.'])text(?![\w'])", "e.text", m.group("expr"))
+    # the column, not a ::text cast nor part of a name or a string literal
+    return re.sub(r"(?<![\w.':])text(?![\w'])", "e.text", m.group("expr"))
 
 
 # --- one search, from options to results ----------------------------------------------

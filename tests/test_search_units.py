@@ -161,6 +161,18 @@ def test_index_expression_is_read_from_the_index_definition() -> None:
     assert fts.pg_tsvector("e.text") == "to_tsvector('logbot_text'::regconfig, e.text)"
 
 
+def test_index_expression_with_casts_keeps_them() -> None:
+    """Only the column is qualified; ::text casts and literals stay as the catalog spells them."""
+    indexdef = (
+        "CREATE INDEX ix ON public.events USING gin (to_tsvector('logbot_text'::regconfig, "
+        "translate(text, '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text)))"
+    )
+    assert search._index_expression(indexdef, "db") == (
+        "to_tsvector('logbot_text'::regconfig, translate(e.text, "
+        "'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text))"
+    )
+
+
 def test_missing_index_expression_is_a_one_line_error() -> None:
     """A PostgreSQL database without the full-text index asks for an upgrade."""
     with pytest.raises(SearchError, match="has no full-text index"):
