@@ -443,3 +443,39 @@ def import_(db: str | None, file: str) -> None:
     if stats.rejected:
         parts.append(f"{stats.rejected} refused by the database")
     click.echo(f"logbot: {', '.join(parts)} ({stats.lines} lines read)", err=True)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@_db_option
+def db_upgrade(db: str | None) -> None:
+    """Create the database, or bring it to the newest schema (the bot also does this on start).
+
+    Exit 0 when the database is at the newest schema, 2 with a one-line message when it
+    cannot be opened or was written by a newer logbot.
+    """
+    from logbot.storage import migrate
+    from logbot.storage.engine import StorageError, display_target, make_engine
+
+    try:
+        engine = make_engine(db)
+        try:
+            before = migrate.current_revision(engine)
+            migrate.upgrade(engine)
+            after = migrate.current_revision(engine)
+        finally:
+            engine.dispose()
+    except StorageError as exc:
+        _fail(exc)
+        return
+    where = display_target(engine)
+    if before == after:
+        click.echo(f"logbot: {where} is already at schema {after}")
+    elif before is None:
+        click.echo(f"logbot: created {where} at schema {after}")
+    else:
+        click.echo(f"logbot: upgraded {where} from schema {before} to {after}")

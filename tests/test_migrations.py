@@ -46,6 +46,13 @@ def _fts_objects(engine: sa.Engine) -> set[str]:
         return {name for name in rows if fts.is_fts_object(name)}
 
 
+def _fts_settings(engine: sa.Engine) -> set[tuple[object, ...]]:
+    if engine.dialect.name != "sqlite":
+        return set()
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {fts.FTS_TABLE}_config")}
+
+
 def _search(conn: sa.Connection, word: str) -> list[int]:
     if conn.dialect.name == "sqlite":
         sql = f"SELECT rowid FROM {fts.FTS_TABLE} WHERE {fts.FTS_TABLE} MATCH :q ORDER BY rowid"
@@ -85,6 +92,8 @@ def test_created_and_migrated_databases_have_the_same_full_text_objects(
         other = make_engine(str(tmp_path / "created.sqlite"))
         migrate.upgrade(other)
         created = _fts_objects(other)
+        assert _fts_settings(other) == _fts_settings(engine)
+        assert ("automerge", fts.SQLITE_AUTOMERGE) in _fts_settings(other)
         other.dispose()
     else:
         _alembic(engine, "downgrade", "base")
@@ -217,3 +226,38 @@ def test_wheel_ships_the_migrations_and_they_run(tmp_path: Path) -> None:
     where, revision = result.stdout.split()
     assert where == str(tmp_path / "site" / "logbot" / "_migrations")
     assert revision == migrate.head_revision()
+
+
+def test_db_upgrade_command_creates_then_reports_head(db_target: str) -> None:
+    """`logbot db upgrade --db X` creates the schema, and says so; a second run changes nothing."""
+    from click.testing import CliRunner
+
+    from logbot.cli import main
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["db", "upgrade", "--db", db_target])
+    assert first.exit_code == 0, first.output
+    assert "created" in first.output
+    second = runner.invoke(main, ["db", "upgrade", "--db", db_target])
+    assert second.exit_code == 0
+    assert f"already at schema {migrate.head_revision()}" in second.output
+
+
+def test_db_upgrade_command_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    """A database from a newer logbot, or no database at all, exits 2 with one line."""
+    from click.testing import CliRunner
+
+    from logbot.cli import main
+
+    db = tmp_path / "newer.sqlite"
+    eng = make_engine(str(db))
+    migrate.upgrade(eng)
+    with eng.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff'"))
+    eng.dispose()
+    runner = CliRunner()
+    for target in (str(db), "postgresql+psycopg://postgres@127.0.0.1:1/x"):
+        result = runner.invoke(main, ["db", "upgrade", "--db", target])
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1
+        assert result.output.startswith("Error: ")
