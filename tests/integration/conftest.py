@@ -651,6 +651,9 @@ def logbot_env(workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGBOT_")}
     env["XDG_DATA_HOME"] = str(workdir / "xdg-data")
     env["XDG_CONFIG_HOME"] = str(workdir / "xdg-config")
+    # the SQL backend's spool (platformdirs user_state_path) stays inside the test too
+    env["XDG_STATE_HOME"] = str(workdir / "xdg-state")
+    env["XDG_CACHE_HOME"] = str(workdir / "xdg-cache")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"
     return env
