@@ -121,23 +121,20 @@ def archive_lines() -> list[bytes]:
     return [(json.dumps(e, ensure_ascii=False) + "\n").encode() for e in EVENTS]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def db(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    archive_lines: list[bytes],
-) -> Iterator[str]:
-    """The dataset in a SQLite file, then in its own PostgreSQL database."""
-    if request.param == "sqlite":
-        target = str(tmp_path_factory.mktemp("search") / "logbot.sqlite")
-        archive.import_lines(target, archive_lines)
-        yield target
-        return
+@pytest.fixture(scope="module")
+def sqlite_db(tmp_path_factory: pytest.TempPathFactory, archive_lines: list[bytes]) -> str:
+    """The dataset in a SQLite file."""
+    target = str(tmp_path_factory.mktemp("search") / "logbot.sqlite")
+    archive.import_lines(target, archive_lines)
+    return target
+
+
+@pytest.fixture(scope="module")
+def pg_db(pg_server_url: str, archive_lines: list[bytes]) -> Iterator[str]:
+    """The dataset in a PostgreSQL database of its own on the test server."""
     import sqlalchemy as sa
 
-    server = sa.make_url(request.getfixturevalue("pg_server_url"))
+    server = sa.make_url(pg_server_url)
     name = f"logbot_search_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -150,6 +147,15 @@ def db(
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def db(request: pytest.FixtureRequest) -> str:
+    """The dataset on each engine in turn."""
+    name = "sqlite_db" if request.param == "sqlite" else "pg_db"
+    return str(request.getfixturevalue(name))
 
 
 def texts(records: list[Record]) -> list[str]:
@@ -324,9 +330,10 @@ PLANS = {
     ],
 )
 def test_every_plan_gives_the_same_hits(
-    db: str, monkeypatch: pytest.MonkeyPatch, plan: str, filters: dict[str, object]
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch, plan: str, filters: dict[str, object]
 ) -> None:
-    """Walking the index first or the filtered events first finds the same newest hits."""
+    """SQLite: walking the index first or the filtered events first finds the same hits."""
+    db = sqlite_db
 
     def use(settings: tuple[int, int, int]) -> None:
         for name, value in zip(
@@ -349,14 +356,16 @@ def test_every_plan_gives_the_same_hits(
     [(1e9, 2.0, 4), (-1, 0.0, 4), (-1, 2.0, 4), (-1, 2.0, 1e-9), (-1, 2.0, 1e9)],
     ids=["read-all-matches", "walk-primary-key", "windows", "tiny-first-window", "one-window"],
 )
+@pytest.mark.postgres
 def test_postgresql_newest_first_strategies_agree(
-    db: str,
+    pg_db: str,
     monkeypatch: pytest.MonkeyPatch,
     plain_matches: float,
     common_share: float,
     window_matches: float,
 ) -> None:
-    """Walking the primary key or widening id windows gives the newest hits in order."""
+    """PostgreSQL: every way to find the newest hits gives the newest hits, in order."""
+    db = pg_db
     for query, filters in [
         ("release", {}),
         ("deplo*", {"nicks": ("bob",)}),
