@@ -546,3 +546,25 @@ def test_words_are_found_through_the_full_text_index(rig: Rig) -> None:
             sql_text = f"SELECT id FROM events WHERE {fts.pg_tsvector()} @@ {fts.pg_tsquery()}"
         for word in ("cafe", "deja", "café"):
             assert len(conn.execute(sa.text(sql_text), {"query": word, "q": word}).all()) == 1
+
+
+def test_overflow_while_busy_spills_and_flush_waits_for_the_replay(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A writer that cannot keep up: memory overflows to the spool; flush() waits for commit."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
+    r.write(1000)  # one job, stuck until the test runs it
+    r.write(1300)  # more than memory holds: the first 1,200 go to the spool
+    assert r.spooled_rows() == 1200
+    assert r.backend.pending == 1100
+    d = r.backend.flush()
+    pool.run_next()
+    pool.run_next()  # the replay of the spool
+    assert not _fired(d)  # spooled is not committed while the database is up
+    pool.run_next()  # the last 100, from memory
+    assert _fired(d)
+    texts = [t for _, t in r.stored()]
+    assert texts == [f"line {i}" for i in range(1, 2301)]
+    assert list(r.spool.directory.glob("*.jsonl")) == []
+    r.backend._loop.stop()

@@ -87,7 +87,7 @@ BATCH_SIZE = 1_000
 BATCH_INTERVAL = 0.25
 #: events held in memory before they go to the spool even while the database is up
 #: (a writer that cannot keep up); also the largest transaction
-MAX_MEMORY_ROWS = 50_000
+MAX_MEMORY_ROWS = 20_000
 #: rows per transaction when replaying a spool segment
 REPLAY_CHUNK = 10_000
 #: a spool segment is closed (and becomes replayable) after this many rows
@@ -124,6 +124,8 @@ class Spool:
         self._open_rows = 0
         self._counter = itertools.count()
         self.rows_written = 0
+        #: rows this process appended, per segment not yet replayed (orphans hold none)
+        self.own_rows: dict[Path, int] = {}
         # False once a listing found nothing to replay and we have appended nothing since:
         # spares a directory listing after every commit
         self._maybe_sealed = True
@@ -174,6 +176,7 @@ class Spool:
         os.fsync(fd)
         self._open_rows += len(rows)
         self.rows_written += len(rows)
+        self.own_rows[path] = self.own_rows.get(path, 0) + len(rows)
         if self._open_rows >= SEGMENT_ROWS:
             self.seal()
 
@@ -251,6 +254,8 @@ class SQLBackend:
         self._retry: Any = None
         self._backoff = RETRY_FIRST
         self._accepted = 0
+        # rows of this process committed to the database (in acceptance order)
+        self._committed_own = 0
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._closing: defer.Deferred[None] | None = None
         self._closed = False
@@ -290,7 +295,7 @@ class SQLBackend:
     def flush(self) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
         target = self._accepted
-        if self._durable() >= target:
+        if self._flushed(target):
             d.callback(None)
             return d
         self._waiters.append((target, d))
@@ -339,12 +344,17 @@ class SQLBackend:
     def _durable(self) -> int:
         return self._accepted - len(self._buf) - len(self._inflight_rows)
 
+    def _flushed(self, target: int) -> bool:
+        """Committed; or, while the database is away (or given up on), safe in the spool."""
+        if self._committed_own >= target:
+            return True
+        return (not self._up or self._gave_up) and self._durable() >= target
+
     def _check_waiters(self) -> None:
         if not self._waiters:
             return
-        durable = self._durable()
-        ready = [d for target, d in self._waiters if durable >= target]
-        self._waiters = [(t, d) for t, d in self._waiters if durable < t]
+        ready = [d for target, d in self._waiters if self._flushed(target)]
+        self._waiters = [(t, d) for t, d in self._waiters if not self._flushed(t)]
         for d in ready:
             d.callback(None)
 
@@ -399,7 +409,12 @@ class SQLBackend:
         self._busy = True
         self._inflight_rows = memory
         d = threads.deferToThreadPool(self._reactor, self._pool, job, arg)
-        d.addCallbacks(self._job_done, self._job_failed, errbackArgs=(job, arg, memory))
+        d.addCallbacks(
+            self._job_done,
+            self._job_failed,
+            callbackArgs=(arg, memory),
+            errbackArgs=(job, arg, memory),
+        )
 
     # thread side: nothing here touches backend state
 
@@ -432,9 +447,13 @@ class SQLBackend:
 
     # reactor side
 
-    def _job_done(self, result: WriteResult) -> None:
+    def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
         self._busy = False
         self._inflight_rows = []
+        if memory:
+            self._committed_own += len(memory)
+        elif isinstance(arg, Path):
+            self._committed_own += self._spool.own_rows.pop(arg, 0)
         self.committed += result.inserted
         self.duplicates += result.duplicates
         self.rekeyed += result.rekeyed

@@ -40,8 +40,14 @@ from sqlalchemy import exc as sa_exc
 #: how long a SQLite statement waits for another connection's lock before failing
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: SQLite page cache per connection, KiB (negative pragma value = KiB); bounded so the
-#: bot stays small, large enough to keep the hot index pages of a big archive
-SQLITE_CACHE_KIB = 32_768
+#: bot stays small (its whole budget is 100 MB), large enough for the hot index pages
+SQLITE_CACHE_KIB = 8_192
+#: WAL pages between automatic checkpoints (default 1,000). Every commit rewrites the
+#: same few pages (the FTS5 structure record, the right-hand edges of each index); a
+#: checkpoint copies each page once however often it changed, so fewer, larger
+#: checkpoints move much less data. The WAL file is cut back to this size afterwards.
+SQLITE_WAL_AUTOCHECKPOINT = 10_000
+SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10
 
@@ -143,6 +149,8 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
                 cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT}")
+        cur.execute(f"PRAGMA journal_size_limit = {SQLITE_JOURNAL_SIZE_LIMIT}")
         cur.execute("PRAGMA temp_store = MEMORY")
     finally:
         cur.close()

@@ -88,17 +88,36 @@ def storable_time(event: Event) -> datetime:
 
 def event_row(event: Event, key: int) -> Row:
     """The storable form of ``event`` under ``key``."""
+    # on the reactor thread for every event: the common case (short, NUL-free) costs
+    # one length test per field
     received = event.received
+    nick = event.nick
+    if len(nick) > _NICK_MAX or "\x00" in nick:
+        nick = _clip(nick, _NICK_MAX)
+    text = event.text
+    if "\x00" in text:
+        text = _clip(text, len(text))
+    target = event.target or None
+    if target is not None and (len(target) > _TARGET_MAX or "\x00" in target):
+        target = _clip(target, _TARGET_MAX)
+    userhost = event.userhost or None
+    if userhost is not None and (len(userhost) > _USERHOST_MAX or "\x00" in userhost):
+        userhost = _clip(userhost, _USERHOST_MAX)
+    network = event.network
+    channel = event.channel
+    if len(network) > _NETWORK_MAX or len(channel) > _CHANNEL_MAX:
+        network = _clip(network, _NETWORK_MAX)
+        channel = _clip(channel, _CHANNEL_MAX)
     return (
         key,
-        _clip(event.network, _NETWORK_MAX),
-        _clip(event.channel, _CHANNEL_MAX),
-        str(event.kind),
-        _clip(event.nick, _NICK_MAX),
-        _clip(event.text, 1 << 20) if event.text else "",
-        _clip(event.target, _TARGET_MAX) if event.target else None,
-        _clip(event.userhost, _USERHOST_MAX) if event.userhost else None,
-        bool(event.own),
+        network,
+        channel,
+        event.kind.value,
+        nick,
+        text,
+        target,
+        userhost,
+        event.own,
         _micros(received) if received is not None and received != event.time else None,
     )
 
