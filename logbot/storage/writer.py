@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import operator
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,8 +55,9 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
-#: rows per INSERT statement (9 parameters each: far below every driver's limit)
-INSERT_CHUNK = 500
+#: rows per INSERT statement: 9 parameters each, 27,000 in all, under SQLite's usual
+#: limit (32,766) and PostgreSQL's (65,535); fewer when this SQLite allows fewer
+INSERT_CHUNK = 3_000
 _EVENTS_HEAD = (
     "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, own) "
     "VALUES "
@@ -206,6 +209,8 @@ class WriteFailed(Exception):
         self.transient = transient
 
 
+_key_of = operator.itemgetter(0)
+
 # (channel_id, kind, nick, text, target, userhost): what makes two rows the same event
 _Content = tuple[int, str, str, str, str | None, str | None]
 # the order of events columns in the INSERT below
@@ -226,6 +231,7 @@ class EventWriter:
         self._events_sql: dict[int, str] = {}
         self._fts_sql: dict[int, str] = {}
         self._feed_fts = self._dialect == "sqlite"
+        self._chunk = INSERT_CHUNK
         self._poison: tuple[type[BaseException], ...] = (
             self._dbapi.DataError,
             UnicodeError,
@@ -242,6 +248,10 @@ class EventWriter:
                 migrate.upgrade(self.engine)
                 self._upgrade = False
             self._conn = self.engine.raw_connection()
+            driver = self._conn.driver_connection
+            if isinstance(driver, sqlite3.Connection):
+                limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                self._chunk = max(1, min(INSERT_CHUNK, limit // 9))
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -307,10 +317,15 @@ class EventWriter:
         # the database inserts it in one step with the GIL released, while executemany
         # gives the GIL back and waits for it again on every row, which stalls behind a
         # busy reactor thread (the convoy effect) exactly when the bot is flooded.
+        # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
+        # larger than the previous one: out-of-order keys (several networks, server-time,
+        # a spool replay) would make a segment per row. In key order, one per transaction.
+        db_rows = sorted(db_rows, key=_key_of)
         cur = conn.cursor()
         try:
-            for start in range(0, len(db_rows), INSERT_CHUNK):
-                chunk = db_rows[start : start + INSERT_CHUNK]
+            step = self._chunk
+            for start in range(0, len(db_rows), step):
+                chunk = db_rows[start : start + step]
                 sql = self._values_sql(self._events_sql, _EVENTS_HEAD, 9, len(chunk))
                 cur.execute(sql, [v for r in chunk for v in r])
                 if self._feed_fts:
