@@ -91,7 +91,7 @@ MAX_MEMORY_ROWS = 20_000
 #: rows per transaction when replaying a spool segment
 REPLAY_CHUNK = 10_000
 #: a spool segment is closed (and becomes replayable) after this many rows
-SEGMENT_ROWS = 50_000
+SEGMENT_ROWS = 10_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0
