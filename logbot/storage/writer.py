@@ -276,14 +276,20 @@ class EventWriter:
             return WriteResult()
         if salvage:
             return self._salvage(rows)
-        try:
-            return self._write(rows)
-        except self._poison as exc:
-            self._rollback()
-            raise WriteFailed(describe_error(exc), transient=False) from exc
-        except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
-            self._drop_connection()
-            raise WriteFailed(describe_error(exc), transient=True) from exc
+        # a connection kept open across a server restart fails on first use although the
+        # database is back: one more try on a fresh connection tells the two apart
+        attempts = 2 if self._conn is not None else 1
+        for attempt in range(attempts):
+            try:
+                return self._write(rows)
+            except self._poison as exc:
+                self._rollback()
+                raise WriteFailed(describe_error(exc), transient=False) from exc
+            except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+                self._drop_connection()
+                if attempt + 1 == attempts:
+                    raise WriteFailed(describe_error(exc), transient=True) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _rollback(self) -> None:
         if self._conn is not None:

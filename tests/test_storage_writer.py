@@ -1,0 +1,119 @@
+"""The blocking writer: rows, keys, channels, replays and broken connections, on both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from logbot.events import Event, Kind
+from logbot.storage import migrate
+from logbot.storage.engine import make_engine
+from logbot.storage.schema import KEY_SPREAD, key_time, time_key
+from logbot.storage.writer import EventWriter, KeyAllocator, event_row, storable_time
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_target: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_target)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def ev(text: str = "hi", **kw: object) -> Event:
+    fields: dict[str, object] = {
+        "time": T0,
+        "network": "net",
+        "channel": "#x",
+        "kind": Kind.MESSAGE,
+        "nick": "alice",
+        "text": text,
+    }
+    fields.update(kw)
+    return Event(**fields)  # type: ignore[arg-type]
+
+
+def count(engine: sa.Engine, sql: str = "SELECT count(*) FROM events") -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+def test_event_row_fits_the_columns_and_drops_nul() -> None:
+    """Over-long fields are cut to the column sizes; NUL (which PostgreSQL refuses) is replaced."""
+    row = event_row(ev("a\x00b", nick="n" * 150, userhost="u" * 400, target=""), 7)
+    assert row[0] == 7
+    assert row[4] == "n" * 100
+    assert row[5] == "a\ufffdb"
+    assert row[6] is None
+    assert row[7] == "u" * 300
+
+
+def test_absurd_server_time_is_stored_at_the_receive_time() -> None:
+    """A server-time beyond what a key can hold falls back to when the bot received it."""
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+    assert storable_time(ev(time=far, received=T0)) == T0
+    assert storable_time(ev(time=T0)) == T0
+
+
+def test_key_allocator_gives_distinct_keys_in_arrival_order() -> None:
+    """Events of one microsecond get consecutive keys; past 1,000 they spill forward, in order."""
+    alloc = KeyAllocator(memory=5000)
+    keys = [alloc.key_for(T0) for _ in range(KEY_SPREAD + 5)]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    assert keys[0] == time_key(T0)
+    assert key_time(keys[-1]) == T0 + timedelta(microseconds=1)
+    # a later event of the next microsecond still gets a free key after the spill
+    nxt = alloc.key_for(T0 + timedelta(microseconds=1))
+    assert nxt not in keys
+
+
+def test_channels_are_matched_irc_case_insensitively(engine: sa.Engine) -> None:
+    """#Foo[ and #foo{ are one channel (RFC 1459 casemapping), named as first seen."""
+    writer = EventWriter(engine, upgrade=False)
+    alloc = KeyAllocator()
+    writer.write([event_row(ev(channel="#Foo["), alloc.key_for(T0))])
+    writer.write([event_row(ev(channel="#foo{"), alloc.key_for(T0))])
+    writer.close()
+    with engine.connect() as conn:
+        channels = conn.execute(sa.text("SELECT name, name_key FROM channels")).all()
+    assert [tuple(c) for c in channels] == [("#Foo[", "#foo{")]
+    assert count(engine) == 2
+
+
+def test_writing_the_same_rows_again_adds_nothing(engine: sa.Engine) -> None:
+    """A replay of committed rows is recognised row by row: exactly once."""
+    writer = EventWriter(engine, upgrade=False)
+    alloc = KeyAllocator()
+    rows = [event_row(ev(f"line {i}"), alloc.key_for(T0)) for i in range(50)]
+    assert writer.write(rows).inserted == 50
+    again = writer.write([*rows[:30], event_row(ev("new"), alloc.key_for(T0))])
+    writer.close()
+    assert (again.inserted, again.duplicates, again.rekeyed) == (1, 30, 0)
+    assert count(engine) == 51
+
+
+def test_a_connection_broken_while_idle_is_replaced_without_an_error(
+    engine: sa.Engine,
+) -> None:
+    """After a server restart the kept connection is dead: the write reconnects and succeeds."""
+    writer = EventWriter(engine, upgrade=False)
+    alloc = KeyAllocator()
+    writer.write([event_row(ev("before"), alloc.key_for(T0))])
+    if engine.dialect.name == "postgresql":
+        pid = writer._conn.driver_connection.info.backend_pid
+        admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        admin.dispose()
+    else:
+        writer._conn.driver_connection.close()
+    result = writer.write([event_row(ev("after"), alloc.key_for(T0))])
+    writer.close()
+    assert result.inserted == 1
+    assert count(engine) == 2
