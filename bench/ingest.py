@@ -596,6 +596,7 @@ class Result:
     lost: int | None = None
     lost_sample: list[int] = field(default_factory=list)
     duplicated: int | None = None
+    duplicated_sample: list[int] = field(default_factory=list)
     unexpected: int | None = None
     pong_ms: dict[str, float | None] = field(default_factory=dict)
     pong_max_ms: float | None = None
@@ -760,8 +761,10 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         result.lost = check.lost
         result.lost_sample = list(check.lost_sample)
         result.duplicated = check.duplicated
+        result.duplicated_sample = list(check.duplicated_sample)
         result.unexpected = check.unexpected
-        if not opts.keep_output:
+        # a loss or a duplicate is worth a look: keep the evidence
+        if not opts.keep_output and not (check.lost or check.duplicated):
             watcher.remove_output()
     except Exception as exc:  # a contender's failure is a result, not the end of the run
         result.status = "failed" if result.status in ("failed", "ok") else result.status

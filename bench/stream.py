@@ -224,6 +224,8 @@ class TokenCheck:
     unexpected: int
     #: up to ten lost token numbers, for a first look
     lost_sample: tuple[int, ...]
+    #: up to ten token numbers found on more than one line
+    duplicated_sample: tuple[int, ...] = ()
 
 
 class TokenCounter:
@@ -253,12 +255,13 @@ class TokenCounter:
         counts = self.counts
         expected = stream.expected(kinds)
         lost = [i for i in expected if counts[i] == 0]
-        duplicated = sum(1 for c in counts if c > 1)
+        duplicated = [i for i, c in enumerate(counts) if c > 1]
         unexpected = sum(1 for i, k in enumerate(stream.kinds) if counts[i] and k not in kinds)
         return TokenCheck(
             expected=len(expected),
             lost=len(lost),
-            duplicated=duplicated,
+            duplicated=len(duplicated),
             unexpected=unexpected,
             lost_sample=tuple(lost[:10]),
+            duplicated_sample=tuple(duplicated[:10]),
         )
