@@ -261,3 +261,31 @@ def test_db_upgrade_command_errors_are_one_line_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == 2
         assert result.output.count("\n") == 1
         assert result.output.startswith("Error: ")
+
+
+def test_known_revisions_agree_with_alembic() -> None:
+    """The script scan that spares importing Alembic finds the head Alembic finds."""
+    known, head = migrate.known_revisions()
+    assert head == migrate.head_revision()
+    assert head in known
+
+
+def test_a_database_at_head_is_opened_without_loading_alembic(tmp_path: Path) -> None:
+    """Every start after the first skips Alembic entirely (memory and start-up time)."""
+    db = tmp_path / "lean.sqlite"
+    eng = make_engine(str(db))
+    migrate.upgrade(eng)
+    eng.dispose()
+    probe = (
+        "import sys; from logbot.storage import migrate; from logbot.storage.engine import "
+        "make_engine; migrate.upgrade(make_engine(sys.argv[1])); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]"
