@@ -85,6 +85,11 @@ _IRC_LOWER = str.maketrans("[]\\~", "{}|^")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CHANNEL_PREFIXES = "#&+!"
 
+# the filter columns' indexes (logbot.storage.schema; tests check the names)
+IX_CHANNEL = "ix_events_channel_id_id"
+IX_NICK = "ix_events_nick_lower_id"
+IX_KIND = "ix_events_kind_id"
+
 _COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
 
 
@@ -625,6 +630,46 @@ class SqliteReader(Reader):
             "WHERE events_fts MATCH ? AND events_fts.rowid = e.id)"
         )
 
+    def _probes(
+        self, filters: Filters, channel_ids: list[int] | None, column: str
+    ) -> tuple[list[str], list[Any]]:
+        """Conditions that ``column`` (an event id) passes the filters, asked of the filter
+        columns' own indexes rather than of the events table.
+
+        One nick's (or channel's) index entries lie together and stay in the page cache,
+        where the rows of the matches are scattered over the whole table: checking a
+        match costs an index lookup instead of reading its row.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        low, high = filters.id_range()
+        if low is not None:
+            where.append(f"{column} >= ?")
+            params.append(low)
+        if high is not None:
+            where.append(f"{column} < ?")
+            params.append(high)
+        if filters.nicks:
+            keys = sorted({nick_key(n) for n in filters.nicks})
+            where.append(
+                f"EXISTS (SELECT 1 FROM events AS n INDEXED BY {IX_NICK} "
+                f"WHERE lower(n.nick) IN ({_marks(keys)}) AND n.id = {column})"
+            )
+            params.extend(keys)
+        if channel_ids is not None:
+            where.append(
+                f"EXISTS (SELECT 1 FROM events AS c INDEXED BY {IX_CHANNEL} "
+                f"WHERE c.channel_id IN ({_marks(channel_ids)}) AND c.id = {column})"
+            )
+            params.extend(channel_ids)
+        if filters.kinds:
+            where.append(
+                f"EXISTS (SELECT 1 FROM events AS k INDEXED BY {IX_KIND} "
+                f"WHERE k.kind IN ({_marks(filters.kinds)}) AND k.id = {column})"
+            )
+            params.extend(filters.kinds)
+        return where, params
+
     def _search_index_first(
         self,
         query: Query,
@@ -634,16 +679,16 @@ class SqliteReader(Reader):
         rank: bool,
     ) -> list[tuple[Any, ...]]:
         # the time range is put on the index's rowid, so FTS5 seeks to it
-        where, params = self._where(filters, channel_ids, id_column="events_fts.rowid")
-        # CROSS JOIN fixes the loop order: the index outside, walked in rowid (time) order
-        sql = (
-            f"SELECT {_COLUMNS} FROM events_fts CROSS JOIN events AS e "
-            "ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
-        )
-        if where:
-            sql += " AND " + " AND ".join(where)
-        order = "bm25(events_fts), events_fts.rowid DESC" if rank else "events_fts.rowid DESC"
-        return self._rows(sql + f" ORDER BY {order}" + _limit(limit), [to_fts5(query), *params])
+        where, params = self._probes(filters, channel_ids, "f.rowid")
+        score = "bm25(events_fts)" if rank else "0"
+        walk = f"SELECT f.rowid AS id, {score} AS score FROM events_fts AS f "
+        walk += "WHERE events_fts MATCH ?" + "".join(" AND " + w for w in where)
+        walk += f" ORDER BY {'score, ' if rank else ''}f.rowid DESC" + _limit(limit)
+        # only the hits' rows are read, once the index has chosen them; the index is walked
+        # in rowid (time) order, so no match is ever sorted by time
+        sql = f"SELECT {_COLUMNS} FROM ({walk}) AS s CROSS JOIN events AS e ON e.id = s.id"
+        sql += f" ORDER BY {'s.score, ' if rank else ''}s.id DESC"
+        return self._rows(sql, [to_fts5(query), *params])
 
     def _search_index_first_budget(
         self,
@@ -653,39 +698,29 @@ class SqliteReader(Reader):
         limit: int | None,
         budget: int,
     ) -> list[tuple[Any, ...]] | None:
-        ranges, range_params = [], []
-        low, high = filters.id_range()
-        if low is not None:
-            ranges.append("rowid >= ?")
-            range_params.append(low)
-        if high is not None:
-            ranges.append("rowid < ?")
-            range_params.append(high)
+        ranges, range_params = self._probes(filters._replace(nicks=(), kinds=()), None, "rowid")
         walk = "SELECT rowid FROM events_fts WHERE events_fts MATCH ?"
         walk += "".join(" AND " + r for r in ranges)
         walk += f" ORDER BY rowid DESC LIMIT {int(budget)}"
         walk_params = [to_fts5(query), *range_params]
-        where, params = self._where(filters, channel_ids)
-        sql = f"SELECT {_COLUMNS} FROM ({walk}) AS f CROSS JOIN events AS e ON e.id = f.rowid"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._rows(sql + " ORDER BY e.id DESC" + _limit(limit), [*walk_params, *params])
+        probes, params = self._probes(
+            filters._replace(since=None, until=None), channel_ids, "w.rowid"
+        )
+        chosen = f"SELECT w.rowid AS id FROM ({walk}) AS w"
+        if probes:
+            chosen += " WHERE " + " AND ".join(probes)
+        chosen += " ORDER BY w.rowid DESC" + _limit(limit)
+        sql = f"SELECT {_COLUMNS} FROM ({chosen}) AS s CROSS JOIN events AS e ON e.id = s.id"
+        rows = self._rows(sql + " ORDER BY s.id DESC", [*walk_params, *params])
         if limit is not None and len(rows) >= limit:
             return rows
         walked = self._rows(f"SELECT count(*) FROM ({walk})", walk_params)[0][0]
         return rows if walked < budget else None
 
     def _count_match(self, query: Query, filters: Filters, channel_ids: list[int] | None) -> int:
-        where, params = self._where(filters, channel_ids, id_column="events_fts.rowid")
-        if all(w.startswith("events_fts.rowid ") for w in where):
-            sql = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
-        else:
-            sql = (
-                "SELECT count(*) FROM events_fts CROSS JOIN events AS e "
-                "ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
-            )
-        if where:
-            sql += " AND " + " AND ".join(where)
+        where, params = self._probes(filters, channel_ids, "f.rowid")
+        sql = "SELECT count(*) FROM events_fts AS f WHERE events_fts MATCH ?"
+        sql += "".join(" AND " + w for w in where)
         return int(self._rows(sql, [to_fts5(query), *params])[0][0])
 
 

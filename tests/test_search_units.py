@@ -177,3 +177,9 @@ def test_missing_index_expression_is_a_one_line_error() -> None:
     """A PostgreSQL database without the full-text index asks for an upgrade."""
     with pytest.raises(SearchError, match="has no full-text index"):
         search._index_expression(None, "db")
+
+
+def test_indexes_search_probes_exist_in_the_schema() -> None:
+    """The indexes named in search's SQL (INDEXED BY) are the schema's own."""
+    names = {ix.name for ix in schema.events.indexes}
+    assert {search.IX_CHANNEL, search.IX_NICK, search.IX_KIND} <= names
