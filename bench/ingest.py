@@ -395,6 +395,8 @@ class Launch:
     watcher: Watcher
     env: dict[str, str] | None = None
     cleanup: Callable[[], None] | None = None
+    #: where the output lives when it is kept, if not in the run's folder
+    keep_note: str | None = None
     #: processes outside the logger's tree that do its work (PostgreSQL's backends)
     server_pids: Callable[[], list[int]] | None = None
 
@@ -517,6 +519,7 @@ def make_prepare_postgres(admin: str) -> Callable[[Path, int, list[int]], Launch
             PostgresWatcher(conninfo, checkpoints),
             cleanup=drop,
             server_pids=backends,
+            keep_note=f"database {name} (drop it when done: psql -c 'drop database {name}')",
         )
 
     return prepare
@@ -609,6 +612,8 @@ class Result:
     completion: str = ""
     workdir: str = ""
     profile: str | None = None
+    #: the output kept for a look (after a loss, or --keep-output)
+    kept: str | None = None
     #: the machine's 1-minute load average before and after: other work on the machine
     #: skews the figures, and this says how much there was
     load_before: float | None = None
@@ -654,6 +659,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
     server = FloodServer(stream, rate=opts.rate)
     server.start()
     launch: Launch | None = None
+    keep = False
     proc: subprocess.Popen[bytes] | None = None
     profiler: subprocess.Popen[bytes] | None = None
     try:
@@ -764,7 +770,11 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         result.duplicated_sample = list(check.duplicated_sample)
         result.unexpected = check.unexpected
         # a loss or a duplicate is worth a look: keep the evidence
-        if not opts.keep_output and not (check.lost or check.duplicated):
+        evidence = bool(check.lost or check.duplicated)
+        if evidence or opts.keep_output:
+            result.kept = launch.keep_note or str(workdir)
+            keep = True
+        else:
             watcher.remove_output()
     except Exception as exc:  # a contender's failure is a result, not the end of the run
         result.status = "failed" if result.status in ("failed", "ok") else result.status
@@ -778,7 +788,7 @@ def run_one(stream: Stream, contender: Contender, workdir: Path, opts: Options) 
         server.close()
         if launch is not None:
             launch.watcher.close()
-            if launch.cleanup is not None:
+            if launch.cleanup is not None and not keep:
                 try:
                     launch.cleanup()
                 except Exception as exc:
@@ -984,7 +994,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {result.status}"
                     + (f", {result.msgs_per_s:,.0f} msgs/s" if result.msgs_per_s else "")
-                    + (f": {result.error}" if result.error else ""),
+                    + (f": {result.error}" if result.error else "")
+                    + (f"\n  output kept: {result.kept}" if result.kept else ""),
                     flush=True,
                 )
     except KeyboardInterrupt:
