@@ -86,12 +86,13 @@ BATCH_SIZE = 1_000
 #: seconds between ticks: the longest an event waits before its batch leaves
 BATCH_INTERVAL = 0.25
 #: events held in memory before they go to the spool even while the database is up
-#: (a writer that cannot keep up); also the largest transaction
-MAX_MEMORY_ROWS = 20_000
+#: (a writer that cannot keep up); also the largest transaction. A waiting event costs
+#: about 1 KB with everything around it: this bound keeps the bot under 100 MB in a flood.
+MAX_MEMORY_ROWS = 8_000
 #: rows per transaction when replaying a spool segment
-REPLAY_CHUNK = 10_000
+REPLAY_CHUNK = 5_000
 #: a spool segment is closed (and becomes replayable) after this many rows
-SEGMENT_ROWS = 10_000
+SEGMENT_ROWS = 5_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0

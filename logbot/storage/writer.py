@@ -55,9 +55,10 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
-#: rows per INSERT statement: 9 parameters each, 27,000 in all, under SQLite's usual
-#: limit (32,766) and PostgreSQL's (65,535); fewer when this SQLite allows fewer
-INSERT_CHUNK = 3_000
+#: rows per INSERT statement, largest first: 9 parameters a row, at most 9,000 in a
+#: statement (SQLite allows 32,766 by default, PostgreSQL 65,535); sizes this SQLite's
+#: parameter limit cannot take are skipped
+STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
 _EVENTS_HEAD = (
     "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, own) "
     "VALUES "
@@ -162,7 +163,7 @@ class KeyAllocator:
     protected by the writer's collision check.
     """
 
-    def __init__(self, memory: int = 16_384) -> None:
+    def __init__(self, memory: int = 4_096) -> None:
         self._used: set[int] = set()
         # per microsecond key: where to look next, so a burst stamped with one
         # millisecond costs O(1) per event, not a walk over every key already given
@@ -231,7 +232,7 @@ class EventWriter:
         self._events_sql: dict[int, str] = {}
         self._fts_sql: dict[int, str] = {}
         self._feed_fts = self._dialect == "sqlite"
-        self._chunk = INSERT_CHUNK
+        self._sizes: tuple[int, ...] = STATEMENT_ROWS
         self._poison: tuple[type[BaseException], ...] = (
             self._dbapi.DataError,
             UnicodeError,
@@ -251,7 +252,7 @@ class EventWriter:
             driver = self._conn.driver_connection
             if isinstance(driver, sqlite3.Connection):
                 limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                self._chunk = max(1, min(INSERT_CHUNK, limit // 9))
+                self._sizes = tuple(n for n in STATEMENT_ROWS if n * 9 <= limit)
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -318,6 +319,23 @@ class EventWriter:
             sql = cache[rows] = head + ", ".join([one] * rows)
         return sql
 
+    def _insert_many(
+        self, cur: Any, cache: dict[int, str], head: str, width: int, flat: list[Any]
+    ) -> None:
+        """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes.
+
+        Only sizes from :data:`STATEMENT_ROWS` are used, so the driver's statement cache
+        holds a handful of prepared statements instead of one per batch length (each
+        large one costs megabytes and a fresh parse).
+        """
+        total = len(flat) // width
+        done = 0
+        for size in self._sizes:
+            while total - done >= size:
+                sql = self._values_sql(cache, head, width, size)
+                cur.execute(sql, flat[done * width : (done + size) * width])
+                done += size
+
     def _insert(self, conn: Any, db_rows: Sequence[_DbRow]) -> None:
         # Multi-row VALUES, not executemany: the driver binds a whole chunk at once and
         # the database inserts it in one step with the GIL released, while executemany
@@ -329,16 +347,11 @@ class EventWriter:
         db_rows = sorted(db_rows, key=_key_of)
         cur = conn.cursor()
         try:
-            step = self._chunk
-            for start in range(0, len(db_rows), step):
-                chunk = db_rows[start : start + step]
-                sql = self._values_sql(self._events_sql, _EVENTS_HEAD, 9, len(chunk))
-                cur.execute(sql, [v for r in chunk for v in r])
-                if self._feed_fts:
-                    texts = [v for r in chunk if r[4] for v in (r[0], r[4])]
-                    if texts:
-                        sql = self._values_sql(self._fts_sql, _FTS_HEAD, 2, len(texts) // 2)
-                        cur.execute(sql, texts)
+            flat = [v for r in db_rows for v in r]
+            self._insert_many(cur, self._events_sql, _EVENTS_HEAD, 9, flat)
+            if self._feed_fts:
+                texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
+                self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
         finally:
             cur.close()
         conn.commit()
