@@ -568,3 +568,18 @@ def test_overflow_while_busy_spills_and_flush_waits_for_the_replay(
     assert texts == [f"line {i}" for i in range(1, 2301)]
     assert list(r.spool.directory.glob("*.jsonl")) == []
     r.backend._loop.stop()
+
+
+def test_events_arriving_while_closing_are_committed_too(engine: sa.Engine, tmp_path: Path) -> None:
+    """Lines read during the QUIT exchange, after close() began, are not left behind."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool)
+    r.write(3)
+    d = r.backend.close()
+    r.write(2)  # still arriving while the first flush runs
+    pool.run_next()
+    assert not _fired(d)
+    pool.run_next()
+    pool.run_next()  # the writer's close
+    assert _fired(d)
+    assert len(r.stored()) == 5

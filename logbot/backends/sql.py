@@ -317,6 +317,10 @@ class SQLBackend:
         timer = self._reactor.callLater(self._close_timeout, self._give_up)
 
         def done(_: object) -> None:
+            if (self._buf or self._inflight_rows) and not self._gave_up:
+                # events that arrived while closing (the QUIT exchange): those too
+                self.flush().addBoth(done)
+                return
             if timer.active():
                 timer.cancel()
             self._finish_close()
