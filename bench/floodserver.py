@@ -223,9 +223,15 @@ class FloodServer:
     # -- the flood ------------------------------------------------------------------
 
     def _boundaries(self) -> list[tuple[int, int]]:
-        """Send segments: CHUNK-sized, also cut before each probe and after each checkpoint."""
-        size = len(self.stream.data)
-        cuts = set(range(0, size, self.chunk))
+        """Send segments: about CHUNK bytes, cut before each probe and after each checkpoint.
+
+        Every cut is at a line end: the reader thread's replies (a PONG to the client's own
+        keepalive PING) go out between segments, and must never land inside a line.
+        """
+        data = self.stream.data
+        size = len(data)
+        cuts = {data.rfind(b"\n", 0, at) + 1 for at in range(self.chunk, size, self.chunk)}
+        cuts.add(0)
         cuts.update(offset for _, offset in self.stream.probes)
         cuts.update(offset for _, offset in self.stream.checkpoints)
         cuts.add(size)

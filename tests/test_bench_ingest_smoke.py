@@ -134,6 +134,36 @@ def test_flood_server_registers_joins_floods_and_times_the_probes() -> None:
     assert server.flood_sent is not None
 
 
+def test_replies_to_the_clients_ping_never_split_a_flood_line() -> None:
+    """A PONG the server sends mid-flood arrives between two whole lines of the stream."""
+    stream = build_stream(LINES, members=25, probes=0)
+    deadline = time.monotonic() + 10
+    with FloodServer(stream, chunk=300) as server:
+        sock = socket.create_connection((server.host, server.port), timeout=10)
+        with sock:
+            buf = bytearray()
+            sock.sendall(b"NICK ping\r\nUSER ping 0 * :ping\r\nJOIN #bench\r\n")
+            _read_until(sock, buf, b" 366 ", deadline)
+            buf.clear()
+            server.flood()
+            pings = 0
+            last = token(LINES - 1).encode()
+            while last not in buf or buf.count(b" PONG ") < pings:
+                assert time.monotonic() < deadline, "the flood or a PONG did not arrive"
+                if pings < 20:
+                    pings += 1
+                    sock.sendall(b"PING :keepalive%d\r\n" % pings)
+                data = sock.recv(4096)
+                assert data
+                buf += data
+    lines = bytes(buf).split(b"\r\n")
+    pongs = [line for line in lines if b" PONG " in line]
+    assert len(pongs) == pings
+    assert all(line.startswith(b":flood.bench PONG ") for line in pongs)
+    rest = b"".join(line + b"\r\n" for line in lines if line and b" PONG " not in line)
+    assert rest == stream.data
+
+
 def test_paced_flood_takes_its_planned_time() -> None:
     """With a rate, the last byte leaves no sooner than lines/rate after the first."""
     stream = build_stream(LINES, members=25, probes=0)
