@@ -168,32 +168,9 @@ def expected_texts(query: str, keep: object = None) -> list[str]:
     return [e["text"] for e in EVENTS if e["text"] and matches(q, e["text"])]
 
 
-# PostgreSQL's index (to_tsvector over the raw text) keeps URLs, hosts, e-mail addresses,
-# versions and decimals as single lexemes, so their parts cannot be found through it; the
-# fix belongs to the index expression (logbot.storage.fts), see the search report.
-PG_PUNCTUATION_GAP = {
-    "example.com/foo",
-    "example.co*",
-    "https://example.com",
-    '"example com" OR café',
-    "alice@example.org",
-    "v1.2.3",
-    "1.5",
-}
-
-
 @pytest.mark.parametrize("query", QUERIES)
-def test_every_query_finds_what_the_language_means_on_each_engine(
-    db: str, query: str, request: pytest.FixtureRequest
-) -> None:
+def test_every_query_finds_what_the_language_means_on_each_engine(db: str, query: str) -> None:
     """Each engine returns exactly the events the reference matcher accepts, oldest first."""
-    if db.startswith("postgresql") and query in PG_PUNCTUATION_GAP:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the PostgreSQL index does not split URLs, e-mails, versions, decimals",
-            )
-        )
     outcome = run_search(SearchRequest(query=query, db=db, limit=None))
     found = [r.text for group in outcome.groups for r, _ in group]
     assert found == expected_texts(query)

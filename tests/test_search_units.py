@@ -158,7 +158,9 @@ def test_index_expression_is_read_from_the_index_definition() -> None:
     assert search._index_expression(indexdef, "db") == (
         "to_tsvector('logbot_text'::regconfig, e.text)"
     )
-    assert fts.pg_tsvector("e.text") == "to_tsvector('logbot_text'::regconfig, e.text)"
+    assert fts.pg_tsvector("e.text").startswith(
+        "to_tsvector('logbot_text'::regconfig, translate(e.text, "
+    )
 
 
 def test_index_expression_with_casts_keeps_them() -> None:

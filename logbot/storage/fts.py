@@ -15,22 +15,27 @@ consistent. A search joins the index to the table on ``events_fts.rowid = events
     ORDER BY events_fts.rowid DESC LIMIT :n   -- newest first, no sort: rowid is time
     -- ranked: ORDER BY bm25(events_fts)      -- (smaller is better)
 
-PostgreSQL: a GIN index ``ix_events_text_fts`` on ``to_tsvector('logbot_text', text)``.
+PostgreSQL: a GIN index ``ix_events_text_fts`` on
+``to_tsvector('logbot_text', translate(text, <ASCII punctuation>, <spaces>))``.
 ``logbot_text`` is a text search configuration copied from ``simple`` (no stemming, no
 stop words: every language works) that also folds diacritics through the ``unaccent``
 extension when the database allows creating it (trusted since PostgreSQL 13; without it
-the configuration is plain ``simple``). A search must use the *same expression* to hit
-the index::
+the configuration is plain ``simple``). ``translate`` turns ASCII punctuation into spaces
+first, so text is cut into the same tokens as SQLite's ``unicode61`` cuts it: PostgreSQL's
+own parser would keep ``example.com``, ``alice@example.org``, ``v1.2.3`` or ``1.5`` whole,
+and a search for ``example`` or ``"example com"`` would miss them. A search must use the
+*same expression* to hit the index (:data:`PG_TSVECTOR`, :func:`pg_tsvector`; or read it
+back with ``pg_get_indexdef``)::
 
-    WHERE to_tsvector('logbot_text'::regconfig, e.text)
-          @@ websearch_to_tsquery('logbot_text'::regconfig, :query)
-    -- prefix*: to_tsquery('logbot_text'::regconfig, 'word:*')
-    -- ranked:  ORDER BY ts_rank(to_tsvector('logbot_text'::regconfig, e.text), <query>) DESC
+    WHERE <pg_tsvector("e.text")> @@ to_tsquery('logbot_text'::regconfig, :query)
+    -- ranked: ORDER BY ts_rank(<pg_tsvector("e.text")>, <the tsquery>) DESC
 
-:data:`PG_TSVECTOR` and :func:`pg_tsquery` spell those expressions.
+:func:`pg_tsquery` spells the query side.
 """
 
 from __future__ import annotations
+
+import string
 
 import sqlalchemy as sa
 
@@ -56,8 +61,27 @@ SQLITE_AUTOMERGE = 16
 PG_TS_CONFIG = "logbot_text"
 #: PostgreSQL: the GIN expression index
 PG_FTS_INDEX = "ix_events_text_fts"
+#: PostgreSQL: the characters turned into spaces before tokenizing (every ASCII
+#: punctuation character: unicode61 treats them all as separators)
+PG_SEPARATORS = string.punctuation
+# the same set as an E'' literal: escapes keep % (a driver placeholder), ' and \ out of
+# the SQL text
+_PG_SEPARATORS_SQL = (
+    "E'" + "".join(f"\\x{ord(c):02x}" if c in "%'\\" else c for c in PG_SEPARATORS) + "'"
+)
+_PG_SPACES_SQL = "'" + " " * len(PG_SEPARATORS) + "'"
+
+
+def pg_tsvector(column: str = f"events.{FTS_COLUMN}") -> str:
+    """The indexed tsvector expression over ``column`` (qualify it when you alias tables)."""
+    return (
+        f"to_tsvector('{PG_TS_CONFIG}'::regconfig, "
+        f"translate({column}, {_PG_SEPARATORS_SQL}, {_PG_SPACES_SQL}))"
+    )
+
+
 #: PostgreSQL: the indexed expression, for ``events`` columns unqualified
-PG_TSVECTOR = f"to_tsvector('{PG_TS_CONFIG}'::regconfig, {FTS_COLUMN})"
+PG_TSVECTOR = pg_tsvector(FTS_COLUMN)
 #: PostgreSQL: token types whose words may carry diacritics (ASCII-only types need none)
 PG_UNACCENT_TOKEN_TYPES = ("word", "hword", "hword_part", "numword", "numhword", "hword_numpart")
 
@@ -70,11 +94,6 @@ FTS_OBJECT_NAMES = frozenset(
 def is_fts_object(name: str | None) -> bool:
     """True for the full-text table, its FTS5 shadow tables, triggers and the GIN index."""
     return name is not None and (name in FTS_OBJECT_NAMES or name.startswith(SQLITE_FTS_PREFIX))
-
-
-def pg_tsvector(column: str = f"events.{FTS_COLUMN}") -> str:
-    """The indexed tsvector expression over ``column`` (qualify it when you alias tables)."""
-    return f"to_tsvector('{PG_TS_CONFIG}'::regconfig, {column})"
 
 
 def pg_tsquery(param: str = ":query", *, function: str = "websearch_to_tsquery") -> str:
