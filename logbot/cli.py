@@ -387,6 +387,8 @@ def export(
     try:
         filters = searching.build_filters(request)
         with searching.open_reader(db) as reader:
+            for note in reader.notes:
+                click.echo(f"logbot: {note}", err=True)
             for name in reader.resolve(filters)[1]:
                 click.echo(f"logbot: no channel {name} in {reader.description}", err=True)
             _emit(archive.export_lines(reader, filters), utf8=True)

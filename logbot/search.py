@@ -249,22 +249,29 @@ def known_revisions() -> tuple[set[str], str | None]:
     return revisions, (next(iter(heads)) if len(heads) == 1 else None)
 
 
-def _check_revision(revision: str | None, where: str) -> None:
+def _check_revision(revision: str | None, where: str) -> list[str]:
+    """Refuse a database this code cannot read; remarks for one it can but should upgrade.
+
+    A newer revision (written by a newer logbot) may have changed anything: an error. An
+    older one is read as it is (every query names its tables, columns and indexes, and
+    PostgreSQL's full-text expression is read from the index itself), with a note.
+    """
     if revision is None:
         raise SearchError(f"{where} is not a logbot database (no schema version)")
     known, head = known_revisions()
     if not known:
-        return
+        return []
     if revision not in known:
         raise SearchError(
             f"{where} has schema revision {revision}, newer than this logbot knows "
             f"(up to {head}): upgrade logbot"
         )
     if head is not None and revision != head:
-        raise SearchError(
-            f"{where} has the older schema revision {revision} (this logbot needs {head}): "
-            f"run `logbot db upgrade --db {where}`"
-        )
+        return [
+            f"{where} has the older schema revision {revision} (newest: {head}); "
+            f"`logbot db upgrade --db {where}` brings it up to date"
+        ]
+    return []
 
 
 def open_reader(target: str | None) -> Reader:
@@ -290,6 +297,8 @@ class Reader:
 
     description: str
     _channels: dict[int, Channel]
+    #: one-line remarks about the database for stderr (an older schema)
+    notes: list[str]
     #: SQLite walks one index per channel / nick / kind and merges (its planner would
     #: sort); PostgreSQL's planner handles IN lists and its statistics choose the plan
     _walk_drivers = True
@@ -588,7 +597,7 @@ class SqliteReader(Reader):
             if "alembic_version" in tables:
                 row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
-            _check_revision(revision, self.description)
+            self.notes = _check_revision(revision, self.description)
             self._channels = {
                 r[0]: Channel(*r)
                 for r in self._conn.execute("SELECT id, network, name, name_key FROM channels")
@@ -769,7 +778,7 @@ class PostgresReader(Reader):
                 revision = self._conn.exec_driver_sql(
                     "SELECT version_num FROM alembic_version"
                 ).scalar()
-            _check_revision(revision, self.description)
+            self.notes = _check_revision(revision, self.description)
             self._tsvector = _index_expression(found[1], self.description)
             self._tsconfig = fts.PG_TS_CONFIG
             self._channels = {
@@ -1012,6 +1021,7 @@ def run_search(req: SearchRequest) -> Outcome:
     with open_reader(req.db) as reader:
         _, missing = reader.resolve(filters)
         outcome = Outcome(query)
+        outcome.notes.extend(reader.notes)
         for name in missing:
             where = f" on network {filters.network}" if filters.network else ""
             outcome.notes.append(f"no channel {name}{where} in {reader.description}")

@@ -245,6 +245,19 @@ def test_database_of_a_newer_schema_is_exit_2(tmp_path: Path, db: str) -> None:
     )
 
 
+def test_database_of_an_older_schema_is_searched_with_a_note(tmp_path: Path, db: str) -> None:
+    """A database not yet upgraded is still searched; a note says how to upgrade it."""
+    older = tmp_path / "older.sqlite"
+    older.write_bytes(Path(db).read_bytes())
+    with sqlite3.connect(older) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    result = run("search", "jalapeno", "--db", str(older))
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 2
+    assert "older schema revision 0001" in result.stderr
+    assert "logbot db upgrade" in result.stderr
+
+
 def test_unreachable_postgresql_is_exit_2() -> None:
     """A PostgreSQL URL nobody answers is a one-line error."""
     result = run("search", "x", "--db", "postgresql+psycopg://postgres@127.0.0.1:9/none")
