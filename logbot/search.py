@@ -641,43 +641,50 @@ class SqliteReader(Reader):
 
     def _probes(
         self, filters: Filters, channel_ids: list[int] | None, column: str
-    ) -> tuple[list[str], list[Any]]:
-        """Conditions that ``column`` (an event id) passes the filters, asked of the filter
-        columns' own indexes rather than of the events table.
+    ) -> tuple[str, list[Any]]:
+        """Joins that keep only the ids in ``column`` passing the channel, nick and kind
+        filters, asked of those columns' own indexes rather than of the events table.
 
         One nick's (or channel's) index entries lie together and stay in the page cache,
         where the rows of the matches are scattered over the whole table: checking a
-        match costs an index lookup instead of reading its row.
+        match costs an index lookup instead of reading its row. (A join, not EXISTS: the
+        same lookup without a subprogram per row.) Ids are unique, so no join adds rows.
         """
-        where: list[str] = []
+        joins: list[str] = []
         params: list[Any] = []
-        low, high = filters.id_range()
-        if low is not None:
-            where.append(f"{column} >= ?")
-            params.append(low)
-        if high is not None:
-            where.append(f"{column} < ?")
-            params.append(high)
         if filters.nicks:
             keys = sorted({nick_key(n) for n in filters.nicks})
-            where.append(
-                f"EXISTS (SELECT 1 FROM events AS n INDEXED BY {IX_NICK} "
-                f"WHERE lower(n.nick) IN ({_marks(keys)}) AND n.id = {column})"
+            joins.append(
+                f"CROSS JOIN events AS n INDEXED BY {IX_NICK} "
+                f"ON lower(n.nick) IN ({_marks(keys)}) AND n.id = {column}"
             )
             params.extend(keys)
         if channel_ids is not None:
-            where.append(
-                f"EXISTS (SELECT 1 FROM events AS c INDEXED BY {IX_CHANNEL} "
-                f"WHERE c.channel_id IN ({_marks(channel_ids)}) AND c.id = {column})"
+            joins.append(
+                f"CROSS JOIN events AS c INDEXED BY {IX_CHANNEL} "
+                f"ON c.channel_id IN ({_marks(channel_ids)}) AND c.id = {column}"
             )
             params.extend(channel_ids)
         if filters.kinds:
-            where.append(
-                f"EXISTS (SELECT 1 FROM events AS k INDEXED BY {IX_KIND} "
-                f"WHERE k.kind IN ({_marks(filters.kinds)}) AND k.id = {column})"
+            joins.append(
+                f"CROSS JOIN events AS k INDEXED BY {IX_KIND} "
+                f"ON k.kind IN ({_marks(filters.kinds)}) AND k.id = {column}"
             )
             params.extend(filters.kinds)
-        return where, params
+        return " ".join(joins), params
+
+    @staticmethod
+    def _rowid_range(filters: Filters, column: str) -> tuple[str, list[Any]]:
+        # on the index's rowid, so FTS5 seeks to the range
+        low, high = filters.id_range()
+        sql, params = "", []
+        if low is not None:
+            sql += f" AND {column} >= ?"
+            params.append(low)
+        if high is not None:
+            sql += f" AND {column} < ?"
+            params.append(high)
+        return sql, params
 
     def _search_index_first(
         self,
@@ -687,17 +694,17 @@ class SqliteReader(Reader):
         limit: int | None,
         rank: bool,
     ) -> list[tuple[Any, ...]]:
-        # the time range is put on the index's rowid, so FTS5 seeks to it
-        where, params = self._probes(filters, channel_ids, "f.rowid")
+        joins, join_params = self._probes(filters, channel_ids, "f.rowid")
+        ranges, range_params = self._rowid_range(filters, "f.rowid")
         score = "bm25(events_fts)" if rank else "0"
-        walk = f"SELECT f.rowid AS id, {score} AS score FROM events_fts AS f "
-        walk += "WHERE events_fts MATCH ?" + "".join(" AND " + w for w in where)
+        walk = f"SELECT f.rowid AS id, {score} AS score FROM events_fts AS f {joins} "
+        walk += "WHERE events_fts MATCH ?" + ranges
         walk += f" ORDER BY {'score, ' if rank else ''}f.rowid DESC" + _limit(limit)
         # only the hits' rows are read, once the index has chosen them; the index is walked
         # in rowid (time) order, so no match is ever sorted by time
         sql = f"SELECT {_COLUMNS} FROM ({walk}) AS s CROSS JOIN events AS e ON e.id = s.id"
         sql += f" ORDER BY {'s.score, ' if rank else ''}s.id DESC"
-        return self._rows(sql, [to_fts5(query), *params])
+        return self._rows(sql, [*join_params, to_fts5(query), *range_params])
 
     def _search_index_first_budget(
         self,
@@ -707,30 +714,25 @@ class SqliteReader(Reader):
         limit: int | None,
         budget: int,
     ) -> list[tuple[Any, ...]] | None:
-        ranges, range_params = self._probes(filters._replace(nicks=(), kinds=()), None, "rowid")
-        walk = "SELECT rowid FROM events_fts WHERE events_fts MATCH ?"
-        walk += "".join(" AND " + r for r in ranges)
+        ranges, range_params = self._rowid_range(filters, "rowid")
+        walk = "SELECT rowid FROM events_fts WHERE events_fts MATCH ?" + ranges
         walk += f" ORDER BY rowid DESC LIMIT {int(budget)}"
         walk_params = [to_fts5(query), *range_params]
-        probes, params = self._probes(
-            filters._replace(since=None, until=None), channel_ids, "w.rowid"
-        )
-        chosen = f"SELECT w.rowid AS id FROM ({walk}) AS w"
-        if probes:
-            chosen += " WHERE " + " AND ".join(probes)
+        joins, join_params = self._probes(filters, channel_ids, "w.rowid")
+        chosen = f"SELECT w.rowid AS id FROM ({walk}) AS w {joins}"
         chosen += " ORDER BY w.rowid DESC" + _limit(limit)
         sql = f"SELECT {_COLUMNS} FROM ({chosen}) AS s CROSS JOIN events AS e ON e.id = s.id"
-        rows = self._rows(sql + " ORDER BY s.id DESC", [*walk_params, *params])
+        rows = self._rows(sql + " ORDER BY s.id DESC", [*walk_params, *join_params])
         if limit is not None and len(rows) >= limit:
             return rows
         walked = self._rows(f"SELECT count(*) FROM ({walk})", walk_params)[0][0]
         return rows if walked < budget else None
 
     def _count_match(self, query: Query, filters: Filters, channel_ids: list[int] | None) -> int:
-        where, params = self._probes(filters, channel_ids, "f.rowid")
-        sql = "SELECT count(*) FROM events_fts AS f WHERE events_fts MATCH ?"
-        sql += "".join(" AND " + w for w in where)
-        return int(self._rows(sql, [to_fts5(query), *params])[0][0])
+        joins, join_params = self._probes(filters, channel_ids, "f.rowid")
+        ranges, range_params = self._rowid_range(filters, "f.rowid")
+        sql = f"SELECT count(*) FROM events_fts AS f {joins} WHERE events_fts MATCH ?" + ranges
+        return int(self._rows(sql, [*join_params, to_fts5(query), *range_params])[0][0])
 
 
 def _one_line(exc: BaseException) -> str:
