@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,13 @@ from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.schema import KEY_SPREAD, key_time, time_key
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row, storable_time
+from logbot.storage.writer import (
+    EventWriter,
+    KeyAllocator,
+    WriteFailed,
+    event_row,
+    storable_time,
+)
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -117,3 +124,74 @@ def test_a_connection_broken_while_idle_is_replaced_without_an_error(
     writer.close()
     assert result.inserted == 1
     assert count(engine) == 2
+
+
+def test_a_different_event_at_a_taken_key_moves_to_the_next_free_key(engine: sa.Engine) -> None:
+    """Another event under a stored key is re-keyed one sequence later; nothing is lost."""
+    writer = EventWriter(engine, upgrade=False)
+    key = time_key(T0)
+    writer.write([event_row(ev("first"), key), event_row(ev("second"), key + 1)])
+    result = writer.write([event_row(ev("other"), key), event_row(ev("first"), key)])
+    writer.close()
+    assert (result.inserted, result.duplicates, result.rekeyed) == (1, 1, 1)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT id, text FROM events ORDER BY id")).all()
+    assert [tuple(r) for r in stored] == [(key, "first"), (key + 1, "second"), (key + 2, "other")]
+
+
+def test_a_refused_batch_leaves_nothing_behind_for_the_next_one(engine: sa.Engine) -> None:
+    """A batch the database refuses fails as not transient; the next batch stores only its rows."""
+    writer = EventWriter(engine, upgrade=False)
+    alloc = KeyAllocator()
+    good = event_row(ev("good"), alloc.key_for(T0))
+    # a lone surrogate cannot be encoded for either database
+    refused = event_row(ev("bad \ud800"), alloc.key_for(T0))
+    with pytest.raises(WriteFailed) as failed:
+        writer.write([good, refused])
+    assert not failed.value.transient
+    assert writer.write([event_row(ev("next"), alloc.key_for(T0))]).inserted == 1
+    writer.close()
+    assert count(engine) == 1
+
+
+def test_a_writer_on_a_pooled_connection_reused_by_another_writer_still_writes(
+    engine: sa.Engine,
+) -> None:
+    """Connections go back to the pool and come out again; every writer's batches still land."""
+    alloc = KeyAllocator()
+    for i in range(3):
+        writer = EventWriter(engine, upgrade=False)
+        rows = [event_row(ev(f"w{i} line {j}"), alloc.key_for(T0)) for j in range(1_200)]
+        assert writer.write(rows).inserted == 1_200
+        writer.close()
+    assert count(engine) == 3_600
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_target", ["postgresql"], indirect=True)
+def test_postgresql_batches_reuse_one_statement_text(
+    db_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of any size send the same few statements, so psycopg never re-parses a query."""
+    import psycopg
+
+    eng = make_engine(db_target)
+    migrate.upgrade(eng)
+    sent: set[str] = set()
+    execute = psycopg.Cursor.execute
+
+    def spy(self: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+        sent.add(str(query))
+        return execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    writer = EventWriter(eng, upgrade=False)
+    alloc = KeyAllocator()
+    for size in (1, 7, 333, 1_000):
+        rows = [event_row(ev(f"{size} {i}"), alloc.key_for(T0)) for i in range(size)]
+        assert writer.write(rows).inserted == size
+    writer.close()
+    eng.dispose()
+    events_sql = [q for q in sent if "INSERT INTO events" in q]
+    assert len(events_sql) == 1
+    assert "%s" not in events_sql[0]

@@ -66,6 +66,24 @@ _EVENTS_HEAD = (
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
 #: how often a batch is retried when another writer keeps taking the keys it chose
 _RESOLVE_ATTEMPTS = 8
+#: PostgreSQL: rows are COPYed into this per-connection table, then moved by one INSERT
+_PG_STAGING = "logbot_staging_events"
+_PG_STAGING_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} (id bigint, channel_id integer, "
+    "kind text, nick text, text text, target text, userhost text, received_us bigint, "
+    "own boolean) ON COMMIT DELETE ROWS"
+)
+_PG_COPY_SQL = (
+    f"COPY {_PG_STAGING} (id, channel_id, kind, nick, text, target, userhost, received_us, "
+    "own) FROM STDIN"
+)
+# no ON CONFLICT: a taken key must fail the batch (IntegrityError), as the VALUES path
+# does, so both engines share one collision path and its duplicate/re-key rules
+_PG_MOVE_SQL = (
+    "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, "
+    f"own) SELECT id, channel_id, kind, nick, text, target, userhost, received_us, own "
+    f"FROM {_PG_STAGING}"
+)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -232,6 +250,9 @@ class EventWriter:
         self._events_sql: dict[int, str] = {}
         self._fts_sql: dict[int, str] = {}
         self._feed_fts = self._dialect == "sqlite"
+        # psycopg 3 parses every query text it has not cached (a multi-row VALUES of
+        # thousands of placeholders costs ~45 us a row in Python); COPY sends rows as data
+        self._copy = self._dialect == "postgresql" and engine.dialect.driver == "psycopg"
         self._sizes: tuple[int, ...] = STATEMENT_ROWS
         self._poison: tuple[type[BaseException], ...] = (
             self._dbapi.DataError,
@@ -253,6 +274,15 @@ class EventWriter:
             if isinstance(driver, sqlite3.Connection):
                 limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                 self._sizes = tuple(n for n in STATEMENT_ROWS if n * 9 <= limit)
+            elif self._copy:
+                # committed at once: created inside a batch that rolls back, it would vanish.
+                # IF NOT EXISTS: the pool may hand back a connection that already has it
+                cur = self._conn.cursor()
+                try:
+                    cur.execute(_PG_STAGING_SQL)
+                finally:
+                    cur.close()
+                self._conn.commit()
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -345,6 +375,9 @@ class EventWriter:
         # larger than the previous one: out-of-order keys (several networks, server-time,
         # a spool replay) would make a segment per row. In key order, one per transaction.
         db_rows = sorted(db_rows, key=_key_of)
+        if self._copy:
+            self._insert_copy(conn, db_rows)
+            return
         cur = conn.cursor()
         try:
             flat = [v for r in db_rows for v in r]
@@ -354,6 +387,20 @@ class EventWriter:
                 self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
         finally:
             cur.close()
+        conn.commit()
+
+    def _insert_copy(self, conn: Any, db_rows: Sequence[_DbRow]) -> None:
+        """PostgreSQL: COPY into the staging table, one INSERT ... SELECT, commit."""
+        cur = conn.driver_connection.cursor()
+        try:
+            with cur.copy(_PG_COPY_SQL) as copy:
+                write_row = copy.write_row
+                for r in db_rows:
+                    write_row(r)
+            cur.execute(_PG_MOVE_SQL)
+        finally:
+            cur.close()
+        # the commit empties the staging table (ON COMMIT DELETE ROWS), as does a rollback
         conn.commit()
 
     def _resolve_channels(self, conn: Any, rows: Iterable[Row]) -> dict[tuple[str, str], int]:
