@@ -857,10 +857,10 @@ class PostgresReader(Reader):
             )
         if limit is None:
             return self._rows(_select(_COLUMNS, where) + " ORDER BY e.id DESC", params)
-        return self._newest_windows(where, params, filters, limit)
+        return self._newest_windows(query, where, params, filters, limit)
 
     def _newest_windows(
-        self, where: list[str], params: list[Any], filters: Filters, limit: int
+        self, query: Query, where: list[str], params: list[Any], filters: Filters, limit: int
     ) -> list[tuple[Any, ...]]:
         """The newest ``limit`` matches, looking at the newest stretch of ids first.
 
@@ -874,14 +874,16 @@ class PostgresReader(Reader):
         matching rows of the window are read.
         """
         estimate, total = self._estimate(where, params)
-        if estimate <= PLAIN_MATCHES:
+        # a phrase makes PostgreSQL recheck each GIN candidate by recomputing its tsvector:
+        # never for every candidate of the whole table
+        if estimate <= PLAIN_MATCHES and not _has_phrase(query):
             # few matches: read them all through the GIN bitmap and keep the newest
-            with self._planner("enable_indexscan"):
+            with self._planner(_BITMAPS_ONLY):
                 return self._rows(
                     _select(_COLUMNS, where) + " ORDER BY e.id DESC" + _limit(limit), params
                 )
         if total and estimate / total >= COMMON_SHARE:
-            with self._planner("enable_bitmapscan"):
+            with self._planner({"enable_bitmapscan": "off"}):
                 return self._rows(
                     _select(_COLUMNS, where) + " ORDER BY e.id DESC" + _limit(limit), params
                 )
@@ -895,7 +897,7 @@ class PostgresReader(Reader):
         span = max(int((high - low) * share), 1)
         out: list[tuple[Any, ...]] = []
         top = high
-        with self._planner("enable_indexscan"):
+        with self._planner(_BITMAPS_ONLY):
             while top > low and len(out) < limit:
                 bottom = max(low, top - span)
                 rows = self._rows(
@@ -930,13 +932,26 @@ class PostgresReader(Reader):
         return self._bounds
 
     @contextlib.contextmanager
-    def _planner(self, setting: str) -> Iterator[None]:
-        """Switch one planner method off for the statements inside (plan choice is ours)."""
-        self._conn.exec_driver_sql(f"SET {setting} = off")
+    def _planner(self, settings: dict[str, str]) -> Iterator[None]:
+        """Planner settings for the statements inside (the plan choice is ours)."""
+        for name, value in settings.items():
+            self._conn.exec_driver_sql(f"SET {name} = {value}")
         try:
             yield
         finally:
-            self._conn.exec_driver_sql(f"RESET {setting}")
+            for name in settings:
+                self._conn.exec_driver_sql(f"RESET {name}")
+
+
+def _has_phrase(query: Query) -> bool:
+    return any(len(p.tokens) > 1 for p in (*query.positive(), *query.excluded))
+
+
+# Only bitmap scans, so the full-text condition is answered by the GIN index; and the
+# planner told what a tsvector costs: its default prices to_tsvector (with unaccent) at
+# ~0.25 units a row, some fifty times too cheap, and then prefers to recompute it for
+# every row another index yields (a whole nick's or channel's events) over the GIN index.
+_BITMAPS_ONLY = {"enable_indexscan": "off", "enable_seqscan": "off", "cpu_operator_cost": "0.05"}
 
 
 #: stands for the index's tsvector expression in SQL until it is sent
