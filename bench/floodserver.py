@@ -81,7 +81,8 @@ class FloodServer:
 
     def flood(self) -> None:
         """Start writing the stream (the client must have joined)."""
-        if not self.joined.is_set():
+        # the join is marked just after 366 is written: a client may see 366 first
+        if not self.joined.wait(10):
             raise RuntimeError("the client has not joined the flood channel")
         writer = threading.Thread(target=self._write_stream, name="flood-writer", daemon=True)
         self._threads.append(writer)

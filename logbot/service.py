@@ -12,8 +12,8 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 from twisted.internet import defer
 from twisted.logger import (
@@ -27,7 +27,7 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
-from logbot.backends.base import Backend, BackendOptions, FanOut, load_backend
+from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
 from logbot.config import NetworkConfig, Settings, backend_routes
 
 log = Logger(namespace="logbot.service")
@@ -217,6 +217,7 @@ def run(settings: Settings, reactor: Any = None) -> int:
             tls=" (TLS)" if network.tls else "",
         )
         connect(reactor, network, factory)
+    wire_flow_control(sinks, factories)
 
     def on_hup(signum: int, frame: Any) -> None:
         reactor.callFromThread(_reopen, sink)
@@ -225,6 +226,45 @@ def run(settings: Settings, reactor: Any = None) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink)
     reactor.run()
     return 0
+
+
+class PauseReading(Protocol):
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+def wire_flow_control(sinks: Sequence[FanOut], factories: Sequence[PauseReading]) -> None:
+    """Let a backend that falls behind pause reading on the networks that feed it.
+
+    A network reads again only when none of its backends is behind any more.
+    """
+    behind: list[set[int]] = [set() for _ in factories]
+    seen: set[int] = set()
+    for network_sink in sinks:
+        for backend in network_sink.backends:
+            if id(backend) in seen or not isinstance(backend, Throttling):
+                continue
+            seen.add(id(backend))
+            feeds = [i for i, s in enumerate(sinks) if backend in s.backends]
+            backend.set_pressure_handler(_pressure_handler(id(backend), feeds, behind, factories))
+
+
+def _pressure_handler(
+    key: int, feeds: list[int], behind: list[set[int]], factories: Sequence[PauseReading]
+) -> Callable[[bool], None]:
+    def handler(pressed: bool) -> None:
+        for i in feeds:
+            was_paused = bool(behind[i])
+            if pressed:
+                behind[i].add(key)
+            else:
+                behind[i].discard(key)
+            if behind[i] and not was_paused:
+                factories[i].pause_reading()
+            elif was_paused and not behind[i]:
+                factories[i].resume_reading()
+
+    return handler
 
 
 def _reopen(sink: FanOut) -> None:

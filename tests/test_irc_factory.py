@@ -273,3 +273,39 @@ def test_tls_failures_are_one_readable_line(logged: list[str]) -> None:
         "testnet: disconnected from irc.example.net:6697 (TLS): "
         f"TLS certificate is not valid for {SERVER}; reconnecting in 2.7 s",
     ]
+
+
+def test_pause_reading_pauses_the_transport_and_resume_reads_again() -> None:
+    """Flow control from a backend: the socket stops being read, then reads again."""
+    s = Setup()
+    proto, transport = s.connect()
+    s.sign_on(proto)
+    s.factory.pause_reading()
+    assert transport.producerState == "paused"
+    assert proto.reading_paused
+    s.factory.pause_reading()  # idempotent
+    s.factory.resume_reading()
+    assert transport.producerState == "producing"
+    assert not proto.reading_paused
+
+
+def test_pause_without_a_connection_does_nothing() -> None:
+    """Between connections there is nothing to pause; no error."""
+    s = Setup()
+    s.factory.pause_reading()
+    s.factory.resume_reading()
+
+
+def test_silence_while_reading_is_paused_does_not_drop_the_connection() -> None:
+    """The keepalive does not blame the server for lines the bot chose not to read."""
+    s = Setup(ping_interval=60, ping_timeout=30)
+    proto, transport = s.connect()
+    s.sign_on(proto)
+    s.factory.pause_reading()
+    s.reactor.advance(60)  # PING
+    s.reactor.advance(30)  # its deadline passes while paused
+    assert not transport.disconnecting
+    s.factory.resume_reading()
+    s.reactor.advance(60)  # the next PING, and this time silence is the server's
+    s.reactor.advance(30)
+    assert transport.disconnecting

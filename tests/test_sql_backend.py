@@ -583,3 +583,88 @@ def test_events_arriving_while_closing_are_committed_too(engine: sa.Engine, tmp_
     pool.run_next()  # the writer's close
     assert _fired(d)
     assert len(r.stored()) == 5
+
+
+def test_a_writer_behind_pauses_reading_instead_of_spooling(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """While the database is up, a full buffer asks the service to pause IRC, not the spool."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
+    pressure: list[bool] = []
+    r.backend.set_pressure_handler(pressure.append)
+    r.write(1000)  # one job, stuck until the test runs it
+    r.write(1300)  # past the bound: reading pauses, nothing goes to the spool
+    assert pressure == [True]
+    assert r.spooled_rows() == 0
+    pool.run_next()  # the writer is free again and takes the backlog: reading resumes
+    assert pressure == [True, False]
+    _drain(r, pool)
+    assert [t for _, t in r.stored()] == [f"line {i}" for i in range(1, 2301)]
+    r.backend._loop.stop()
+
+
+def test_a_pause_that_lasts_falls_back_to_the_spool_and_reads_again(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A writer stuck past MAX_PRESSURE_SECONDS: the spool takes over and reading resumes."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
+    pressure: list[bool] = []
+    r.backend.set_pressure_handler(pressure.append)
+    r.write(1000)
+    r.write(1300)
+    assert pressure == [True]
+    r.clock.advance(sql.MAX_PRESSURE_SECONDS + sql.BATCH_INTERVAL)
+    assert pressure == [True, False]
+    assert r.spooled_rows() == 1300
+    r.write(1300)  # still stuck: the spool, not another pause (it already lasted too long)
+    assert pressure == [True, False]
+    assert r.spooled_rows() == 2500
+    _drain(r, pool)
+    assert [t for _, t in r.stored()] == [f"line {i}" for i in range(1, 3601)]
+    r.backend._loop.stop()
+
+
+def test_twice_the_bound_in_memory_spills_even_while_paused(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Lines already read when the pause began may overfill memory; twice the bound spills."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1000)
+    r.backend.set_pressure_handler(lambda pressed: None)  # a pause that has no effect
+    r.write(1000)  # the first job
+    r.write(2000)
+    assert r.spooled_rows() == 2000
+    _drain(r, pool)
+    assert [t for _, t in r.stored()] == [f"line {i}" for i in range(1, 3001)]
+    r.backend._loop.stop()
+
+
+def test_database_down_releases_the_pause(engine: sa.Engine, tmp_path: Path) -> None:
+    """When the database fails, IRC reads again and the spool holds the events."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
+    pressure: list[bool] = []
+    r.backend.set_pressure_handler(pressure.append)
+    r.write(1000)
+    r.write(1300)
+    r.writer.down = True
+    pool.run_next()  # the stuck job fails: the database is away
+    assert pressure == [True, False]
+    assert r.spooled_rows() == 2300
+    r.backend._loop.stop()
+    if r.backend._retry is not None:
+        r.backend._retry.cancel()
+
+
+def _drain(r: Rig, pool: ManualPool) -> None:
+    """Run the writer and the ticks until nothing waits (memory, spool or job)."""
+    for _ in range(100):
+        if pool.queue:
+            pool.run_next()
+        elif r.backend.pending or list(r.spool.directory.glob("*.jsonl")):
+            r.clock.advance(sql.BATCH_INTERVAL)
+        else:
+            return
+    raise AssertionError("the backend did not drain")

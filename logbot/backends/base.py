@@ -36,6 +36,23 @@ class Backend(Protocol):
         """Flush and release resources; fires when done. No write follows."""
 
 
+PressureHandler = Callable[[bool], None]
+
+
+@runtime_checkable
+class Throttling(Protocol):
+    """A backend that can ask the service to stop reading from IRC for a moment.
+
+    When events arrive faster than it can make them durable, it calls the handler with
+    True; the service then pauses reading from the sockets (TCP pushes back on the
+    server) instead of the backend piling events up in memory or a spool file. It calls
+    the handler with False once it has caught up. Optional: most backends never fall behind.
+    """
+
+    def set_pressure_handler(self, handler: PressureHandler) -> None:
+        """Install the callback; called once, before the first event."""
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """What the service tells a backend about the run it is part of."""

@@ -99,6 +99,9 @@ RETRY_FACTOR = 2.0
 RETRY_MAX = 5.0
 #: seconds close() waits for the database before spooling what is left
 CLOSE_TIMEOUT = 30.0
+#: longest the service may stop reading IRC for a writer that is up but behind; past it
+#: the waiting events go to the spool and reading resumes (a server's send queue is finite)
+MAX_PRESSURE_SECONDS = 5.0
 
 _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 
@@ -262,6 +265,11 @@ class SQLBackend:
         self._closed = False
         self._gave_up = False
         self._warned_closed = False
+        #: the service's callback to pause/resume reading IRC (see Throttling)
+        self._pressure: Callable[[bool], None] | None = None
+        self._pressed_at: float | None = None
+        # after a pause that lasted too long, no new pause until the writer proves it moves
+        self._press_blocked = False
 
         #: counters for tests and the benchmark
         self.committed = 0
@@ -291,7 +299,18 @@ class SQLBackend:
         if len(self._buf) >= self._batch_size and not self._busy and self._retry is None:
             self._pump(force=True)
         if len(self._buf) >= self._max_memory:
-            self._spill_if_needed()
+            # A writer that is up but behind: ask the service to stop reading IRC so TCP
+            # slows the sender, rather than a JSON-and-fsync round trip through the spool
+            # for every later event. Events already read keep coming until the pause
+            # takes effect; twice the bound, or a pause that lasts, falls back to the spool.
+            if self._can_press() and len(self._buf) < 2 * self._max_memory:
+                self._press()
+            else:
+                self._spill_if_needed()
+
+    def set_pressure_handler(self, handler: Callable[[bool], None]) -> None:
+        """Throttling: ``handler(True)`` pauses reading IRC, ``handler(False)`` resumes."""
+        self._pressure = handler
 
     def flush(self) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
@@ -363,11 +382,40 @@ class SQLBackend:
         for d in ready:
             d.callback(None)
 
+    def _can_press(self) -> bool:
+        if self._pressure is None or not self._up or self._retry is not None:
+            return False
+        if self._press_blocked:
+            return False
+        return self._pressed_at is None or (
+            self._reactor.seconds() - self._pressed_at < MAX_PRESSURE_SECONDS
+        )
+
+    def _press(self) -> None:
+        if self._pressed_at is None and self._pressure is not None:
+            self._pressed_at = self._reactor.seconds()
+            self._pressure(True)
+
+    def _release(self) -> None:
+        if self._pressed_at is not None and self._pressure is not None:
+            self._pressed_at = None
+            self._pressure(False)
+
+    def _release_if_caught_up(self) -> None:
+        if self._pressed_at is not None and len(self._buf) < self._max_memory // 4:
+            self._release()
+
     def _tick(self) -> None:
+        if self._pressed_at is not None and not self._can_press():
+            # down, or behind for too long: the spool takes the backlog, reading resumes
+            self._press_blocked = True
+            self._spill()
+            self._release()
         if self._up and self._retry is None:
             self._pump(force=True)
         else:
             self._spill()
+        self._release_if_caught_up()
 
     def _spill(self) -> None:
         """Move waiting events to the spool (database down, or memory full)."""
@@ -454,6 +502,7 @@ class SQLBackend:
 
     def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
         self._busy = False
+        self._press_blocked = False
         self._inflight_rows = []
         if memory:
             self._committed_own += len(memory)
@@ -474,6 +523,7 @@ class SQLBackend:
         more = self._spool.sealed() or len(self._buf) >= self._batch_size or self._waiters
         if more:
             self._pump(force=True)
+        self._release_if_caught_up()
 
     def _job_failed(
         self, failure: Failure, job: Callable[..., WriteResult], arg: Any, memory: list[Row]
@@ -499,6 +549,7 @@ class SQLBackend:
                 dir=str(self._spool.directory),
             )
         self._spill()
+        self._release()
         if self._closed:
             return
         self._retry = self._reactor.callLater(self._backoff, self._retry_now)
@@ -544,6 +595,7 @@ class SQLBackend:
 
     def _finish_close(self) -> None:
         self._closed = True
+        self._release()
         if self._loop.running:
             self._loop.stop()
         if self._retry is not None and self._retry.active():

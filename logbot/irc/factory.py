@@ -139,6 +139,22 @@ class LogBotFactory(ReconnectingClientFactory):
             delay=delay,
         )
 
+    # -- flow control ------------------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        """Stop reading from the server for now (a backend is behind); TCP pushes back."""
+        protocol = self.connection
+        if protocol is not None and protocol.transport is not None and not protocol.reading_paused:
+            protocol.reading_paused = True
+            protocol.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`."""
+        protocol = self.connection
+        if protocol is not None and protocol.transport is not None and protocol.reading_paused:
+            protocol.reading_paused = False
+            protocol.transport.resumeProducing()
+
     # -- shutdown ----------------------------------------------------------------------
 
     def quit(self, message: str = "") -> defer.Deferred[None]:

@@ -276,6 +276,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._pong: str | None = None
         self._replies: deque[tuple[str, str | None, str]] = deque()
         self._pump_call: DelayedCall | None = None
+        #: the factory paused reading (flow control from a backend); see pause_reading
+        self.reading_paused = False
         self._whispers = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         self._ctcp_limit = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         # IRCv3
@@ -573,7 +575,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def _check_alive(self, rx_at_ping: int) -> None:
         self._ping_deadline = None
-        if self._rx == rx_at_ping:
+        # while the service holds reading back (a backend catching up) silence is ours
+        if self._rx == rx_at_ping and not self.reading_paused:
             self.drop(f"no reply to PING within {self.network.ping_timeout:g} s")
 
     # -- output ------------------------------------------------------------------------
