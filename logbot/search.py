@@ -33,7 +33,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from logbot.query import Query, QueryError, parse, to_fts5, to_tsquery
+from logbot.query import Phrase, Query, QueryError, parse, to_fts5, to_tsquery
 from logbot.render import KEY_SPREAD, Record
 from logbot.timeparse import TimeParseError, parse_when
 
@@ -73,9 +73,10 @@ SCANS_PER_PROBE = 30
 #: the least number of index matches walked before giving up on the index-first plan
 SCAN_BUDGET_MIN = 2000
 #: PostgreSQL: a query the planner expects in this share of all rows walks the primary key
-COMMON_SHARE = 0.05
+COMMON_SHARE = 0.03
 #: PostgreSQL: a query the planner expects to match at most this many rows reads them all
-PLAIN_MATCHES = 5000
+#: (each costs a heap fetch, ~25 us from the OS cache)
+PLAIN_MATCHES = 300
 #: PostgreSQL: the first window of ids is sized to hold this many times --limit matches
 WINDOW_MATCHES = 4
 
@@ -763,6 +764,10 @@ class PostgresReader(Reader):
             self._engine = make_engine(url)
             self.description = display_target(self._engine)
             self._conn = self._engine.connect().execution_options(postgresql_readonly=True)
+            # latency, not throughput: starting parallel workers costs ~10 ms, and a
+            # bitmap that spills from work_mem turns lossy and rechecks every row of a page
+            self._conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
+            self._conn.exec_driver_sql("SET work_mem = '64MB'")
         except StorageError as exc:
             raise SearchError(str(exc)) from None
         except sa.exc.DBAPIError as exc:
@@ -849,14 +854,14 @@ class PostgresReader(Reader):
         rank: bool,
     ) -> list[tuple[Any, ...]]:
         where, params = self._where(filters, channel_ids)
-        where.append(self._match_condition(query, params))
-        if rank:
-            order = f"ts_rank({_TSVECTOR}, {self._tsquery(query, params)}) DESC, e.id DESC"
+        if rank or limit is None:
+            where.append(self._match_condition(query, params))
+            order = "e.id DESC"
+            if rank:
+                order = f"ts_rank({_TSVECTOR}, {self._tsquery(query, params)}) DESC, e.id DESC"
             return self._rows(
                 _select(_COLUMNS, where) + f" ORDER BY {order}" + _limit(limit), params
             )
-        if limit is None:
-            return self._rows(_select(_COLUMNS, where) + " ORDER BY e.id DESC", params)
         return self._newest_windows(query, where, params, filters, limit)
 
     def _newest_windows(
@@ -864,28 +869,45 @@ class PostgresReader(Reader):
     ) -> list[tuple[Any, ...]]:
         """The newest ``limit`` matches, looking at the newest stretch of ids first.
 
-        A GIN index yields its matches in no useful order, so "newest 50" would mean
-        fetching every match and sorting: fine when the planner expects few matches, and
-        what happens then. A query matching a large share of the table walks the primary
-        key backwards and checks each row (a few hundred rows at most). Any other query is
-        asked about a window of the newest ids, sized from the planner's estimate to hold a
-        few times ``limit`` matches, and widened fourfold until enough are found. In a
-        window PostgreSQL ANDs the GIN bitmap with the primary key's range bitmap, so only
-        matching rows of the window are read.
+        A GIN index yields its matches in no useful order: "newest 50" would mean reading
+        every match (a heap fetch each) and sorting. So the plan is chosen here, from the
+        planner's estimate (for a phrase, PostgreSQL multiplies the frequencies of its words
+        as if they were independent and can be off a hundredfold, so a phrase is looked up
+        by its least frequent word, see :meth:`_driver`):
+
+        - few matches: read them all through the GIN index;
+        - a large share of the table: walk the primary key backwards, checking each row;
+        - otherwise: ask about a window of the newest ids sized to hold a few times
+          ``limit`` matches, widened fourfold until enough are found. The GIN bitmap is
+          ANDed with the primary key's range; a phrase is checked on those rows only
+          (spelled so the planner cannot fold it into the index condition, which would
+          bring back the bad estimate).
         """
-        estimate, total = self._estimate(where, params)
-        # a phrase makes PostgreSQL recheck each GIN candidate by recomputing its tsvector:
-        # never for every candidate of the whole table
-        if estimate <= PLAIN_MATCHES and not _has_phrase(query):
-            # few matches: read them all through the GIN bitmap and keep the newest
+        driver = self._driver(query)
+        exact = [*where]
+        check_params = [*params]
+        exact.append(self._match_condition(query, check_params))
+        if driver is None:
+            gin, gin_params = exact, check_params
+            check: list[str] = []
+            extra: list[Any] = []
+        else:
+            gin_params = [*params, driver]
+            gin = [*where, f"{_TSVECTOR} @@ to_tsquery('{self._tsconfig}'::regconfig, ?)"]
+            extra = []
+            check = [f"({_TSVECTOR} || ''::tsvector) @@ {self._tsquery(query, extra)}"]
+        estimate, total = self._estimate(gin, gin_params)
+        if estimate <= PLAIN_MATCHES:
             with self._planner(_BITMAPS_ONLY):
                 return self._rows(
-                    _select(_COLUMNS, where) + " ORDER BY e.id DESC" + _limit(limit), params
+                    _select(_COLUMNS, [*gin, *check]) + " ORDER BY e.id DESC" + _limit(limit),
+                    [*gin_params, *extra],
                 )
         if total and estimate / total >= COMMON_SHARE:
             with self._planner({"enable_bitmapscan": "off"}):
                 return self._rows(
-                    _select(_COLUMNS, where) + " ORDER BY e.id DESC" + _limit(limit), params
+                    _select(_COLUMNS, exact) + " ORDER BY e.id DESC" + _limit(limit),
+                    check_params,
                 )
         low, high = filters.id_range()
         first, last = self._id_bounds()
@@ -901,15 +923,45 @@ class PostgresReader(Reader):
             while top > low and len(out) < limit:
                 bottom = max(low, top - span)
                 rows = self._rows(
-                    _select(_COLUMNS, [*where, "e.id >= ?", "e.id < ?"])
+                    _select(_COLUMNS, [*gin, "e.id >= ?", "e.id < ?", *check])
                     + " ORDER BY e.id DESC"
                     + _limit(limit - len(out)),
-                    [*params, bottom, top],
+                    [*gin_params, bottom, top, *extra],
                 )
                 out.extend(rows)
                 top = bottom
                 span *= 4
         return out
+
+    def _driver(self, query: Query) -> str | None:
+        """A tsquery for the GIN index when ``query`` has a phrase (None: no phrase, the
+        query itself is what the index answers, exactly and with a fair estimate).
+
+        Each phrase stands for its least frequent word; the phrase itself is then checked
+        on the rows that index condition yields.
+        """
+        if all(len(p.tokens) == 1 for p in (*query.positive(), *query.excluded)):
+            return None
+        clauses = []
+        for clause in query.clauses:
+            alternatives = []
+            for phrase in clause:
+                if len(phrase.tokens) == 1:
+                    alternatives.append(phrase)
+                    continue
+                best, best_rows = phrase, float("inf")
+                for i, token in enumerate(phrase.tokens):
+                    prefix = phrase.prefix and i == len(phrase.tokens) - 1
+                    single = Phrase((token,), prefix)
+                    rows, _ = self._estimate(
+                        [f"{_TSVECTOR} @@ to_tsquery('{self._tsconfig}'::regconfig, ?)"],
+                        [to_tsquery(Query(((single,),)))],
+                    )
+                    if rows < best_rows:
+                        best, best_rows = single, rows
+                alternatives.append(best)
+            clauses.append(tuple(alternatives))
+        return to_tsquery(Query(tuple(clauses)))
 
     def _estimate(self, where: list[str], params: list[Any]) -> tuple[float, float]:
         """The planner's estimate of the matches, and of the rows in the table."""
@@ -941,10 +993,6 @@ class PostgresReader(Reader):
         finally:
             for name in settings:
                 self._conn.exec_driver_sql(f"RESET {name}")
-
-
-def _has_phrase(query: Query) -> bool:
-    return any(len(p.tokens) > 1 for p in (*query.positive(), *query.excluded))
 
 
 # Only bitmap scans, so the full-text condition is answered by the GIN index; and the
