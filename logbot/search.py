@@ -768,6 +768,10 @@ class PostgresReader(Reader):
             # bitmap that spills from work_mem turns lossy and rechecks every row of a page
             self._conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
             self._conn.exec_driver_sql("SET work_mem = '64MB'")
+            # psycopg prepares a statement run five times; PostgreSQL may then plan it
+            # once for any value, and a plan for "any word, any nick" is a disaster for
+            # most of them: every search is planned with its own values
+            self._conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
         except StorageError as exc:
             raise SearchError(str(exc)) from None
         except sa.exc.DBAPIError as exc:
