@@ -20,6 +20,21 @@ PG_ADMIN_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every twisted.logger line emitted during the test, formatted."""
+    from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+
+    lines: list[str] = []
+
+    def observer(event: LogEvent) -> None:
+        lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observer)
+    yield lines
+    globalLogPublisher.removeObserver(observer)
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A URL of a fresh database on the PostgreSQL server, dropped after the session."""

@@ -7,11 +7,9 @@ task.Clock; no reactor, no socket, no sleep).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 
 from logbot.config import ChannelConfig, Secret
 from logbot.events import Kind
@@ -19,19 +17,6 @@ from logbot.irc.protocol import LogBotProtocol
 from tests.test_irc_protocol import SERVER, Bot, ev
 
 REGISTER = ["CAP LS 302", "NICK logbot", "USER logbot 0 * :logbot"]
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    """Every twisted.logger line emitted during the test, formatted."""
-    lines: list[str] = []
-
-    def observer(event: LogEvent) -> None:
-        lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 def sasl_bot(**settings: object) -> Bot:

@@ -7,12 +7,9 @@ the test says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
 from logbot.config import ChannelConfig, NetworkConfig
@@ -76,18 +73,6 @@ class Setup:
     def next_delay(self) -> float:
         (call,) = self.reactor.getDelayedCalls()
         return float(call.getTime() - self.reactor.seconds())
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines: list[str] = []
-
-    def observer(event: LogEvent) -> None:
-        lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 def test_connect_tcp_uses_the_factory_as_given() -> None:

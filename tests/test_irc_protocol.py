@@ -6,7 +6,6 @@ No reactor, no socket, no sleep: a ``StringTransport`` stands for the connection
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 from twisted.internet import task
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
 from logbot.config import ChannelConfig, NetworkConfig, Secret
@@ -104,19 +102,6 @@ class Bot:
 
 def ev(kind: Kind, channel: str, nick: str, when: datetime, **fields: Any) -> Event:
     return Event(time=when, network="testnet", channel=channel, kind=kind, nick=nick, **fields)
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    """Every twisted.logger line emitted during the test, formatted."""
-    lines: list[str] = []
-
-    def observer(event: LogEvent) -> None:
-        lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 # -- registration ---------------------------------------------------------------------
