@@ -589,12 +589,7 @@ def test_a_writer_behind_pauses_reading_instead_of_spooling(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
     """While the database is up, a full buffer asks the service to pause IRC, not the spool."""
-    pool = ManualPool()
-    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
-    pressure: list[bool] = []
-    r.backend.set_pressure_handler(pressure.append)
-    r.write(1000)  # one job, stuck until the test runs it
-    r.write(1300)  # past the bound: reading pauses, nothing goes to the spool
+    r, pool, pressure = _writer_behind(engine, tmp_path)
     assert pressure == [True]
     assert r.spooled_rows() == 0
     pool.run_next()  # the writer is free again and takes the backlog: reading resumes
@@ -608,12 +603,7 @@ def test_a_pause_that_lasts_falls_back_to_the_spool_and_reads_again(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
     """A writer stuck past MAX_PRESSURE_SECONDS: the spool takes over and reading resumes."""
-    pool = ManualPool()
-    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
-    pressure: list[bool] = []
-    r.backend.set_pressure_handler(pressure.append)
-    r.write(1000)
-    r.write(1300)
+    r, pool, pressure = _writer_behind(engine, tmp_path)
     assert pressure == [True]
     r.clock.advance(sql.MAX_PRESSURE_SECONDS + sql.BATCH_INTERVAL)
     assert pressure == [True, False]
@@ -643,12 +633,7 @@ def test_twice_the_bound_in_memory_spills_even_while_paused(
 
 def test_database_down_releases_the_pause(engine: sa.Engine, tmp_path: Path) -> None:
     """When the database fails, IRC reads again and the spool holds the events."""
-    pool = ManualPool()
-    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
-    pressure: list[bool] = []
-    r.backend.set_pressure_handler(pressure.append)
-    r.write(1000)
-    r.write(1300)
+    r, pool, pressure = _writer_behind(engine, tmp_path)
     r.writer.down = True
     pool.run_next()  # the stuck job fails: the database is away
     assert pressure == [True, False]
@@ -656,6 +641,17 @@ def test_database_down_releases_the_pause(engine: sa.Engine, tmp_path: Path) -> 
     r.backend._loop.stop()
     if r.backend._retry is not None:
         r.backend._retry.cancel()
+
+
+def _writer_behind(engine: sa.Engine, tmp_path: Path) -> tuple[Rig, ManualPool, list[bool]]:
+    """A stuck first job (1,000 events) and 1,300 more: past the 1,200-event memory bound."""
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200)
+    pressure: list[bool] = []
+    r.backend.set_pressure_handler(pressure.append)
+    r.write(1000)  # one job, stuck until the test runs it
+    r.write(1300)
+    return r, pool, pressure
 
 
 def _drain(r: Rig, pool: ManualPool) -> None:
