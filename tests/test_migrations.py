@@ -73,6 +73,50 @@ def test_empty_database_is_created_and_stamped_at_head(engine: sa.Engine) -> Non
     assert _fts_objects(engine)
 
 
+def test_new_database_gets_the_version_table_alembic_itself_makes(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The stamp written without Alembic matches `alembic stamp`'s table, column and key."""
+    migrate.upgrade(engine)
+    mine = sa.inspect(engine)
+    ours = (mine.get_columns("alembic_version"), mine.get_pk_constraint("alembic_version"))
+    ours_rows = migrate.current_revision(engine)
+    if engine.dialect.name == "sqlite":
+        other = make_engine(str(tmp_path / "stamped.sqlite"))
+    else:
+        other = engine
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+    with other.begin() as conn:
+        command.stamp(migrate.alembic_config(conn), "head")
+    theirs = sa.inspect(other)
+    assert [(c["name"], str(c["type"]), c["nullable"]) for c in ours[0]] == [
+        (c["name"], str(c["type"]), c["nullable"]) for c in theirs.get_columns("alembic_version")
+    ]
+    assert (
+        ours[1]["constrained_columns"]
+        == theirs.get_pk_constraint("alembic_version")["constrained_columns"]
+    )
+    assert ours_rows == migrate.current_revision(other) == migrate.head_revision()
+    if other is not engine:
+        other.dispose()
+
+
+def test_creating_a_new_database_does_not_load_alembic(tmp_path: Path) -> None:
+    """The bot's first start creates its database without importing Alembic (~10 MB)."""
+    code = (
+        "import sys; from logbot.storage import migrate; "
+        "from logbot.storage.engine import make_engine; "
+        f"e = make_engine({str(tmp_path / 'new.sqlite')!r}); migrate.upgrade(e); "
+        "print(migrate.current_revision(e)); "
+        "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [migrate.head_revision(), "False"]
+
+
 def test_upgrade_twice_changes_nothing(engine: sa.Engine) -> None:
     """Running upgrade on a database at head is a no-op (the bot does it on every start)."""
     migrate.upgrade(engine)

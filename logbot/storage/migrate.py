@@ -141,11 +141,39 @@ def _locked(engine: sa.Engine) -> Iterator[sa.Connection]:
         conn.commit()
 
 
+#: Alembic's own version table, as ``alembic stamp`` creates it
+_VERSION_TABLE = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def _create_new(conn: sa.Connection, head: str) -> None:
+    """An empty database: the schema from the metadata, stamped with ``head``."""
+    schema.metadata.create_all(conn)
+    fts.create_fts(conn)
+    _VERSION_TABLE.create(conn)
+    conn.execute(_VERSION_TABLE.insert().values(version_num=head))
+
+
 def upgrade(engine: sa.Engine) -> None:
     """Create or migrate ``engine``'s database to the newest schema (see module doc)."""
     _known, fast_head = known_revisions()
-    if fast_head is not None and current_revision(engine) == fast_head:
-        return
+    if fast_head is not None:
+        revision = current_revision(engine)
+        if revision == fast_head:
+            return
+        if revision is None:
+            # a new database needs no migration, so no Alembic: the bot's first start
+            # stays ~10 MB smaller and ~0.3 s faster
+            with storage_errors(engine), _locked(engine) as conn:
+                if _revision_of(conn) is None and not sa.inspect(conn).has_table(
+                    schema.events.name
+                ):
+                    _create_new(conn, fast_head)
+                    return
     from alembic import command
     from alembic.script import ScriptDirectory
 
@@ -157,9 +185,7 @@ def upgrade(engine: sa.Engine) -> None:
             return
         has_events = sa.inspect(conn).has_table(schema.events.name)
         if revision is None and not has_events:
-            schema.metadata.create_all(conn)
-            fts.create_fts(conn)
-            command.stamp(alembic_config(conn), head)
+            _create_new(conn, head)
             return
         if revision is None:
             raise SchemaError(
