@@ -12,6 +12,7 @@ is and in whatever order the lines arrive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -252,16 +253,20 @@ def import_lines(
     progress: Callable[[int], None] | None = None,
     tz: tzinfo | None = None,
     batch_size: int = IMPORT_BATCH,
+    bulk_allowed: bool = True,
+    indexing: Callable[[], None] | None = None,
 ) -> ImportStats:
     """Store the events of ``lines`` (JSON lines, bytes) in ``target``, creating it if need be.
 
     ``progress`` is called with the number of bytes consumed after each committed batch.
+    Into an empty database (and ``bulk_allowed``) the indexes are built once at the end
+    (:mod:`logbot.storage.bulk`); ``indexing`` is called before that step starts.
     Raises :class:`ArchiveError` (one line) for a malformed line or a database failure;
     batches before the failure stay committed, and running the import again is safe.
     """
     from sqlalchemy import event as sa_event
 
-    from logbot.storage import migrate
+    from logbot.storage import bulk, migrate
     from logbot.storage.engine import StorageError, make_engine
     from logbot.storage.writer import EventWriter, WriteFailed
 
@@ -274,9 +279,10 @@ def import_lines(
             # pragmas, so it wins)
             sa_event.listen(engine, "connect", _big_cache)
         migrate.upgrade(engine)
+        bulk_load = bulk_allowed and bulk.begin(engine)
     except StorageError as exc:
         raise ArchiveError(str(exc)) from None
-    writer = EventWriter(engine, upgrade=False)
+    writer = EventWriter(engine, upgrade=False, feed_fts=not bulk_load)
     parsed = _Prefetch(_batches(lines, source, tz, stats, batch_size))
     try:
         for rows, consumed in parsed:
@@ -301,8 +307,28 @@ def import_lines(
     finally:
         parsed.close()
         writer.close()
-        engine.dispose()
+        try:
+            if bulk_load:
+                # also after a failure or Ctrl-C: what was committed becomes searchable
+                if indexing is not None:
+                    indexing()
+                with _storage_errors():
+                    bulk.finish(engine)
+        finally:
+            engine.dispose()
     return stats
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    from logbot.storage.engine import StorageError, describe_error
+
+    try:
+        yield
+    except StorageError as exc:
+        raise ArchiveError(str(exc)) from None
+    except Exception as exc:  # a database error building the indexes
+        raise ArchiveError(f"cannot build the indexes: {describe_error(exc)}") from exc
 
 
 def _big_cache(dbapi_conn: Any, _record: object) -> None:

@@ -427,12 +427,20 @@ def import_(db: str | None, file: str) -> None:
         lines = archive.read_binary(stream)
         if not sys.stderr.isatty():
             stats = archive.import_lines(db, lines, source=source)
-        elif size is not None:
-            with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
-                stats = archive.import_lines(db, lines, source=source, progress=bar.update)
         else:
-            with click.progressbar(lines, label="importing", file=sys.stderr) as counted:
-                stats = archive.import_lines(db, counted, source=source)
+
+            def indexing() -> None:
+                # the bar has stopped moving: say why the import is not over yet
+                click.echo("\nlogbot: building the indexes", err=True)
+
+            if size is not None:
+                with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
+                    stats = archive.import_lines(
+                        db, lines, source=source, progress=bar.update, indexing=indexing
+                    )
+            else:
+                with click.progressbar(lines, label="importing", file=sys.stderr) as counted:
+                    stats = archive.import_lines(db, counted, source=source, indexing=indexing)
     except archive.ArchiveError as exc:
         _fail(exc)
         return

@@ -599,6 +599,12 @@ class SqliteReader(Reader):
                 row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
             self.notes = _check_revision(revision, self.description)
+            if "events" in tables and "events_fts" not in tables:
+                # dropped for a bulk import (logbot.storage.bulk) and not yet rebuilt
+                raise SearchError(
+                    f"{self.path} has no full-text index: an import is building it or was "
+                    f"interrupted (`logbot db upgrade --db {self.path}` builds it)"
+                )
             self._channels = {
                 r[0]: Channel(*r)
                 for r in self._conn.execute("SELECT id, network, name, name_key FROM channels")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from logbot.storage import fts, schema
+from logbot.storage import bulk, fts, schema
 from logbot.storage.engine import StorageError, display_target, storage_errors
 
 if TYPE_CHECKING:
@@ -158,12 +158,23 @@ def _create_new(conn: sa.Connection, head: str) -> None:
     conn.execute(_VERSION_TABLE.insert().values(version_num=head))
 
 
+def _repair(engine: sa.Engine) -> None:
+    """Build index objects an interrupted bulk load left out (see logbot.storage.bulk)."""
+    with storage_errors(engine):
+        with engine.connect() as conn:
+            if not bulk.missing(conn):
+                return
+        with _locked(engine) as conn:
+            bulk.repair(conn)
+
+
 def upgrade(engine: sa.Engine) -> None:
     """Create or migrate ``engine``'s database to the newest schema (see module doc)."""
     _known, fast_head = known_revisions()
     if fast_head is not None:
         revision = current_revision(engine)
         if revision == fast_head:
+            _repair(engine)
             return
         if revision is None:
             # a new database needs no migration, so no Alembic: the bot's first start

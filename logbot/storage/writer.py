@@ -239,7 +239,7 @@ _DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool
 class EventWriter:
     """Writes batches of rows into one database; use it from one thread at a time."""
 
-    def __init__(self, engine: sa.Engine, *, upgrade: bool = True) -> None:
+    def __init__(self, engine: sa.Engine, *, upgrade: bool = True, feed_fts: bool = True) -> None:
         self.engine = engine
         self._upgrade = upgrade
         self._conn: Any = None  # SQLAlchemy's pool proxy around the DBAPI connection
@@ -249,7 +249,8 @@ class EventWriter:
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._events_sql: dict[int, str] = {}
         self._fts_sql: dict[int, str] = {}
-        self._feed_fts = self._dialect == "sqlite"
+        # feed_fts=False: a bulk load (logbot.storage.bulk) builds the index afterwards
+        self._feed_fts = self._dialect == "sqlite" and feed_fts
         # psycopg 3 parses every query text it has not cached (a multi-row VALUES of
         # thousands of placeholders costs ~45 us a row in Python); COPY sends rows as data
         self._copy = self._dialect == "postgresql" and engine.dialect.driver == "psycopg"

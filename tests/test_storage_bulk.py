@@ -1,0 +1,134 @@
+"""Bulk loads into an empty database: indexes dropped, rows appended, indexes built once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from logbot import archive, search
+from logbot.search import SearchRequest, run_search
+from logbot.storage import bulk, migrate
+from logbot.storage.engine import make_engine
+from logbot.storage.writer import EventWriter
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _lines(n: int, word: str = "kumquat", start: datetime = T0) -> list[bytes]:
+    """n JSON lines, one a second: every fifth a join (no text), the rest messages."""
+    out = []
+    for i in range(n):
+        obj = {
+            "time": (start + timedelta(seconds=i)).isoformat(),
+            "network": "net",
+            "channel": "#c",
+            "kind": "message" if i % 5 else "join",
+            "nick": f"nick{i % 7}",
+            "text": f"{word} number {i}" if i % 5 else "",
+        }
+        out.append(json.dumps(obj).encode() + b"\n")
+    return out
+
+
+def _hits(target: str, query: str) -> int:
+    outcome = run_search(SearchRequest(query=query, db=target, count_only=True))
+    return outcome.count or 0
+
+
+def _fts_consistent(engine: sa.Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            # rank 0: the index's own structure (1 would also demand an entry for every
+            # content row, and rows without text are deliberately not indexed)
+            conn.exec_driver_sql(
+                "INSERT INTO events_fts(events_fts, rank) VALUES ('integrity-check', 0)"
+            )
+            indexed = conn.exec_driver_sql("SELECT count(*) FROM events_fts_docsize").scalar()
+            texts = conn.exec_driver_sql("SELECT count(*) FROM events WHERE text <> ''").scalar()
+        assert indexed == texts
+
+
+def test_import_into_an_empty_database_builds_every_index_and_finds_every_line(
+    db_target: str,
+) -> None:
+    """The bulk path leaves the same schema objects and a consistent full-text index."""
+    stats = archive.import_lines(db_target, _lines(500), batch_size=64)
+    assert stats.inserted == 500
+    engine = make_engine(db_target)
+    try:
+        with engine.connect() as conn:
+            assert bulk.missing(conn) == []
+        _fts_consistent(engine)
+    finally:
+        engine.dispose()
+    assert _hits(db_target, "kumquat") == 400
+
+
+def test_import_into_a_database_with_events_keeps_its_indexes(db_target: str) -> None:
+    """A second import is not a bulk load: nothing is dropped, both imports are found."""
+    archive.import_lines(db_target, _lines(100))
+    engine = make_engine(db_target)
+    try:
+        assert bulk.begin(engine) is False
+        with engine.connect() as conn:
+            assert bulk.missing(conn) == []
+    finally:
+        engine.dispose()
+    archive.import_lines(db_target, _lines(100, "loquat", T0 + timedelta(days=1)))
+    assert (_hits(db_target, "kumquat"), _hits(db_target, "loquat")) == (80, 80)
+
+
+def _interrupted_load(target: str) -> sa.Engine:
+    """What an import killed before its last step leaves: rows in, no indexes."""
+    engine = make_engine(target)
+    migrate.upgrade(engine)
+    assert bulk.begin(engine) is True
+    rows = [archive.parse_line(line, f"x:{i}") for i, line in enumerate(_lines(50))]
+    writer = EventWriter(engine, upgrade=False, feed_fts=False)
+    writer.write(rows)
+    writer.close()
+    return engine
+
+
+def test_an_interrupted_bulk_load_is_finished_by_the_next_upgrade(db_target: str) -> None:
+    """The missing indexes are the marker: migrate.upgrade (bot start, db upgrade) builds them."""
+    engine = _interrupted_load(db_target)
+    try:
+        with engine.connect() as conn:
+            assert set(bulk.missing(conn)) >= {"ix_events_channel_id_id", "ix_events_kind_id"}
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert bulk.missing(conn) == []
+        _fts_consistent(engine)
+    finally:
+        engine.dispose()
+    assert _hits(db_target, "kumquat") == 40
+
+
+def test_search_refuses_a_sqlite_file_whose_full_text_index_is_being_built(tmp_path: Path) -> None:
+    """No silent partial answers: a one-line error naming the command that finishes it."""
+    target = str(tmp_path / "half.sqlite")
+    _interrupted_load(target).dispose()
+    with pytest.raises(search.SearchError, match=r"no full-text index.*logbot db upgrade"):
+        search.open_reader(target)
+
+
+def test_finish_rebuilds_a_full_text_index_recreated_during_the_load(tmp_path: Path) -> None:
+    """A bot starting mid-import recreates the empty index; finish still indexes every row."""
+    target = str(tmp_path / "raced.sqlite")
+    engine = _interrupted_load(target)
+    try:
+        migrate.upgrade(engine)  # the racing bot's start: recreates the index objects
+        writer = EventWriter(engine, upgrade=False, feed_fts=False)
+        more = _lines(10, "loquat", T0 + timedelta(days=2))
+        writer.write([archive.parse_line(line, f"y:{i}") for i, line in enumerate(more)])
+        writer.close()
+        bulk.finish(engine)
+        _fts_consistent(engine)
+    finally:
+        engine.dispose()
+    assert (_hits(target, "kumquat"), _hits(target, "loquat")) == (40, 8)
