@@ -329,8 +329,8 @@ def test_every_plan_gives_the_same_hits(
 
 
 @pytest.mark.parametrize(
-    ("plain_matches", "common_share", "window_matches"),
-    [(1e9, 2.0, 4), (-1, 0.0, 4), (-1, 2.0, 4), (-1, 2.0, 1e-9), (-1, 2.0, 1e9)],
+    ("plain_matches", "walk_row_us", "window_matches"),
+    [(1e9, 1e9, 4), (-1, 0.0, 4), (-1, 1e9, 4), (-1, 1e9, 1e-9), (-1, 1e9, 1e9)],
     ids=["read-all-matches", "walk-primary-key", "windows", "tiny-first-window", "one-window"],
 )
 @pytest.mark.postgres
@@ -338,7 +338,7 @@ def test_postgresql_newest_first_strategies_agree(
     pg_db: str,
     monkeypatch: pytest.MonkeyPatch,
     plain_matches: float,
-    common_share: float,
+    walk_row_us: float,
     window_matches: float,
 ) -> None:
     """PostgreSQL: every way to find the newest hits gives the newest hits, in order."""
@@ -352,7 +352,7 @@ def test_postgresql_newest_first_strategies_agree(
         for limit in (1, 3):
             request = SearchRequest(query=query, db=db, limit=limit, **filters)  # type: ignore[arg-type]
             monkeypatch.setattr(search, "PLAIN_MATCHES", plain_matches)
-            monkeypatch.setattr(search, "COMMON_SHARE", common_share)
+            monkeypatch.setattr(search, "WALK_ROW_US", walk_row_us)
             monkeypatch.setattr(search, "WINDOW_MATCHES", window_matches)
             got = [r.text for g in run_search(request).groups for r, _ in g]
             want = expected_texts(query)

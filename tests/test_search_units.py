@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from logbot import search
+from logbot.query import parse
 from logbot.render import Record
 from logbot.search import Filters, SearchError, Window, group_windows, parse_kinds
 from logbot.storage import engine, fts, migrate, schema
@@ -185,3 +186,19 @@ def test_indexes_search_probes_exist_in_the_schema() -> None:
     """The indexes named in search's SQL (INDEXED BY) are the schema's own."""
     names = {ix.name for ix in schema.events.indexes}
     assert {search.IX_CHANNEL, search.IX_NICK, search.IX_KIND} <= names
+
+
+@pytest.mark.parametrize(
+    ("text", "estimate", "walk"),
+    [
+        ("the", 1_500_000, True),  # a word in every tenth row: the first rows hold 50
+        ("deploy", 70_000, False),  # a mid word: its GIN posting list is cheap to read
+        ("deplo*", 200_000, True),  # a wide prefix: merging its words' lists costs more
+        ("relea*", 90_000, False),  # a narrower prefix: still cheaper through the index
+    ],
+)
+def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
+    text: str, estimate: float, walk: bool
+) -> None:
+    """The plan choice on 10M rows matches what was measured there (see the constants)."""
+    assert search._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
