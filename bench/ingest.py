@@ -507,16 +507,23 @@ def make_prepare_postgres(admin: str) -> Callable[[Path, int, list[int]], Launch
         pgport = params.get("port", "5432")
         url = f"postgresql+psycopg://{user}@{host}:{pgport}/{name}"
 
+        watcher = PostgresWatcher(conninfo, checkpoints)
+
         def backends() -> list[int]:
+            # the watcher's own polling is the bench's cost, not the logger's
+            own = [watcher.conn.info.backend_pid] if watcher.conn is not None else []
             with psycopg.connect(admin, autocommit=True) as conn:
                 rows = conn.execute(
-                    "select pid from pg_stat_activity where datname = %s", (name,)
+                    "select pid from pg_stat_activity where datname = %s "
+                    "and pid <> all(%s) "
+                    "and backend_type in ('client backend', 'autovacuum worker')",
+                    (name, own),
                 ).fetchall()
             return [int(r[0]) for r in rows]
 
         return Launch(
             logbot_cmd(port, "--db", url),
-            PostgresWatcher(conninfo, checkpoints),
+            watcher,
             cleanup=drop,
             server_pids=backends,
             keep_note=f"database {name} (drop it when done: psql -c 'drop database {name}')",
