@@ -775,56 +775,51 @@ class PostgresReader(Reader):
     _bounds: tuple[int | None, int | None] | None = None
 
     def __init__(self, url: str) -> None:
-        # imported here: SQLAlchemy and psycopg cost ~0.5 s, which a SQLite search never pays
-        import sqlalchemy as sa
-
-        from logbot.storage import fts
-        from logbot.storage.engine import StorageError, display_target, make_engine
-
-        self._sa = sa
+        # psycopg directly, not SQLAlchemy: importing SQLAlchemy and its dialect costs
+        # ~0.2 s, which a one-shot search feels; psycopg is imported here, never for SQLite
+        kwargs, self.description = pg_connect_args(url)
         try:
-            self._engine = make_engine(url)
-            self.description = display_target(self._engine)
-            self._conn = self._engine.connect().execution_options(postgresql_readonly=True)
-            # latency, not throughput: starting parallel workers costs ~10 ms, and a
-            # bitmap that spills from work_mem turns lossy and rechecks every row of a page
-            self._conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-            self._conn.exec_driver_sql("SET work_mem = '64MB'")
-            # psycopg prepares a statement run five times; PostgreSQL may then plan it
-            # once for any value, and a plan for "any word, any nick" is a disaster for
-            # most of them: every search is planned with its own values
-            self._conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
-        except StorageError as exc:
-            raise SearchError(str(exc)) from None
-        except sa.exc.DBAPIError as exc:
+            import psycopg
+        except ImportError:
             raise SearchError(
-                f"cannot open {self.description}: {_one_line(exc.orig or exc)}"
+                f"the PostgreSQL driver psycopg is not installed; {PG_INSTALL_HINT}"
             ) from None
+        self._errors = psycopg.Error
         try:
-            found = self._conn.exec_driver_sql(
-                "SELECT to_regclass('alembic_version') IS NOT NULL, "
-                "pg_get_indexdef(to_regclass(%(index)s))",
-                {"index": fts.PG_FTS_INDEX},
-            ).one()
-            revision = None
-            if found[0]:
-                revision = self._conn.exec_driver_sql(
-                    "SELECT version_num FROM alembic_version"
-                ).scalar()
-            self.notes = _check_revision(revision, self.description)
-            self._tsvector = _index_expression(found[1], self.description)
-            self._tsconfig = fts.PG_TS_CONFIG
-            self._channels = {
-                r[0]: Channel(*r)
-                for r in self._conn.exec_driver_sql(
-                    "SELECT id, network, name, name_key FROM channels"
+            self._conn = psycopg.connect(**kwargs)
+        except psycopg.Error as exc:
+            raise SearchError(f"cannot open {self.description}: {_pg_message(exc)}") from None
+        try:
+            self._conn.read_only = True
+            with self._conn.cursor() as cur:
+                # latency, not throughput: starting parallel workers costs ~10 ms, and a
+                # bitmap that spills from work_mem turns lossy and rechecks every row
+                cur.execute("SET max_parallel_workers_per_gather = 0")
+                cur.execute("SET work_mem = '64MB'")
+                # psycopg prepares a statement run five times; PostgreSQL may then plan it
+                # once for any value, and a plan for "any word, any nick" is a disaster
+                # for most of them: every search is planned with its own values
+                cur.execute("SET plan_cache_mode = force_custom_plan")
+                cur.execute(
+                    "SELECT to_regclass('alembic_version') IS NOT NULL, "
+                    "pg_get_indexdef(to_regclass(%(index)s))",
+                    {"index": PG_FTS_INDEX},
                 )
-            }
-        except sa.exc.DBAPIError as exc:
+                found = cur.fetchone()
+                assert found is not None
+                revision = None
+                if found[0]:
+                    cur.execute("SELECT version_num FROM alembic_version")
+                    row = cur.fetchone()
+                    revision = None if row is None else row[0]
+                self.notes = _check_revision(revision, self.description)
+                self._tsvector = _index_expression(found[1], self.description)
+                self._tsconfig = PG_TS_CONFIG
+                cur.execute("SELECT id, network, name, name_key FROM channels")
+                self._channels = {r[0]: Channel(*r) for r in cur.fetchall()}
+        except psycopg.Error as exc:
             self.close()
-            raise SearchError(
-                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
-            ) from None
+            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
         except SearchError:
             self.close()
             raise
@@ -833,9 +828,6 @@ class PostgresReader(Reader):
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-        engine = getattr(self, "_engine", None)
-        if engine is not None:
-            engine.dispose()
 
     def _sql(self, sql: str) -> str:
         # psycopg's placeholders are %s and a literal % is %%; the index expression goes in
@@ -845,24 +837,23 @@ class PostgresReader(Reader):
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            result = self._conn.exec_driver_sql(self._sql(sql), tuple(params))
-            return [tuple(r) for r in result]
-        except self._sa.exc.DBAPIError as exc:
-            raise SearchError(
-                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
-            ) from None
+            with self._conn.cursor() as cur:
+                # params always given (even empty): psycopg then reads %% as %
+                cur.execute(self._sql(sql), tuple(params))
+                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        except self._errors as exc:
+            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         try:
-            result = self._conn.execution_options(
-                stream_results=True, yield_per=2000
-            ).exec_driver_sql(self._sql(sql), tuple(params))
-            for row in result:
-                yield tuple(row)
-        except self._sa.exc.DBAPIError as exc:
-            raise SearchError(
-                f"cannot read {self.description}: {_one_line(exc.orig or exc)}"
-            ) from None
+            # a server-side cursor: an export of millions of rows in constant memory
+            with self._conn.cursor(name="logbot_stream") as cur:
+                cur.itersize = 2000
+                cur.execute(self._sql(sql), tuple(params))
+                for row in cur:
+                    yield tuple(row)
+        except self._errors as exc:
+            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
 
     def _tsquery(self, query: Query, params: list[Any]) -> str:
         params.append(to_tsquery(query))
@@ -1013,12 +1004,12 @@ class PostgresReader(Reader):
     def _planner(self, settings: dict[str, str]) -> Iterator[None]:
         """Planner settings for the statements inside (the plan choice is ours)."""
         for name, value in settings.items():
-            self._conn.exec_driver_sql(f"SET {name} = {value}")
+            self._conn.execute(f"SET {name} = {value}")
         try:
             yield
         finally:
             for name in settings:
-                self._conn.exec_driver_sql(f"RESET {name}")
+                self._conn.execute(f"RESET {name}")
 
 
 # Only bitmap scans, so the full-text condition is answered by the GIN index; and the
@@ -1030,6 +1021,62 @@ _BITMAPS_ONLY = {"enable_indexscan": "off", "enable_seqscan": "off", "cpu_operat
 
 #: stands for the index's tsvector expression in SQL until it is sent
 _TSVECTOR = "\x00tsvector\x00"
+
+# The full-text names of logbot.storage.fts, repeated so that a search imports no
+# SQLAlchemy (a test checks they agree)
+PG_FTS_INDEX = "ix_events_text_fts"
+PG_TS_CONFIG = "logbot_text"
+PG_INSTALL_HINT = "pip install 'logbot[postgres]'"
+#: seconds a connection attempt may take (as logbot.storage.engine.PG_CONNECT_TIMEOUT)
+PG_CONNECT_TIMEOUT = 10
+
+
+def pg_connect_args(url: str) -> tuple[dict[str, Any], str]:
+    """psycopg keyword arguments for a SQLAlchemy-style PostgreSQL URL, and the URL as
+    shown to users (password hidden).
+
+    ``postgresql[+driver]://user:password@host:port/dbname?key=value``: the driver part is
+    not used (searches read with psycopg 3); query keys are passed to libpq as they are
+    (``sslmode=require``, ``host=/run/postgresql`` for a socket...).
+    """
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise SearchError(f"not a database URL or file path: {shown!r}") from None
+    backend = parts.scheme.partition("+")[0]
+    if backend not in ("postgresql", "postgres"):
+        raise SearchError(
+            f"unknown database type {parts.scheme!r} in {shown} "
+            "(use a SQLite file path or a postgresql+psycopg:// URL)"
+        )
+    kwargs: dict[str, Any] = dict(parse_qsl(parts.query))
+    if parts.username:
+        kwargs["user"] = unquote(parts.username)
+    if parts.password is not None:
+        kwargs["password"] = unquote(parts.password)
+    if parts.hostname:
+        kwargs["host"] = parts.hostname
+    if port is not None:
+        kwargs["port"] = port
+    if parts.path.strip("/"):
+        kwargs["dbname"] = unquote(parts.path.lstrip("/"))
+    kwargs.setdefault("application_name", "logbot")
+    kwargs.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
+    return kwargs, shown
+
+
+def _pg_message(exc: BaseException) -> str:
+    """One line for a psycopg error ("connection failed" gets its reason appended)."""
+    lines = [line.strip() for line in (str(exc).strip() or type(exc).__name__).splitlines()]
+    first = lines[0]
+    if "connection failed" in first and len(lines) > 1:
+        rest = " ".join(line for line in lines[1:] if line)
+        first = f"{first} ({rest})" if rest else first
+    return first
 
 
 def _index_expression(indexdef: str | None, where: str) -> str:

@@ -202,3 +202,49 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
 ) -> None:
     """The plan choice on 10M rows matches what was measured there (see the constants)."""
     assert search._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
+
+
+def test_search_repeats_the_storage_names_it_must_not_import() -> None:
+    """search.py spells the PostgreSQL index names itself (no SQLAlchemy import); they agree."""
+    assert search.PG_FTS_INDEX == fts.PG_FTS_INDEX
+    assert search.PG_TS_CONFIG == fts.PG_TS_CONFIG
+    assert search.PG_CONNECT_TIMEOUT == engine.PG_CONNECT_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("url", "kwargs", "shown"),
+    [
+        (
+            "postgresql+psycopg://bob:s%40cret@db.example:6543/logs",
+            {"user": "bob", "password": "s@cret", "host": "db.example", "port": 6543},
+            "postgresql+psycopg://bob:***@db.example:6543/logs",
+        ),
+        (
+            "postgresql://logbot@/logbot?host=/run/postgresql&sslmode=disable",
+            {"user": "logbot", "host": "/run/postgresql", "sslmode": "disable"},
+            "postgresql://logbot@/logbot?host=/run/postgresql&sslmode=disable",
+        ),
+        ("postgres://h/my%20db", {"host": "h", "dbname": "my db"}, "postgres://h/my%20db"),
+    ],
+)
+def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
+    url: str, kwargs: dict[str, object], shown: str
+) -> None:
+    """The URL forms SQLAlchemy accepts reach psycopg as keywords; users never see a password."""
+    got, display = search.pg_connect_args(url)
+    assert {k: v for k, v in got.items() if k in kwargs} == kwargs
+    assert got["application_name"] == "logbot"
+    assert display == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://h/db", "unknown database type 'mysql'"),
+        ("postgresql://h:notaport/db", "not a database URL"),
+    ],
+)
+def test_bad_database_urls_are_one_line_search_errors(url: str, message: str) -> None:
+    """A URL search cannot use says so without a traceback."""
+    with pytest.raises(SearchError, match=message):
+        search.open_reader(url)
