@@ -132,3 +132,23 @@ def test_finish_rebuilds_a_full_text_index_recreated_during_the_load(tmp_path: P
     finally:
         engine.dispose()
     assert (_hits(target, "kumquat"), _hits(target, "loquat")) == (40, 8)
+
+
+def test_a_bad_line_mid_load_still_leaves_the_committed_rows_indexed(db_target: str) -> None:
+    """An import that stops at a malformed line builds the indexes for what it stored."""
+    lines = [*_lines(300), b"{not json\n", *_lines(10, "loquat", T0 + timedelta(days=3))]
+    built: list[bool] = []
+    with pytest.raises(archive.ArchiveError, match=":301: not a JSON object"):
+        archive.import_lines(
+            db_target, lines, source="x", batch_size=100, indexing=lambda: built.append(True)
+        )
+    assert built == [True]
+    engine = make_engine(db_target)
+    try:
+        with engine.connect() as conn:
+            assert bulk.missing(conn) == []
+        _fts_consistent(engine)
+    finally:
+        engine.dispose()
+    # the batches before the bad line's were committed: 300 lines, 240 with text
+    assert _hits(db_target, "kumquat") == 240
