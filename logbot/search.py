@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from logbot.query import Phrase, Query, QueryError, parse, to_fts5, to_tsquery
 from logbot.render import KEY_SPREAD, Record
+from logbot.storage.messages import error_line
 from logbot.timeparse import TimeParseError, parse_when
 
 __all__ = [
@@ -788,7 +789,7 @@ class PostgresReader(Reader):
         try:
             self._conn = psycopg.connect(**kwargs)
         except psycopg.Error as exc:
-            raise SearchError(f"cannot open {self.description}: {_pg_message(exc)}") from None
+            raise SearchError(f"cannot open {self.description}: {error_line(exc)}") from None
         try:
             self._conn.read_only = True
             with self._conn.cursor() as cur:
@@ -819,7 +820,7 @@ class PostgresReader(Reader):
                 self._channels = {r[0]: Channel(*r) for r in cur.fetchall()}
         except psycopg.Error as exc:
             self.close()
-            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
+            raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
         except SearchError:
             self.close()
             raise
@@ -842,7 +843,7 @@ class PostgresReader(Reader):
                 cur.execute(self._sql(sql), tuple(params))
                 return [tuple(r) for r in cur.fetchall()] if cur.description else []
         except self._errors as exc:
-            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
+            raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         try:
@@ -853,7 +854,7 @@ class PostgresReader(Reader):
                 for row in cur:
                     yield tuple(row)
         except self._errors as exc:
-            raise SearchError(f"cannot read {self.description}: {_pg_message(exc)}") from None
+            raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
 
     def _tsquery(self, query: Query, params: list[Any]) -> str:
         params.append(to_tsquery(query))
@@ -1067,16 +1068,6 @@ def pg_connect_args(url: str) -> tuple[dict[str, Any], str]:
     kwargs.setdefault("application_name", "logbot")
     kwargs.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
     return kwargs, shown
-
-
-def _pg_message(exc: BaseException) -> str:
-    """One line for a psycopg error ("connection failed" gets its reason appended)."""
-    lines = [line.strip() for line in (str(exc).strip() or type(exc).__name__).splitlines()]
-    first = lines[0]
-    if "connection failed" in first and len(lines) > 1:
-        rest = " ".join(line for line in lines[1:] if line)
-        first = f"{first} ({rest})" if rest else first
-    return first
 
 
 def _index_expression(indexdef: str | None, where: str) -> str:

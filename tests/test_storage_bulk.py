@@ -52,19 +52,24 @@ def _fts_consistent(engine: sa.Engine) -> None:
         assert indexed == texts
 
 
-def test_import_into_an_empty_database_builds_every_index_and_finds_every_line(
-    db_target: str,
-) -> None:
-    """The bulk path leaves the same schema objects and a consistent full-text index."""
-    stats = archive.import_lines(db_target, _lines(500), batch_size=64)
-    assert stats.inserted == 500
-    engine = make_engine(db_target)
+def _assert_complete(target: str) -> None:
+    """Every index object is there and the full-text index holds exactly the texts."""
+    engine = make_engine(target)
     try:
         with engine.connect() as conn:
             assert bulk.missing(conn) == []
         _fts_consistent(engine)
     finally:
         engine.dispose()
+
+
+def test_import_into_an_empty_database_builds_every_index_and_finds_every_line(
+    db_target: str,
+) -> None:
+    """The bulk path leaves the same schema objects and a consistent full-text index."""
+    stats = archive.import_lines(db_target, _lines(500), batch_size=64)
+    assert stats.inserted == 500
+    _assert_complete(db_target)
     assert _hits(db_target, "kumquat") == 400
 
 
@@ -143,12 +148,6 @@ def test_a_bad_line_mid_load_still_leaves_the_committed_rows_indexed(db_target: 
             db_target, lines, source="x", batch_size=100, indexing=lambda: built.append(True)
         )
     assert built == [True]
-    engine = make_engine(db_target)
-    try:
-        with engine.connect() as conn:
-            assert bulk.missing(conn) == []
-        _fts_consistent(engine)
-    finally:
-        engine.dispose()
+    _assert_complete(db_target)
     # the batches before the bad line's were committed: 300 lines, 240 with text
     assert _hits(db_target, "kumquat") == 240

@@ -37,6 +37,8 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
+from logbot.storage.messages import error_line
+
 #: how long a SQLite statement waits for another connection's lock before failing
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: SQLite page cache per connection, KiB (negative pragma value = KiB); bounded so the
@@ -164,17 +166,8 @@ def display_target(engine: sa.Engine) -> str:
     return _safe(url)
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line saying what went wrong, without SQLAlchemy's SQL echo and doc links."""
-    orig = getattr(exc, "orig", None)
-    base = orig if isinstance(orig, BaseException) else exc
-    text = str(base).strip() or type(base).__name__
-    first = text.splitlines()[0].strip()
-    # psycopg puts the useful part ("Connection refused") after the address
-    if "connection failed" in first and len(text.splitlines()) > 1:
-        rest = " ".join(line.strip() for line in text.splitlines()[1:] if line.strip())
-        first = f"{first} ({rest})" if rest else first
-    return first
+#: the one line that says what went wrong (see logbot.storage.messages)
+describe_error = error_line
 
 
 def check_engine(engine: sa.Engine) -> None:
