@@ -1,0 +1,115 @@
+"""SQLite: a prefix common among the newest events is found by checking them, not by FTS5.
+
+FTS5 reads the whole posting list of every word a prefix covers before it yields the
+newest match; a dense prefix (``th*``) is found among a few hundred of the newest events.
+Both ways must give exactly the same hits.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from logbot import archive, search
+from logbot.query import parse
+from logbot.search import Filters, SearchRequest, build_filters
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+WORDS = ["there", "then", "thesis", "Thé", "other", "cathedral", "deploy", "naïve", "привет"]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("dense") / "dense.sqlite"
+    lines = []
+    for i in range(6000):
+        # about one event in three has a th-word; "rare" words only every 700th
+        words = [WORDS[i % len(WORDS)], "filler", f"w{i % 97}"]
+        if i % 700 == 0:
+            words.append("kumquat")
+        obj = {
+            "time": (T0 + timedelta(seconds=i)).isoformat(),
+            "network": "net",
+            "channel": "#a" if i % 4 else "#b",
+            "kind": "message" if i % 10 else "action",
+            "nick": f"n{i % 5}",
+            "text": " ".join(words),
+        }
+        lines.append(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+    archive.import_lines(str(path), lines)
+    return str(path)
+
+
+def _both(target: str, query: str, filters: Filters, limit: int) -> tuple[list, list, bool]:  # type: ignore[type-arg]
+    reader = search.open_reader(target)
+    assert isinstance(reader, search.SqliteReader)
+    try:
+        walked = reader._walk_dense_prefix(parse(query), filters, reader.resolve(filters)[0], limit)
+        reader._walk_dense = False
+        indexed = reader.search(parse(query), filters, limit)
+        reader._walk_dense = True
+        result = reader.search(parse(query), filters, limit)
+    finally:
+        reader.close()
+    return result, indexed, walked is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "args"),
+    [
+        ("th*", {}),
+        ("the*", {"channels": ("#b",)}),
+        ("th*", {"nicks": ("n1", "n3"), "kinds": ("message",)}),
+        ("th* -then", {"since": "2025-01-01T01:00:00+00:00"}),
+        ("naiv* OR прив*", {}),
+        ('"filler w1"*', {"until": "2025-01-01T01:00:00+00:00"}),
+    ],
+)
+def test_a_dense_prefix_is_walked_and_gives_the_index_hits(
+    target: str, query: str, args: dict[str, object]
+) -> None:
+    """Folding, exclusions, OR, phrases and every filter: the same newest hits, in order."""
+    filters = build_filters(SearchRequest(query=query, **args))  # type: ignore[arg-type]
+    for limit in (1, 50):
+        result, indexed, walked = _both(target, query, filters, limit)
+        assert walked
+        assert result == indexed
+        assert len(result) == limit
+
+
+def test_a_sparse_prefix_goes_to_the_index(target: str) -> None:
+    """Too few matches among the newest events: the walk gives up, FTS5 answers."""
+    filters = Filters()
+    result, indexed, walked = _both(target, "kumqu*", filters, 5)
+    assert not walked
+    assert result == indexed
+    assert len(result) == 5
+
+
+def test_a_walk_that_runs_out_of_events_returns_every_match(target: str) -> None:
+    """A narrow time range with fewer matches than --limit: all of them, none missed."""
+    filters = build_filters(
+        SearchRequest(
+            query="ther*", since="2025-01-01T00:00:00+00:00", until="2025-01-01T00:01:00+00:00"
+        )
+    )
+    result, indexed, walked = _both(target, "ther*", filters, 50)
+    assert walked
+    assert result == indexed
+    assert 0 < len(result) < 50
+
+
+@pytest.mark.parametrize(
+    ("text", "could"),
+    [
+        ("there it is", True),
+        ("THERE!", True),
+        ("nothing here", False),
+        ("Café", True),  # not ASCII: always left to the full check
+    ],
+)
+def test_the_prefilter_never_rejects_a_text_that_could_match(text: str, could: bool) -> None:
+    """The quick test only rules out ASCII texts lacking a token; it never drops a match."""
+    assert search._prefilter(parse("there*"))(text) is could
