@@ -819,6 +819,10 @@ def _prefilter(query: Query) -> Callable[[str], bool]:
     always pass, and :func:`logbot.query.matches` decides.
     """
     clauses = [[p.tokens for p in clause] for clause in query.clauses]
+    if len(clauses) == 1 and len(clauses[0]) == 1 and len(clauses[0][0]) == 1:
+        # one word (the usual prefix query): called for every event walked
+        token = clauses[0][0][0]
+        return lambda text: token in text.lower() or not text.isascii()
 
     def could_match(text: str) -> bool:
         if not text.isascii():

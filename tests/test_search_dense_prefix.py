@@ -113,3 +113,5 @@ def test_a_walk_that_runs_out_of_events_returns_every_match(target: str) -> None
 def test_the_prefilter_never_rejects_a_text_that_could_match(text: str, could: bool) -> None:
     """The quick test only rules out ASCII texts lacking a token; it never drops a match."""
     assert search._prefilter(parse("there*"))(text) is could
+    # several words, OR, a phrase: the general form of the same test
+    assert search._prefilter(parse('there* OR "it is" -x'))(text) is could
