@@ -265,3 +265,27 @@ def test_phrase_of_punctuated_word_is_its_tokens() -> None:
     """A word with punctuation becomes a phrase that remembers what the user typed."""
     q = parse("example.com")
     assert q == Query(((Phrase(("example", "com"), False, "example.com"),),))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from(list("abAB01 _-./:'é\u0301Жж\u00df\tx")), max_size=16),
+        min_size=1,
+        max_size=8,
+    ),
+    word=st.text(alphabet=st.sampled_from(list("abAB01éЖx")), min_size=1, max_size=3),
+    prefix=st.booleans(),
+)
+def test_the_python_matcher_agrees_with_fts5_on_any_text(
+    texts: list[str], word: str, prefix: bool
+) -> None:
+    """Searches check events in Python too (dense prefixes): it must decide as FTS5 does,
+    on ASCII lines (the fast path) and on any other."""
+    q = parse(word + ("*" if prefix else ""))
+    assert q is not None
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+    conn.executemany("INSERT INTO t(rowid, x) VALUES (?, ?)", enumerate(texts))
+    found = {r for (r,) in conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (to_fts5(q),))}
+    assert found == {i for i, t in enumerate(texts) if matches(q, t)}
