@@ -8,6 +8,7 @@ the server and a silent skip would hide a broken storage layer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,24 @@ def logged() -> Iterator[list[str]]:
     globalLogPublisher.removeObserver(observer)
 
 
+@contextlib.contextmanager
+def pg_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of ``server_url``, dropped afterwards; its URL."""
+    import sqlalchemy as sa
+
+    server = sa.make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A URL of a fresh database on the PostgreSQL server, dropped after the session."""
@@ -45,20 +64,13 @@ def pg_server_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text("select 1"))
     except Exception as exc:
-        admin.dispose()
         if IN_CI:
             pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is unreachable in CI: {exc}")
         pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {exc}")
-    name = f"logbot_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    with pg_database(PG_ADMIN_URL, "logbot_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

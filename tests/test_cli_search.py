@@ -8,7 +8,6 @@ import random
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from logbot.cli import main
+from tests.conftest import pg_database
 from tests.test_search import EVENTS
 
 ARCHIVE = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in EVENTS)
@@ -382,19 +382,8 @@ def test_import_of_invalid_utf8_is_a_clean_error(tmp_path: Path) -> None:
 @pytest.fixture
 def pg_db(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database of its own on the test server."""
-    import sqlalchemy as sa
-
-    server = sa.make_url(pg_server_url)
-    name = f"logbot_cli_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database(pg_server_url, "logbot_cli") as url:
+        yield url
 
 
 @pytest.mark.postgres

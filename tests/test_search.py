@@ -9,7 +9,6 @@ engines are held to one meaning, and to each other.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from logbot import archive, search
 from logbot.query import matches, parse
 from logbot.render import Record, json_line
 from logbot.search import Filters, SearchRequest, run_search
+from tests.conftest import pg_database
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -132,21 +132,9 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory, archive_lines: list[byte
 @pytest.fixture(scope="module")
 def pg_db(pg_server_url: str, archive_lines: list[bytes]) -> Iterator[str]:
     """The dataset in a PostgreSQL database of its own on the test server."""
-    import sqlalchemy as sa
-
-    server = sa.make_url(pg_server_url)
-    name = f"logbot_search_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    target = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with pg_database(pg_server_url, "logbot_search") as target:
         archive.import_lines(target, archive_lines)
         yield target
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(

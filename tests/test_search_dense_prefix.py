@@ -8,7 +8,6 @@ Both ways must give exactly the same hits.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ import pytest
 from logbot import archive, search
 from logbot.query import parse
 from logbot.search import Filters, SearchRequest, build_filters
+from tests.conftest import pg_database
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 WORDS = ["there", "then", "thesis", "Thé", "other", "cathedral", "deploy", "naïve", "привет"]
@@ -53,21 +53,9 @@ def target(
         archive.import_lines(path, _lines())
         yield path
         return
-    import sqlalchemy as sa
-
-    server = sa.make_url(request.getfixturevalue("pg_server_url"))
-    name = f"logbot_dense_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with pg_database(request.getfixturevalue("pg_server_url"), "logbot_dense") as url:
         archive.import_lines(url, _lines())
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _both(target: str, query: str, filters: Filters, limit: int) -> tuple[list, list, bool]:  # type: ignore[type-arg]
