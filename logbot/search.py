@@ -73,7 +73,7 @@ FILTER_FIRST_MAX = 4000
 SCANS_PER_PROBE = 30
 #: the least number of index matches walked before giving up on the index-first plan
 SCAN_BUDGET_MIN = 2000
-#: SQLite: a prefix query (``t*``) first checks the newest events itself, while the
+#: A prefix query (``t*``) first checks the newest events itself, while the
 #: matches it finds there say it would take at most this many events to find --limit of
 #: them. FTS5 reads the whole posting list of every word a prefix covers before it can
 #: yield the newest match (``the*`` on 10M events: 0.35 s), where a dense prefix is
@@ -322,9 +322,10 @@ class Reader:
     #: SQLite walks one index per channel / nick / kind and merges (its planner would
     #: sort); PostgreSQL's planner handles IN lists and its statistics choose the plan
     _walk_drivers = True
-    #: a prefix query may check the newest events itself first (SQLite; PostgreSQL
-    #: decides by its planner's estimate, see _walk_is_cheaper)
+    #: a prefix query may check the newest events itself first (_walk_dense_prefix), for
+    #: at most this many of them
     _walk_dense = False
+    _dense_walk_max = DENSE_WALK_MAX
 
     def close(self) -> None:
         raise NotImplementedError
@@ -581,8 +582,6 @@ class Reader:
             if needed > most:
                 return None
             chunk = min(chunk * 2, most - seen)
-
-    _dense_walk_max = DENSE_WALK_MAX
 
     def _may_walk(self, query: Query) -> bool:
         """Whether a search for ``query`` should try :meth:`_walk_dense_prefix` first."""
