@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logbot import archive, search
-from logbot.query import parse
+from logbot.query import matches, parse
 from logbot.search import Filters, SearchRequest, build_filters
 from tests.conftest import pg_database
 
@@ -75,6 +77,7 @@ def _both(target: str, query: str, filters: Filters, limit: int) -> tuple[list, 
     ("query", "args"),
     [
         ("th*", {}),
+        ("TH*", {}),
         ("the*", {"channels": ("#b",)}),
         ("th*", {"nicks": ("n1", "n3"), "kinds": ("message",)}),
         ("th* -then", {"since": "2025-01-01T01:00:00+00:00"}),
@@ -125,12 +128,15 @@ def test_a_walk_that_runs_out_of_events_returns_every_match(target: str) -> None
         ("there it is", True),
         ("THERE!", True),
         ("nothing here", False),
-        ("Café", True),  # not ASCII: always left to the full check
+        ("Café", False),  # not ASCII, and no "there" in it however it is folded
+        ("Thère it is", True),  # folded, it holds "there"
+        ("\u0422here", False),  # a Cyrillic capital Te: no "there" (the matcher agrees)
     ],
 )
 def test_the_prefilter_never_rejects_a_text_that_could_match(text: str, could: bool) -> None:
     """The quick test only rules out ASCII texts lacking a token; it never drops a match."""
     assert search._prefilter(parse("there*"))(text) is could
+    assert search._prefilter(parse("THÈRE*"))(text) is could  # the word folded too
     # several words, OR, a phrase: the general form of the same test
     assert search._prefilter(parse('there* OR "it is" -x'))(text) is could
 
@@ -149,3 +155,29 @@ def test_postgresql_walks_only_prefixes_of_ascii_words(query: str, walk: bool) -
     """unaccent folds some letters unlike FTS5 (ß -> ss): such queries stay with the index."""
     reader = object.__new__(search.PostgresReader)  # no connection needed to decide
     assert reader._may_walk(parse(query)) is walk
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("abAB01 -.'éÉ\u0301\u0306иЙжß\u00e6\u0130x")), max_size=24
+    ),
+    words=st.lists(
+        st.text(alphabet=st.sampled_from(list("abAB01éиЙx")), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+    form=st.sampled_from(["prefix", "words", "or", "phrase"]),
+)
+def test_the_prefilter_lets_every_match_through(text: str, words: list[str], form: str) -> None:
+    """Whatever the text and query, a text the matcher accepts passes the quick test."""
+    spelled = {
+        "prefix": f"{words[0]}*",
+        "words": " ".join(f"{w}*" for w in words),
+        "or": " OR ".join(f"{w}*" for w in words),
+        "phrase": '"' + " ".join(words) + '"*',
+    }[form]
+    query = parse(spelled)
+    assert query is not None
+    if matches(query, text):
+        assert search._prefilter(query)(text)
