@@ -82,9 +82,10 @@ SCAN_BUDGET_MIN = 2000
 DENSE_WALK_MAX = 3000
 #: ... looking at this many first, then at as many as the density seen so far says
 DENSE_WALK_FIRST = 256
-#: PostgreSQL: the same, with a longer walk: the GIN index answers a prefix in ~30 ms
-#: (its posting lists merged), a walk checks an event in ~1.5 us
-PG_DENSE_WALK_MAX = 8000
+#: PostgreSQL: the same, with a longer walk: the GIN index answers a prefix in 20-50 ms
+#: (its posting lists merged), where a walk reads and checks an event in ~1 us
+PG_DENSE_WALK_MAX = 15_000
+PG_DENSE_WALK_FIRST = 1024
 #: PostgreSQL, choosing between walking the primary key backwards (checking each row: cost
 #: grows as matches get rarer) and the GIN index (which reads every match whatever the id
 #: window: cost grows with the matches). Microseconds, measured on 10M events:
@@ -327,6 +328,7 @@ class Reader:
     #: at most this many of them
     _walk_dense = False
     _dense_walk_max = DENSE_WALK_MAX
+    _dense_walk_first = DENSE_WALK_FIRST
 
     def close(self) -> None:
         raise NotImplementedError
@@ -512,11 +514,12 @@ class Reader:
         *,
         below: int | None = None,
         extra: str = "",
+        columns: str = _COLUMNS,
     ) -> list[tuple[Any, ...]]:
         lists = [
             self._rows(sql, params)
             for sql, params in self._driven_sql(
-                filters, channel_ids, query, "DESC", limit, below=below, extra=extra
+                filters, channel_ids, query, "DESC", limit, columns, below=below, extra=extra
             )
         ]
         if len(lists) == 1:
@@ -560,22 +563,27 @@ class Reader:
     ) -> list[tuple[Any, ...]] | None:
         """The newest ``limit`` matches, found by checking the newest events here; None as
         soon as the matches are too sparse for that to pay (see DENSE_WALK_MAX)."""
-        found: list[tuple[Any, ...]] = []
+        found: list[int] = []
         seen = 0
         below: int | None = None
-        chunk = DENSE_WALK_FIRST
+        chunk = first = self._dense_walk_first
         could_match = _prefilter(query)
         most = self._dense_walk_max
         while True:
+            # ids and texts only: most of what is read is looked at and dropped
             rows = self._newest(
-                filters, channel_ids, None, chunk, below=below, extra="e.text <> ''"
+                filters,
+                channel_ids,
+                None,
+                chunk,
+                below=below,
+                extra="e.text <> ''",
+                columns="e.id, e.text",
             )
-            for row in self._confirm(query, [r for r in rows if could_match(r[4])]):
-                found.append(row)
-                if len(found) == limit:
-                    return found
-            if len(rows) < chunk:
-                return found  # every event the filters allow was checked
+            found.extend(self._confirm(query, [r for r in rows if could_match(r[1])]))
+            if len(found) >= limit or len(rows) < chunk:
+                # enough, or every event the filters allow was checked
+                return self._by_ids(found[:limit])
             seen += len(rows)
             below = rows[-1][0]
             # the events it would take to find the rest at the density seen so far
@@ -583,16 +591,23 @@ class Reader:
             if needed > most:
                 return None
             # a quarter more than that estimate: reading past the last match costs too
-            chunk = int(min(max((needed - seen) * 1.25, DENSE_WALK_FIRST), most - seen))
+            chunk = int(min(max((needed - seen) * 1.25, first), most - seen))
+
+    def _by_ids(self, ids: list[int]) -> list[tuple[Any, ...]]:
+        """The events with ``ids``, newest first."""
+        if not ids:
+            return []
+        sql = f"SELECT {_COLUMNS} FROM events AS e WHERE e.id IN ({_marks(ids)})"
+        return self._rows(sql + " ORDER BY e.id DESC", ids)
 
     def _may_walk(self, query: Query) -> bool:
         """Whether a search for ``query`` should try :meth:`_walk_dense_prefix` first."""
         return self._walk_dense and any(p.prefix for p in query.positive())
 
-    def _confirm(self, query: Query, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """The ``rows`` whose text matches ``query``, in order (the Python matcher decides
-        exactly as FTS5 does)."""
-        return [r for r in rows if matches(query, r[4])]
+    def _confirm(self, query: Query, rows: list[tuple[int, str]]) -> list[int]:
+        """The ids of the ``(id, text)`` rows whose text matches ``query``, in order (the
+        Python matcher decides exactly as FTS5 does)."""
+        return [r[0] for r in rows if matches(query, r[1])]
 
     def count(self, query: Query | None, filters: Filters) -> int:
         """How many events match (``--count``)."""
@@ -895,6 +910,7 @@ class PostgresReader(Reader):
     _walk_drivers = False
     _walk_dense = True
     _dense_walk_max = PG_DENSE_WALK_MAX
+    _dense_walk_first = PG_DENSE_WALK_FIRST
     _total: float | None = None
     _bounds: tuple[int | None, int | None] | None = None
 
@@ -905,15 +921,15 @@ class PostgresReader(Reader):
         words = [t for p in (*query.positive(), *query.excluded) for t in p.tokens]
         return super()._may_walk(query) and all(w.isascii() for w in words)
 
-    def _confirm(self, query: Query, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def _confirm(self, query: Query, rows: list[tuple[int, str]]) -> list[int]:
         """ASCII lines are decided here; the database decides the others (its own folding)."""
-        ask = [r[0] for r in rows if not r[4].isascii()]
+        ask = [r[0] for r in rows if not r[1].isascii()]
         yes: set[int] = set()
         if ask:
             params: list[Any] = [*ask]
             where = [f"e.id IN ({_marks(ask)})", self._match_condition(query, params)]
             yes = {r[0] for r in self._rows(_select("e.id", where), params)}
-        return [r for r in rows if (r[0] in yes if not r[4].isascii() else matches(query, r[4]))]
+        return [r[0] for r in rows if (r[0] in yes if not r[1].isascii() else matches(query, r[1]))]
 
     def __init__(self, url: str) -> None:
         # psycopg directly, not SQLAlchemy: importing SQLAlchemy and its dialect costs
