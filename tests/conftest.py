@@ -12,6 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,18 @@ def db_target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]
             conn.execute(sa.text("CREATE SCHEMA public"))
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def engine(db_target: str) -> Iterator[Any]:
+    """An engine on ``db_target``'s database, created at the newest schema.
+
+    (tests/test_migrations.py has its own: an engine on the database still empty.)
+    """
+    from logbot.storage import migrate
+    from logbot.storage.engine import make_engine
+
+    eng = make_engine(db_target)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()

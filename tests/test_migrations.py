@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def engine(db_target: str) -> Iterator[sa.Engine]:
+    """Overrides conftest's: these tests start from a database with no schema at all."""
     eng = make_engine(db_target)
     yield eng
     eng.dispose()

@@ -112,14 +112,6 @@ def logged() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def engine(db_target: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_target)
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
     eng = make_engine(str(tmp_path / "unit.sqlite"))
     migrate.upgrade(eng)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,14 +21,6 @@ from logbot.storage.writer import (
 )
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_target: str) -> Iterator[sa.Engine]:
-    eng = make_engine(db_target)
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def ev(text: str = "hi", **kw: object) -> Event:
