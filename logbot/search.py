@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from logbot.query import Phrase, Query, QueryError, fold, matches, parse, to_fts5, to_tsquery
 from logbot.render import KEY_SPREAD, Record
 from logbot.storage.messages import error_line
+from logbot.storage.scripts import known_revisions
 from logbot.timeparse import TimeParseError, parse_when
 
 __all__ = [
@@ -234,41 +235,6 @@ def default_db_path() -> Path:
 
 def _is_url(target: str) -> bool:
     return "://" in target or target.startswith("sqlite:")
-
-
-def _migrations_dir() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_migrations", here.parent / "migrations"):
-        if (candidate / "versions").is_dir():
-            return candidate
-    return None
-
-
-_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$", re.MULTILINE)
-
-
-def known_revisions() -> tuple[set[str], str | None]:
-    """Every schema revision this code ships, and the head (read from the migration files).
-
-    Parsed from the scripts rather than asked of Alembic, which costs ~0.3 s of start-up.
-    """
-    where = _migrations_dir()
-    if where is None:
-        return set(), None
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (where / "versions").glob("*.py"):
-        rev: str | None = None
-        for m in _REVISION.finditer(script.read_text(encoding="utf-8")):
-            value = m.group("value").strip("\"' ")
-            if m.group(1):
-                parents.update(re.findall(r"[\w]+", value) if value != "None" else [])
-            else:
-                rev = value
-        if rev:
-            revisions.add(rev)
-    heads = revisions - parents
-    return revisions, (next(iter(heads)) if len(heads) == 1 else None)
 
 
 def _check_revision(revision: str | None, where: str) -> list[str]:

@@ -22,15 +22,13 @@ API:
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from logbot.storage import bulk, fts, schema
+from logbot.storage import bulk, fts, schema, scripts
 from logbot.storage.engine import StorageError, display_target, storage_errors
 
 if TYPE_CHECKING:
@@ -51,16 +49,14 @@ PG_LOCK_KEY = 0x6C6F67626F74
 
 def migrations_dir() -> Path:
     """Where the Alembic scripts are: inside the installed package, else the checkout."""
-    packaged = Path(str(resources.files("logbot"))) / "_migrations"
-    if (packaged / "env.py").is_file():
-        return packaged
-    checkout = Path(__file__).resolve().parents[2] / "migrations"
-    if (checkout / "env.py").is_file():
-        return checkout
-    raise StorageError(
-        f"the database migrations are missing (looked in {packaged} and {checkout}); "
-        "reinstall logbot"
-    )
+    where = scripts.find_migrations()
+    if where is None:
+        packaged, checkout = scripts.candidates()
+        raise StorageError(
+            f"the database migrations are missing (looked in {packaged} and {checkout}); "
+            "reinstall logbot"
+        )
+    return where
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -74,30 +70,8 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
-_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$", re.MULTILINE)
-
-
-def known_revisions() -> tuple[frozenset[str], str | None]:
-    """Every revision the shipped scripts define, and the head (None unless exactly one).
-
-    Read from the scripts' ``revision = ...`` / ``down_revision = ...`` lines, without
-    importing Alembic.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (migrations_dir() / "versions").glob("*.py"):
-        revision = None
-        for m in _REVISION.finditer(script.read_text(encoding="utf-8")):
-            value = m.group("value").strip("\"' ")
-            if m.group(1):
-                if value != "None":
-                    parents.update(re.findall(r"\w+", value))
-            else:
-                revision = value
-        if revision:
-            revisions.add(revision)
-    heads = revisions - parents
-    return frozenset(revisions), (next(iter(heads)) if len(heads) == 1 else None)
+#: every revision the shipped scripts define, and the head, without importing Alembic
+known_revisions = scripts.known_revisions
 
 
 def head_revision() -> str:
