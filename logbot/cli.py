@@ -14,27 +14,56 @@ import click
 from click.core import ParameterSource
 
 from logbot import __version__
+from logbot.setting_keys import ENV_PREFIX, KEYS, Key
 
-# Options of the root command that describe a run; each also reads LOGBOT_<OPTION>.
-RUN_OPTIONS = (
-    "server",
-    "port",
-    "tls",
-    "tls_verify",
-    "nick",
-    "channel",
-    "file",
-    "db",
-    "network",
-    "ping_interval",
-    "ping_timeout",
-    "fallback_encoding",
-    "log_level",
-)
+
+class UsageFailure(click.ClickException):
+    """A wrong command, option, file or setting: ``Error: MESSAGE`` on stderr, exit 2."""
+
+    exit_code = 2
 
 
 def _env(name: str) -> str:
-    return "LOGBOT_" + name.upper()
+    return ENV_PREFIX + name.upper()
+
+
+def _run_option(key: Key) -> Any:
+    """The click option of a run setting, from its entry in logbot.config.KEYS."""
+    assert key.flag is not None
+    extra: dict[str, Any] = {}
+    if key.flag_type is bool:
+        name = key.option[2:]
+        decls = [f"--{name}/--no-{name}"]
+        extra["default"] = key.default
+    else:
+        decls = [key.option]
+        if key.choices:
+            extra["type"] = click.Choice(list(key.choices), case_sensitive=False)
+        elif key.flag_type is int:
+            extra["type"] = click.IntRange(
+                None if key.minimum is None else int(key.minimum),
+                None if key.maximum is None else int(key.maximum),
+            )
+        elif key.flag_type is float:
+            extra["type"] = click.FloatRange(key.minimum, key.maximum)
+        if key.default is not None:
+            extra["default"] = key.default
+            extra["show_default"] = True
+    return click.option(
+        *decls,
+        key.flag,
+        envvar=key.env,
+        multiple=key.multiple,
+        metavar=key.metavar,
+        help=key.help,
+        **extra,
+    )
+
+
+def _run_options(f: Any) -> Any:
+    for key in reversed([k for k in KEYS if k.flag is not None]):
+        f = _run_option(key)(f)
+    return f
 
 
 @click.group(
@@ -43,42 +72,7 @@ def _env(name: str) -> str:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="logbot")
-@click.option("--server", envvar=_env("server"), metavar="HOST", help="IRC server host name.")
-@click.option(
-    "--port",
-    envvar=_env("port"),
-    type=click.IntRange(1, 65535),
-    help="Server port [default: 6667, or 6697 with --tls].",
-)
-@click.option("--tls/--no-tls", envvar=_env("tls"), default=False, help="Connect with TLS.")
-@click.option(
-    "--tls-verify/--no-tls-verify",
-    envvar=_env("tls_verify"),
-    default=True,
-    help="Verify the server's certificate and host name [default: verify].",
-)
-@click.option("--nick", envvar=_env("nick"), default="logbot", show_default=True)
-@click.option(
-    "--channel",
-    "channel",
-    envvar=_env("channel"),
-    multiple=True,
-    metavar="CHAN",
-    help="Channel to log; repeat for several. 'CHAN KEY' for a keyed channel.",
-)
-@click.option("--file", envvar=_env("file"), metavar="PATH", help="Write the text log here.")
-@click.option(
-    "--db",
-    envvar=_env("db"),
-    metavar="PATH_OR_URL",
-    help="SQLite file or SQLAlchemy URL [default: SQLite in the user data dir].",
-)
-@click.option(
-    "--network",
-    envvar=_env("network"),
-    metavar="NAME",
-    help="Network name in stored records [default: the server's NETWORK=, else the host].",
-)
+@_run_options
 @click.option(
     "--config",
     "config_file",
@@ -86,37 +80,6 @@ def _env(name: str) -> str:
     type=click.Path(dir_okay=False),
     metavar="FILE.toml",
     help="TOML config file (several networks, secrets from files).",
-)
-@click.option(
-    "--ping-interval",
-    envvar=_env("ping_interval"),
-    type=click.FloatRange(min=1.0),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-)
-@click.option(
-    "--ping-timeout",
-    envvar=_env("ping_timeout"),
-    type=click.FloatRange(min=1.0),
-    default=120.0,
-    show_default=True,
-    metavar="SECONDS",
-)
-@click.option(
-    "--fallback-encoding",
-    envvar=_env("fallback_encoding"),
-    default="latin-1",
-    show_default=True,
-    metavar="ENC",
-    help="Decoding for lines that are not valid UTF-8.",
-)
-@click.option(
-    "--log-level",
-    envvar=_env("log_level"),
-    type=click.Choice(["debug", "info", "warn", "error"], case_sensitive=False),
-    default="info",
-    show_default=True,
 )
 @click.pass_context
 def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None:
@@ -146,8 +109,7 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
     try:
         status = run(settings)
     except StartupError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.status)
+        raise UsageFailure(str(exc)) from None
     sys.exit(status)
 
 
@@ -169,8 +131,7 @@ def config_check(file: str) -> None:
     try:
         settings = build_settings({}, file, os.environ)
     except ConfigError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
+        raise UsageFailure(str(exc)) from None
     click.echo(describe(settings))
 
 

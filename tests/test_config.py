@@ -21,15 +21,14 @@ from logbot.config import (
     DEFAULT_NICK,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
-    BackendRoute,
     ChannelConfig,
     ConfigError,
     Secret,
     Settings,
-    backend_routes,
     build_settings,
     describe,
 )
+from logbot.service import BackendRoute, backend_routes
 
 SECRET = "s3cr3t-VALUE-42"
 SASL_SECRET = "other-s3cr3t-99"
