@@ -60,6 +60,21 @@ def _run_option(key: Key) -> Any:
     )
 
 
+class _RunOptions:
+    """The run options the user set (flags or LOGBOT_* variables), by option name."""
+
+    def __init__(self, ctx: click.Context, options: dict[str, Any]) -> None:
+        sources = {name: ctx.get_parameter_source(name) for name in options}
+        self.given = {
+            name: value
+            for name, value in options.items()
+            if sources[name] in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        }
+        self.from_env = frozenset(
+            name for name in self.given if sources[name] == ParameterSource.ENVIRONMENT
+        )
+
+
 def _run_options(f: Any) -> Any:
     for key in reversed([k for k in KEYS if k.flag is not None]):
         f = _run_option(key)(f)
@@ -89,18 +104,15 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
 
         logbot --server irc.libera.chat --channel '#x' --file log.txt
     """
+    # What a run would take from the command line and from LOGBOT_* variables; `config
+    # check` reads it too, so that it reports what a run in this environment would do.
+    ctx.obj = _RunOptions(ctx, options)
     if ctx.invoked_subcommand is not None:
         return
-    given = {
-        name: value
-        for name, value in options.items()
-        if ctx.get_parameter_source(name)
-        not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
-    }
     from logbot.config import ConfigError, build_settings
 
     try:
-        settings = build_settings(given, config_file, os.environ)
+        settings = build_settings(ctx.obj.given, config_file, os.environ, from_env=ctx.obj.from_env)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from None
 
@@ -120,16 +132,20 @@ def config() -> None:
 
 @config.command("check")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
-def config_check(file: str) -> None:
+@click.pass_obj
+def config_check(run_options: _RunOptions, file: str) -> None:
     """Validate FILE and print what would run (secrets masked); exit 2 if it is wrong.
 
     Secrets named by *_env keys and ${VAR} in paths are looked up in this environment
-    (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml).
+    (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml),
+    and LOGBOT_* variables (and run flags before `config`) apply as they would to a run.
     """
     from logbot.config import ConfigError, build_settings, describe
 
     try:
-        settings = build_settings({}, file, os.environ)
+        settings = build_settings(
+            run_options.given, file, os.environ, from_env=run_options.from_env
+        )
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
     click.echo(describe(settings))

@@ -18,7 +18,7 @@ import re
 import ssl
 import stat
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -135,7 +135,7 @@ def _table_layer(
     return layer
 
 
-def _given_layer(given: Mapping[str, Any]) -> _Layer:
+def _given_layer(given: Mapping[str, Any], from_env: Collection[str]) -> _Layer:
     layer = _Layer({}, {})
     for option, value in given.items():
         if option == "config" or value is None:
@@ -146,7 +146,7 @@ def _given_layer(given: Mapping[str, Any]) -> _Layer:
         if key.multiple and not value:
             continue
         layer.values[key.name] = value
-        layer.labels[key.name] = key.option
+        layer.labels[key.name] = (key.env if option in from_env else None) or key.option
     return layer
 
 
@@ -294,8 +294,8 @@ class _Builder:
         except OSError as exc:
             _fail(name, f"cannot read: {exc.strerror or exc}")
 
-    def build(self, given: Mapping[str, Any]) -> Settings:
-        flags = _given_layer(given)
+    def build(self, given: Mapping[str, Any], from_env: Collection[str] = ()) -> Settings:
+        flags = _given_layer(given, from_env)
         top = _Layer({}, {}, in_file=True)
         tables: list[dict[str, Any]] | None = None
         name = self.config_file
@@ -531,16 +531,21 @@ class _Builder:
 
 
 def build_settings(
-    given: Mapping[str, Any], config_file: str | None, environ: Mapping[str, str]
+    given: Mapping[str, Any],
+    config_file: str | None,
+    environ: Mapping[str, str],
+    from_env: Collection[str] = (),
 ) -> Settings:
     """Settings from explicitly given options (flags or env) over the config file over defaults.
 
     ``given`` holds only the run options the user set (on the command line or as
     ``LOGBOT_<OPTION>``), keyed by option name; ``environ`` is where secrets named by
     ``*_env`` keys, ``LOGBOT_PASSWORD``/``LOGBOT_SASL_PASSWORD`` and ``${VAR}`` in paths
-    are looked up. Raises :class:`ConfigError` (one line) for anything wrong.
+    are looked up; ``from_env`` names the options of ``given`` that came from their
+    ``LOGBOT_*`` variable (an error then names the variable, not the flag). Raises
+    :class:`ConfigError` (one line) for anything wrong.
     """
-    return _Builder(config_file, environ).build(given)
+    return _Builder(config_file, environ).build(given, from_env)
 
 
 # --- describing ---------------------------------------------------------------------------

@@ -151,9 +151,20 @@ def _username(value: object, where: str) -> str:
 def _encoding(value: object, where: str) -> str:
     name = _word(value, where)
     try:
-        codecs.lookup(name)
+        info = codecs.lookup(name)
     except LookupError:
         _fail(where, f"unknown encoding {_show(name)}")
+    # hex, rot13, base64...: codecs.lookup knows them, but they turn bytes into bytes (or
+    # str into str), and idna, punycode, undefined refuse arbitrary bytes: the fallback must
+    # turn any line into text (logbot.irc.wire.decode), so try it on every byte value.
+    text = getattr(info, "_is_text_encoding", True)
+    if text:
+        try:
+            text = isinstance(bytes(range(256)).decode(name, "replace"), str)
+        except (UnicodeError, LookupError, TypeError, ValueError):
+            text = False
+    if not text:
+        _fail(where, f"{_show(name)} is not a text encoding")
     return name
 
 

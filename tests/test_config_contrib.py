@@ -254,3 +254,34 @@ def test_config_check_never_prints_secrets(tmp_path: Path) -> None:
     assert f"sasl password: from file {tmp_path}/p" in result.output
     assert SECRET not in result.output
     assert SASL_SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LOGBOT_TLS_VERIFY": "false"}, "TLS, certificate NOT verified"),
+        ({"LOGBOT_TLS": "false"}, "plain text (no TLS)"),
+        ({"LOGBOT_NICK": "envnick"}, "nick: envnick"),
+    ],
+    ids=["tls-verify", "tls", "nick"],
+)
+def test_config_check_applies_the_environment_as_a_run_does(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    """LOGBOT_* variables change what `config check` reports exactly as they change a run."""
+    config = write(tmp_path / "logbot.toml", 'server = "h"\nchannels = ["#x"]\ntls = true\n')
+    result = CliRunner().invoke(main, ["config", "check", str(config)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"  {expected}" in result.output or f", {expected}" in result.output, result.output
+
+
+def test_config_check_refuses_a_bad_environment_value_with_exit_2(tmp_path: Path) -> None:
+    """A LOGBOT_* value the run would refuse makes the check fail too, naming the option."""
+    config = write(tmp_path / "logbot.toml", 'server = "h"\nchannels = ["#x"]\n')
+    result = CliRunner().invoke(
+        main, ["config", "check", str(config)], env={"LOGBOT_FALLBACK_ENCODING": "rot13"}
+    )
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        'Error: LOGBOT_FALLBACK_ENCODING: "rot13" is not a text encoding'
+    )
