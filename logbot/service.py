@@ -191,6 +191,11 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL
+)
+
+
 def tls_options(network: NetworkConfig) -> Any:
     """The TLS connection creator for a network: verified by default."""
     from twisted.internet import ssl
@@ -212,13 +217,20 @@ def tls_options(network: NetworkConfig) -> Any:
         return ssl.CertificateOptions(verify=False, **extra)
     trust: Any = None
     if network.tls_ca:
+        from OpenSSL.crypto import Error as OpenSSLError
+
         try:
             with open(network.tls_ca, "rb") as f:
-                trust = ssl.Certificate.loadPEM(f.read())
-        except (OSError, ValueError) as exc:
+                pems = _PEM_CERTIFICATE.findall(f.read())
+            if not pems:
+                raise ValueError("no PEM certificate in it")
+            certificates = [ssl.Certificate.loadPEM(pem) for pem in pems]
+        except (OSError, ValueError, OpenSSLError) as exc:
             raise StartupError(
                 f"cannot load CA certificate {network.tls_ca}: {_one_line(exc)}"
             ) from exc
+        # a bundle (several CAs, or an intermediate and its root): trust each of them
+        trust = ssl.trustRootFromCertificates(certificates)  # type: ignore[no-untyped-call]
     return ssl.optionsForClientTLS(network.server, trustRoot=trust, clientCertificate=client_cert)
 
 
