@@ -279,6 +279,15 @@ def run(
         reactor = global_reactor
     begin_logging(settings.log_level)
 
+    # SIGHUP's default action kills the process: catch it before anything slow (opening a
+    # database may migrate it for minutes) so that a logrotate run meanwhile is harmless.
+    opened: list[FanOut] = []
+
+    def on_hup(signum: int, frame: Any) -> None:
+        reactor.callFromThread(_reopen, opened)
+
+    install_signal(signal.SIGHUP, on_hup)
+
     # Build every TLS option first so a bad certificate path is a startup error, not a
     # failure deep inside a reconnect loop.
     for network in settings.networks:
@@ -287,6 +296,7 @@ def run(
 
     backends, sinks = build_backends(settings, reactor)
     sink = FanOut(backends)
+    opened.append(sink)
 
     from logbot.irc.factory import LogBotFactory
 
@@ -302,11 +312,6 @@ def run(
         )
         connect(reactor, network, factory)
     wire_flow_control(sinks, factories)
-
-    def on_hup(signum: int, frame: Any) -> None:
-        reactor.callFromThread(_reopen, sink)
-
-    install_signal(signal.SIGHUP, on_hup)
 
     def on_stop(signum: int, frame: Any) -> None:
         reactor.callFromThread(_stop, reactor)
@@ -367,6 +372,8 @@ def _pressure_handler(
     return handler
 
 
-def _reopen(sink: FanOut) -> None:
+def _reopen(opened: Sequence[FanOut]) -> None:
+    # A SIGHUP during start-up runs here only once the reactor runs, backends open.
     log.info("SIGHUP: reopening log files")
-    sink.reopen()
+    for sink in opened:
+        sink.reopen()

@@ -155,3 +155,58 @@ def test_logging_starts_at_the_configured_level(tmp_path: Path) -> None:
     reactor = ServiceReactor(lambda reactor: None)
     run(settings, reactor, begin_logging=levels.append, install_signal=Signals(tmp_path / "x"))
     assert levels == ["debug"]
+
+
+def test_sighup_is_caught_before_anything_slow_starts(tmp_path: Path) -> None:
+    """The SIGHUP handler is installed first, before any backend opens (or migrates)."""
+    log = tmp_path / "a.log"
+    signals = Signals(log)
+    reactor = ServiceReactor(lambda reactor: None)
+    run(
+        Settings(networks=(network("a", log),)),
+        reactor,
+        begin_logging=lambda level: None,
+        install_signal=signals,
+    )
+    assert signals.installed[0] == (signal.SIGHUP, False)  # False: the log not opened yet
+    assert {signum for signum, _ in signals.installed} == {
+        signal.SIGHUP,
+        signal.SIGTERM,
+        signal.SIGINT,
+    }
+
+
+def test_sighup_during_start_up_is_harmless_and_later_reopens(tmp_path: Path) -> None:
+    """A SIGHUP while the backends open does nothing; one after start reopens the log."""
+    log = tmp_path / "a.log"
+    signals = Signals(log)
+    seen: dict[str, str] = {}
+
+    def install(signum: int, handler: Handler) -> None:
+        signals(signum, handler)
+        if signum == signal.SIGHUP:
+            handler(signum, None)  # logrotate ran while the database migrated
+
+    def session(reactor: ServiceReactor) -> None:
+        reactor.pump()  # the early SIGHUP's turn comes once the reactor runs
+        connect_and_hear(reactor, "before rotation")
+        reactor.advance(1)  # the text backend writes what it holds each second
+        log.rename(tmp_path / "a.log.1")
+        signals.send(signal.SIGHUP)
+        reactor.pump()
+        seen["new"] = log.read_text()
+        signals.send(signal.SIGTERM)
+        reactor.pump()
+        reactor.advance(LogBotFactory.quit_timeout)
+
+    reactor = ServiceReactor(session)
+    status = run(
+        Settings(networks=(network("a", log),)),
+        reactor,
+        begin_logging=lambda level: None,
+        install_signal=install,
+    )
+    assert status == 0
+    assert "<alice> before rotation" in (tmp_path / "a.log.1").read_text()
+    assert seen["new"] == ""
+    assert "<alice>" not in log.read_text()
