@@ -87,6 +87,30 @@ def test_systemd_unit_runs_logbot_hardened_with_reload_and_restart() -> None:
         assert unit[key] == [value], key
 
 
+def _seconds(value: str) -> float:
+    """A systemd time span of the forms the unit uses: ``45s``, ``2min``, ``1min 30s``."""
+    units = {"s": 1, "sec": 1, "min": 60, "m": 60}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value):
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+def test_systemd_waits_longer_than_the_bots_own_shutdown_deadline() -> None:
+    """TimeoutStopSec exceeds QUIT's wait plus the database flush deadline (from the code)."""
+    from logbot.service import stop_deadline_seconds
+
+    (timeout,) = _unit_settings()["TimeoutStopSec"]
+    assert _seconds(timeout) > stop_deadline_seconds()
+
+
+def test_systemd_unit_bounds_memory_and_tasks() -> None:
+    """A runaway bot is stopped by MemoryMax= and TasksMax= rather than taking the host."""
+    unit = _unit_settings()
+    assert unit["MemoryMax"] == ["512M"]
+    assert unit["TasksMax"] == ["64"]
+
+
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     """`systemd-analyze verify` finds nothing wrong with contrib/systemd/logbot.service."""
     analyze = _tool("systemd-analyze")
