@@ -156,8 +156,8 @@ def config_check(run_options: _RunOptions, file: str) -> None:
 
 
 def _fail(exc: BaseException) -> None:
-    click.echo(f"Error: {exc}", err=True)
-    sys.exit(2)
+    # Always raises; typed None (not NoReturn) so callers' `return` after it stay valid.
+    raise UsageFailure(str(exc)) from None
 
 
 def _emit(lines: Any, *, utf8: bool) -> None:
