@@ -1,4 +1,8 @@
-"""Settings: what to connect to, what to join, where to store.
+"""Building settings: the TOML file, ``LOGBOT_*`` environment and flags, checked and merged.
+
+What each key is (checker, default, scope, flag, help) is one entry of the table in
+:mod:`logbot.setting_keys`; the values built here are the plain types of
+:mod:`logbot.settings`.
 
 Precedence: flags > ``LOGBOT_*`` environment > TOML file > defaults. Secrets (server
 password, SASL password) come only from the environment or from a file named in the

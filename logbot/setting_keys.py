@@ -306,7 +306,7 @@ KEYS: tuple[Key, ...] = (
         path=True),
     Key("nick", _nick, "The bot's nick.", default=DEFAULT_NICK, flag="nick"),
     Key("username", _username, "The user name sent on registration [default: the nick]."),
-    Key("realname", _text, "The real name sent on registration."),
+    Key("realname", _text, "The real name sent on registration [default: logbot]."),
     Key("channels", _channels, "Channel to log; repeat for several. 'CHAN KEY' for a keyed "
         "channel.", flag="channel", multiple=True, metavar="CHAN", one_network=True,
         plain=False),
