@@ -31,9 +31,9 @@ from twisted.internet.testing import StringTransport
 
 from logbot.backends.base import BackendOptions
 from logbot.backends.textfile import create as create_textfile
-from logbot.config import ChannelConfig, NetworkConfig
 from logbot.events import Event
 from logbot.irc.factory import LogBotFactory
+from logbot.settings import ChannelConfig, NetworkConfig
 
 SERVER = "irc.bench.test"
 CHANNEL = "#bench"

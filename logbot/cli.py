@@ -14,27 +14,71 @@ import click
 from click.core import ParameterSource
 
 from logbot import __version__
+from logbot.setting_keys import ENV_PREFIX, KEYS, Key
 
-# Options of the root command that describe a run; each also reads LOGBOT_<OPTION>.
-RUN_OPTIONS = (
-    "server",
-    "port",
-    "tls",
-    "tls_verify",
-    "nick",
-    "channel",
-    "file",
-    "db",
-    "network",
-    "ping_interval",
-    "ping_timeout",
-    "fallback_encoding",
-    "log_level",
-)
+
+class UsageFailure(click.ClickException):
+    """A wrong command, option, file or setting: ``Error: MESSAGE`` on stderr, exit 2."""
+
+    exit_code = 2
 
 
 def _env(name: str) -> str:
-    return "LOGBOT_" + name.upper()
+    return ENV_PREFIX + name.upper()
+
+
+def _run_option(key: Key) -> Any:
+    """The click option of a run setting, from its entry in logbot.config.KEYS."""
+    assert key.flag is not None
+    extra: dict[str, Any] = {}
+    if key.flag_type is bool:
+        name = key.option[2:]
+        decls = [f"--{name}/--no-{name}"]
+        extra["default"] = key.default
+    else:
+        decls = [key.option]
+        if key.choices:
+            extra["type"] = click.Choice(list(key.choices), case_sensitive=False)
+        elif key.flag_type is int:
+            extra["type"] = click.IntRange(
+                None if key.minimum is None else int(key.minimum),
+                None if key.maximum is None else int(key.maximum),
+            )
+        elif key.flag_type is float:
+            extra["type"] = click.FloatRange(key.minimum, key.maximum)
+        if key.default is not None:
+            extra["default"] = key.default
+            extra["show_default"] = True
+    return click.option(
+        *decls,
+        key.flag,
+        envvar=key.env,
+        multiple=key.multiple,
+        metavar=key.metavar,
+        help=key.help,
+        **extra,
+    )
+
+
+class _RunOptions:
+    """The run options the user set (flags or LOGBOT_* variables), by option name."""
+
+    def __init__(self, ctx: click.Context, options: dict[str, Any]) -> None:
+        sources = {name: ctx.get_parameter_source(name) for name in options}
+        self.given = {
+            name: value
+            for name, value in options.items()
+            if sources[name] in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        }
+        self.from_env = frozenset(
+            name for name in self.given if sources[name] == ParameterSource.ENVIRONMENT
+        )
+
+
+def _run_options(f: Any) -> Any:
+    for key in reversed([k for k in KEYS if k.flag is not None]):
+        f = _run_option(key)(f)
+    return f
 
 
 @click.group(
@@ -43,42 +87,7 @@ def _env(name: str) -> str:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="logbot")
-@click.option("--server", envvar=_env("server"), metavar="HOST", help="IRC server host name.")
-@click.option(
-    "--port",
-    envvar=_env("port"),
-    type=click.IntRange(1, 65535),
-    help="Server port [default: 6667, or 6697 with --tls].",
-)
-@click.option("--tls/--no-tls", envvar=_env("tls"), default=False, help="Connect with TLS.")
-@click.option(
-    "--tls-verify/--no-tls-verify",
-    envvar=_env("tls_verify"),
-    default=True,
-    help="Verify the server's certificate and host name [default: verify].",
-)
-@click.option("--nick", envvar=_env("nick"), default="logbot", show_default=True)
-@click.option(
-    "--channel",
-    "channel",
-    envvar=_env("channel"),
-    multiple=True,
-    metavar="CHAN",
-    help="Channel to log; repeat for several. 'CHAN KEY' for a keyed channel.",
-)
-@click.option("--file", envvar=_env("file"), metavar="PATH", help="Write the text log here.")
-@click.option(
-    "--db",
-    envvar=_env("db"),
-    metavar="PATH_OR_URL",
-    help="SQLite file or SQLAlchemy URL [default: SQLite in the user data dir].",
-)
-@click.option(
-    "--network",
-    envvar=_env("network"),
-    metavar="NAME",
-    help="Network name in stored records [default: the server's NETWORK=, else the host].",
-)
+@_run_options
 @click.option(
     "--config",
     "config_file",
@@ -86,37 +95,6 @@ def _env(name: str) -> str:
     type=click.Path(dir_okay=False),
     metavar="FILE.toml",
     help="TOML config file (several networks, secrets from files).",
-)
-@click.option(
-    "--ping-interval",
-    envvar=_env("ping_interval"),
-    type=click.FloatRange(min=1.0),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-)
-@click.option(
-    "--ping-timeout",
-    envvar=_env("ping_timeout"),
-    type=click.FloatRange(min=1.0),
-    default=120.0,
-    show_default=True,
-    metavar="SECONDS",
-)
-@click.option(
-    "--fallback-encoding",
-    envvar=_env("fallback_encoding"),
-    default="latin-1",
-    show_default=True,
-    metavar="ENC",
-    help="Decoding for lines that are not valid UTF-8.",
-)
-@click.option(
-    "--log-level",
-    envvar=_env("log_level"),
-    type=click.Choice(["debug", "info", "warn", "error"], case_sensitive=False),
-    default="info",
-    show_default=True,
 )
 @click.pass_context
 def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None:
@@ -126,18 +104,15 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
 
         logbot --server irc.libera.chat --channel '#x' --file log.txt
     """
+    # What a run would take from the command line and from LOGBOT_* variables; `config
+    # check` reads it too, so that it reports what a run in this environment would do.
+    ctx.obj = _RunOptions(ctx, options)
     if ctx.invoked_subcommand is not None:
         return
-    given = {
-        name: value
-        for name, value in options.items()
-        if ctx.get_parameter_source(name)
-        not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
-    }
     from logbot.config import ConfigError, build_settings
 
     try:
-        settings = build_settings(given, config_file, os.environ)
+        settings = build_settings(ctx.obj.given, config_file, os.environ, from_env=ctx.obj.from_env)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from None
 
@@ -146,8 +121,7 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
     try:
         status = run(settings)
     except StartupError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.status)
+        raise UsageFailure(str(exc)) from None
     sys.exit(status)
 
 
@@ -158,19 +132,22 @@ def config() -> None:
 
 @config.command("check")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
-def config_check(file: str) -> None:
+@click.pass_obj
+def config_check(run_options: _RunOptions, file: str) -> None:
     """Validate FILE and print what would run (secrets masked); exit 2 if it is wrong.
 
     Secrets named by *_env keys and ${VAR} in paths are looked up in this environment
-    (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml).
+    (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml),
+    and LOGBOT_* variables (and run flags before `config`) apply as they would to a run.
     """
     from logbot.config import ConfigError, build_settings, describe
 
     try:
-        settings = build_settings({}, file, os.environ)
+        settings = build_settings(
+            run_options.given, file, os.environ, from_env=run_options.from_env
+        )
     except ConfigError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
+        raise UsageFailure(str(exc)) from None
     click.echo(describe(settings))
 
 
@@ -179,8 +156,8 @@ def config_check(file: str) -> None:
 
 
 def _fail(exc: BaseException) -> None:
-    click.echo(f"Error: {exc}", err=True)
-    sys.exit(2)
+    # Always raises; typed None (not NoReturn) so callers' `return` after it stay valid.
+    raise UsageFailure(str(exc)) from None
 
 
 def _emit(lines: Any, *, utf8: bool) -> None:

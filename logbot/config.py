@@ -1,4 +1,8 @@
-"""Settings: what to connect to, what to join, where to store.
+"""Building settings: the TOML file, ``LOGBOT_*`` environment and flags, checked and merged.
+
+What each key is (checker, default, scope, flag, help) is one entry of the table in
+:mod:`logbot.setting_keys`; the values built here are the plain types of
+:mod:`logbot.settings`.
 
 Precedence: flags > ``LOGBOT_*`` environment > TOML file > defaults. Secrets (server
 password, SASL password) come only from the environment or from a file named in the
@@ -12,369 +16,69 @@ or the flag, or the environment variable) and what is wrong.
 
 from __future__ import annotations
 
-import codecs
 import difflib
-import json
 import os
 import re
 import ssl
 import stat
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from twisted.logger import Logger
 
+from logbot.setting_keys import (
+    _BY_NAME,
+    _NETWORK_KEYS,
+    _TOP_KEYS,
+    CONFIG_KEYS,
+    DEFAULT_FALLBACK_ENCODING,
+    DEFAULT_LOG_LEVEL,
+    DEFAULT_NICK,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_PORT,
+    DEFAULT_TLS_PORT,
+    ENV_PREFIX,
+    KEYS,
+    PASSWORD_ENV,
+    RUN_OPTION_KEYS,
+    SASL_PASSWORD_ENV,
+    ConfigError,
+    Key,
+    _env_name,
+    _fail,
+    _log_level,
+    _show,
+    _text,
+    _toml_type,
+)
+from logbot.settings import ChannelConfig, NetworkConfig, Secret, Settings
+
+__all__ = [
+    "CONFIG_KEYS",
+    "DEFAULT_FALLBACK_ENCODING",
+    "DEFAULT_LOG_LEVEL",
+    "DEFAULT_NICK",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
+    "DEFAULT_PORT",
+    "DEFAULT_TLS_PORT",
+    "ENV_PREFIX",
+    "KEYS",
+    "RUN_OPTION_KEYS",
+    "ChannelConfig",
+    "ConfigError",
+    "Key",
+    "NetworkConfig",
+    "Secret",
+    "Settings",
+    "build_settings",
+    "describe",
+]
+
 log = Logger(namespace="logbot.config")
-
-DEFAULT_NICK = "logbot"
-DEFAULT_PORT = 6667
-DEFAULT_TLS_PORT = 6697
-DEFAULT_PING_INTERVAL = 60.0
-DEFAULT_PING_TIMEOUT = 120.0
-DEFAULT_FALLBACK_ENCODING = "latin-1"
-DEFAULT_LOG_LEVEL = "info"
-
-LOG_LEVELS = ("debug", "info", "warn", "error")
-SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
-#: the channel prefixes of RFC 2811; a name without one is almost surely a typo
-CHANNEL_PREFIXES = "#&+!"
-#: the environment variables that hold the secrets of a single-network run
-PASSWORD_ENV = "LOGBOT_PASSWORD"
-SASL_PASSWORD_ENV = "LOGBOT_SASL_PASSWORD"
-
-
-class Secret(str):
-    """A string that never shows itself in ``repr``/``str`` formatting of settings.
-
-    ``source`` says where it came from ("file /etc/logbot/libera.pass", "environment
-    variable LOGBOT_PASSWORD"), so a description can name the origin, never the value.
-    """
-
-    source: str
-
-    def __new__(cls, value: str, source: str = "") -> Secret:
-        self = super().__new__(cls, value)
-        self.source = source
-        return self
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def reveal(self) -> str:
-        return str.__str__(self)
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    name: str
-    key: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Everything one connection needs. ``name`` None means: learn it from ISUPPORT.
-
-    ``file`` and ``db`` are the backends this network's events go to: the network's own
-    ``file``/``db`` keys, else the shared top-level ones (both None: SQLite at the
-    default path). :func:`backend_routes` groups networks by backend.
-    """
-
-    server: str
-    channels: tuple[ChannelConfig, ...]
-    name: str | None = None
-    port: int = DEFAULT_PORT
-    tls: bool = False
-    tls_verify: bool = True
-    tls_ca: str | None = None
-    #: one PEM file holding the client certificate and its (unencrypted) private key
-    client_cert: str | None = None
-    nick: str = DEFAULT_NICK
-    username: str | None = None
-    realname: str | None = None
-    password: Secret | None = None
-    sasl_mechanism: str | None = None
-    sasl_user: str | None = None
-    sasl_password: Secret | None = None
-    sasl_required: bool = False
-    ping_interval: float = DEFAULT_PING_INTERVAL
-    ping_timeout: float = DEFAULT_PING_TIMEOUT
-    fallback_encoding: str = DEFAULT_FALLBACK_ENCODING
-    file: str | None = None
-    db: str | None = None
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A whole run: the networks and the backends every event goes to.
-
-    ``file``/``db`` are the shared (top-level or flag) backends; a network may name its
-    own (see :class:`NetworkConfig`). ``warnings`` are problems that do not stop a run
-    (a secret file others can read); they are also logged when the settings are built.
-    """
-
-    networks: tuple[NetworkConfig, ...]
-    file: str | None = None
-    db: str | None = None
-    log_level: str = DEFAULT_LOG_LEVEL
-    config_file: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BackendRoute:
-    """One backend and the networks whose events go to it."""
-
-    #: the ``logbot.backends`` entry-point name: "file" or "sql"
-    kind: str
-    #: the path or URL; None for "sql" means SQLite at the default per-user path
-    target: str | None
-    #: indexes into ``Settings.networks``
-    networks: tuple[int, ...]
-    #: more than one channel goes to this backend (the text log then names the channel)
-    multi_channel: bool
-
-
-class ConfigError(ValueError):
-    """A setting is wrong; ``str()`` is one line naming where and what."""
-
-
-# --- value checkers -----------------------------------------------------------------------
-# Each takes the raw value and the label of where it came from, and returns the normalized
-# value or raises ConfigError. Messages echo a bad value only for keys that hold no secret.
-
-
-def _fail(where: str, problem: str) -> NoReturn:
-    raise ConfigError(f"{where}: {problem}")
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, datetime | date | time):
-        return "a date/time"
-    return type(value).__name__
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 60 else text[:57] + '..."'
-    if isinstance(value, int | float):
-        return repr(value)
-    return ""
-
-
-def _got(value: object) -> str:
-    """``a string "6697"``, ``an integer 1``, ``an array``: what a wrong value was."""
-    return f"{_toml_type(value)} {_show(value)}".rstrip()
-
-
-def _want(kind: str, value: object, where: str) -> NoReturn:
-    _fail(where, f"must be {kind}, got {_got(value)}")
-
-
-def _text(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        _want("a string", value, where)
-    if not value.strip():
-        _fail(where, "must not be empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        _fail(where, "must not contain control characters")
-    return value
-
-
-def _word(value: object, where: str) -> str:
-    text = _text(value, where)
-    if any(c.isspace() for c in text):
-        _fail(where, f"must not contain spaces, got {_show(text)}")
-    return text
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        _want("true or false", value, where)
-    return value
-
-
-def _port(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _want("an integer from 1 to 65535", value, where)
-    if not 1 <= value <= 65535:
-        _fail(where, f"must be an integer from 1 to 65535, got {value}")
-    return value
-
-
-def _seconds(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _want("a number of seconds", value, where)
-    if not value >= 1:
-        _fail(where, f"must be at least 1 second, got {value!r}")
-    return float(value)
-
-
-_NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
-
-
-def _nick(value: object, where: str) -> str:
-    nick = _text(value, where)
-    if not _NICK.match(nick):
-        _fail(
-            where,
-            f"{_show(nick)} is not a valid IRC nick (a letter or one of []\\`_^{{|}} first, "
-            "then letters, digits, - and those)",
-        )
-    return nick
-
-
-def _username(value: object, where: str) -> str:
-    user = _word(value, where)
-    if "@" in user:
-        _fail(where, f"must not contain @, got {_show(user)}")
-    return user
-
-
-def _encoding(value: object, where: str) -> str:
-    name = _word(value, where)
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        _fail(where, f"unknown encoding {_show(name)}")
-    return name
-
-
-def _log_level(value: object, where: str) -> str:
-    level = _word(value, where).lower()
-    if level not in LOG_LEVELS:
-        _fail(where, f"must be one of {', '.join(LOG_LEVELS)}, got {_show(value)}")
-    return level
-
-
-def _mechanism(value: object, where: str) -> str:
-    mech = _word(value, where).upper()
-    if mech not in SASL_MECHANISMS:
-        _fail(where, f"must be PLAIN or EXTERNAL, got {_show(value)}")
-    return mech
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _env_name(value: object, where: str) -> str:
-    name = _word(value, where)
-    if not _ENV_NAME.match(name):
-        _fail(where, f"{_show(name)} is not an environment variable name")
-    return name
-
-
-def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
-    """``"#chan"`` or ``"#chan key"`` entries (a string or an array of them)."""
-    entries: Sequence[object]
-    if isinstance(value, str):
-        entries = [value]
-    elif isinstance(value, list | tuple):
-        entries = value
-    else:
-        _want("an array of channel names", value, where)
-    if not entries:
-        _fail(where, "must list at least one channel")
-    channels: list[ChannelConfig] = []
-    seen: dict[str, str] = {}
-    for entry in entries:
-        if not isinstance(entry, str):
-            _fail(where, f"each channel must be a string, got {_got(entry)}")
-        parts = entry.split()
-        if not parts:
-            _fail(where, "a channel name is empty")
-        name = parts[0]
-        # The key is never echoed: it is the channel's password.
-        if len(parts) > 2:
-            _fail(where, f'{_show(name)}: write a channel as "NAME" or "NAME KEY"')
-        if name[0] not in CHANNEL_PREFIXES or "," in name or len(name) < 2:
-            _fail(
-                where,
-                f"{_show(name)} is not a channel name (it starts with #, &, + or ! "
-                "and has no comma)",
-            )
-        if any(ord(c) < 32 for c in entry):
-            _fail(where, f"{_show(name)}: must not contain control characters")
-        folded = name.lower()
-        if folded in seen:
-            _fail(where, f"{_show(name)} is listed twice")
-        seen[folded] = name
-        channels.append(ChannelConfig(name=name, key=parts[1] if len(parts) == 2 else None))
-    return tuple(channels)
-
-
-# --- keys ---------------------------------------------------------------------------------
-
-#: keys a [[network]] table (or the top level, as a default) may hold, with their checkers
-_NETWORK_KEYS: dict[str, Callable[[object, str], Any]] = {
-    "name": _text,
-    "server": _word,
-    "port": _port,
-    "tls": _bool,
-    "tls_verify": _bool,
-    "tls_ca": _text,
-    "client_cert": _text,
-    "nick": _nick,
-    "username": _username,
-    "realname": _text,
-    "channels": _channels,
-    "password_env": _env_name,
-    "password_file": _text,
-    "sasl_mechanism": _mechanism,
-    "sasl_user": _word,
-    "sasl_password_env": _env_name,
-    "sasl_password_file": _text,
-    "sasl_required": _bool,
-    "ping_interval": _seconds,
-    "ping_timeout": _seconds,
-    "fallback_encoding": _encoding,
-    "file": _text,
-    "db": _text,
-}
-#: keys only the top level may hold ("network": the [[network]] tables, or the name of
-#: the one network a file without tables describes)
-_TOP_ONLY_KEYS = ("log_level", "network")
-_TOP_KEYS = tuple(k for k in _NETWORK_KEYS if k != "name") + _TOP_ONLY_KEYS
-#: every key a config file may use (dashes may stand for underscores; channel = channels)
-CONFIG_KEYS: frozenset[str] = frozenset(_NETWORK_KEYS) | frozenset(_TOP_KEYS)
-#: values that are file system paths: ${VAR} and ~ are expanded, and a relative path is
-#: taken relative to the config file's directory
-_PATH_KEYS = frozenset({"tls_ca", "client_cert", "password_file", "sasl_password_file", "file"})
-#: run options that describe one network; with several networks they have no meaning
-_SINGLE_NETWORK_OPTIONS = ("server", "port", "network", "channel")
-#: run option name -> config key
-_OPTION_KEYS = {
-    "server": "server",
-    "port": "port",
-    "tls": "tls",
-    "tls_verify": "tls_verify",
-    "nick": "nick",
-    "channel": "channels",
-    "file": "file",
-    "db": "db",
-    "network": "name",
-    "ping_interval": "ping_interval",
-    "ping_timeout": "ping_timeout",
-    "fallback_encoding": "fallback_encoding",
-    "log_level": "log_level",
-}
 
 
 def _unknown_key(where: str, key: str, known: Sequence[str]) -> NoReturn:
@@ -435,18 +139,18 @@ def _table_layer(
     return layer
 
 
-def _given_layer(given: Mapping[str, Any]) -> _Layer:
+def _given_layer(given: Mapping[str, Any], from_env: Collection[str]) -> _Layer:
     layer = _Layer({}, {})
     for option, value in given.items():
         if option == "config" or value is None:
             continue
-        if option not in _OPTION_KEYS:
+        if option not in RUN_OPTION_KEYS:
             raise ValueError(f"build_settings: unknown run option {option!r}")
-        if option == "channel" and not value:
+        key = RUN_OPTION_KEYS[option]
+        if key.multiple and not value:
             continue
-        key = _OPTION_KEYS[option]
-        layer.values[key] = value
-        layer.labels[key] = "--" + option.replace("_", "-")
+        layer.values[key.name] = value
+        layer.labels[key.name] = (key.env if option in from_env else None) or key.option
     return layer
 
 
@@ -594,8 +298,8 @@ class _Builder:
         except OSError as exc:
             _fail(name, f"cannot read: {exc.strerror or exc}")
 
-    def build(self, given: Mapping[str, Any]) -> Settings:
-        flags = _given_layer(given)
+    def build(self, given: Mapping[str, Any], from_env: Collection[str] = ()) -> Settings:
+        flags = _given_layer(given, from_env)
         top = _Layer({}, {}, in_file=True)
         tables: list[dict[str, Any]] | None = None
         name = self.config_file
@@ -618,13 +322,11 @@ class _Builder:
             # A default every network overrides is still checked, so a typo in it is not
             # silently kept for the day a network stops overriding it.
             for key, value in top.values.items():
-                checker = _log_level if key == "log_level" else _NETWORK_KEYS[key]
-                checker(value, top.labels[key])
+                _BY_NAME[key].check(value, top.labels[key])
 
         count = len(tables) if tables is not None else 1
         if count > 1:
-            for option in _SINGLE_NETWORK_OPTIONS:
-                key = _OPTION_KEYS[option]
+            for key in (k.name for k in RUN_OPTION_KEYS.values() if k.one_network):
                 if key in flags.values:
                     _fail(
                         flags.labels[key],
@@ -632,7 +334,7 @@ class _Builder:
                         "set it in the file's [[network]] tables",
                     )
 
-        log_level = DEFAULT_LOG_LEVEL
+        log_level = _BY_NAME["log_level"].default
         found = _lookup([flags, top], "log_level")
         if found is not None:
             log_level = _log_level(found.value, found.where)
@@ -645,7 +347,7 @@ class _Builder:
         else:
             for index, table in enumerate(tables, start=1):
                 prefix = f"{name}: network #{index}: "
-                own = _table_layer(table, tuple(_NETWORK_KEYS), prefix.__add__)
+                own = _table_layer(table, _NETWORK_KEYS, prefix.__add__)
                 inherited = _Layer(
                     dict(top.values),
                     {
@@ -699,8 +401,8 @@ class _Builder:
             found = _lookup(layers, key)
             if found is None:
                 return None
-            checked = _NETWORK_KEYS[key](found.value, found.where)
-            if key in _PATH_KEYS:
+            checked = _BY_NAME[key].check(found.value, found.where)
+            if _BY_NAME[key].path:
                 checked = self.path(checked, found)
             return _Found(checked, found.where, found.in_file)
 
@@ -726,7 +428,7 @@ class _Builder:
                 _fail("--channel", "at least one channel is required")
             _fail(here + "channels", 'missing: list at least one channel, e.g. channels = ["#x"]')
 
-        tls = value("tls", False)
+        tls = value("tls", _BY_NAME["tls"].default)
         tls_ca = get("tls_ca")
         if tls_ca is not None:
             _check_ca(tls_ca.value, tls_ca.where)
@@ -736,7 +438,7 @@ class _Builder:
                 _fail(client_cert.where, "a client certificate needs tls = true")
             _check_client_cert(client_cert.value, client_cert.where)
             self.warn_mode(client_cert.value, client_cert.where, "client certificate key")
-        nick = value("nick", DEFAULT_NICK)
+        nick = value("nick", _BY_NAME["nick"].default)
 
         password = self.secret(layers, "password", PASSWORD_ENV, count)
         sasl_password = self.secret(layers, "sasl_password", SASL_PASSWORD_ENV, count)
@@ -765,26 +467,16 @@ class _Builder:
         if sasl_required is not None and sasl_required.value and mechanism is None:
             _fail(sasl_required.where, "needs sasl_mechanism (PLAIN with a password, or EXTERNAL)")
 
+        # Keys the table marks plain go to the NetworkConfig field of their name as they are.
+        plain = {k.name: value(k.name, k.default) for k in KEYS if k.scope == "network" and k.plain}
         return NetworkConfig(
-            server=server.value,
+            **plain,
             channels=channels.value,
-            name=value("name"),
             port=value("port", DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
-            tls=tls,
-            tls_verify=value("tls_verify", True),
-            tls_ca=None if tls_ca is None else tls_ca.value,
-            client_cert=None if client_cert is None else client_cert.value,
-            nick=nick,
-            username=value("username"),
-            realname=value("realname"),
             password=password,
             sasl_mechanism=None if mechanism is None else mechanism.value,
             sasl_user=sasl_user,
             sasl_password=sasl_password,
-            sasl_required=value("sasl_required", False),
-            ping_interval=value("ping_interval", DEFAULT_PING_INTERVAL),
-            ping_timeout=value("ping_timeout", DEFAULT_PING_TIMEOUT),
-            fallback_encoding=value("fallback_encoding", DEFAULT_FALLBACK_ENCODING),
             file=self.file_value(_lookup(layers, "file")),
             db=self.db_value(_lookup(layers, "db")),
         )
@@ -843,49 +535,21 @@ class _Builder:
 
 
 def build_settings(
-    given: Mapping[str, Any], config_file: str | None, environ: Mapping[str, str]
+    given: Mapping[str, Any],
+    config_file: str | None,
+    environ: Mapping[str, str],
+    from_env: Collection[str] = (),
 ) -> Settings:
     """Settings from explicitly given options (flags or env) over the config file over defaults.
 
     ``given`` holds only the run options the user set (on the command line or as
     ``LOGBOT_<OPTION>``), keyed by option name; ``environ`` is where secrets named by
     ``*_env`` keys, ``LOGBOT_PASSWORD``/``LOGBOT_SASL_PASSWORD`` and ``${VAR}`` in paths
-    are looked up. Raises :class:`ConfigError` (one line) for anything wrong.
+    are looked up; ``from_env`` names the options of ``given`` that came from their
+    ``LOGBOT_*`` variable (an error then names the variable, not the flag). Raises
+    :class:`ConfigError` (one line) for anything wrong.
     """
-    return _Builder(config_file, environ).build(given)
-
-
-def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
-    """The backends a run needs, each with the networks whose events it receives.
-
-    A network writes to its ``file`` and its ``db``; with neither, to SQLite at the
-    default path (``target`` None). Networks naming the same target share one backend.
-    """
-    order: list[tuple[str, str | None]] = []
-    members: dict[tuple[str, str | None], list[int]] = {}
-    for index, network in enumerate(settings.networks):
-        wanted: list[tuple[str, str | None]] = []
-        if network.file is not None:
-            wanted.append(("file", network.file))
-        if network.db is not None:
-            wanted.append(("sql", network.db))
-        if not wanted:
-            wanted.append(("sql", None))
-        for route in wanted:
-            if route not in members:
-                order.append(route)
-                members[route] = []
-            members[route].append(index)
-    return tuple(
-        BackendRoute(
-            kind=kind,
-            target=target,
-            networks=tuple(members[(kind, target)]),
-            multi_channel=sum(len(settings.networks[i].channels) for i in members[(kind, target)])
-            > 1,
-        )
-        for kind, target in order
-    )
+    return _Builder(config_file, environ).build(given, from_env)
 
 
 # --- describing ---------------------------------------------------------------------------
@@ -912,6 +576,16 @@ def _secret_text(secret: Secret | None) -> str:
     if secret is None:
         return "none"
     return f"from {secret.source}" if secret.source else "set"
+
+
+def _value_text(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def describe(settings: Settings) -> str:
@@ -962,7 +636,9 @@ def describe(settings: Settings) -> str:
             f"  keepalive: PING every {network.ping_interval:g}s, "
             f"reconnect after {network.ping_timeout:g}s without an answer"
         )
-        lines.append(f"  bytes that are not UTF-8 decoded as: {network.fallback_encoding}")
+        for key in KEYS:
+            if key.label is not None and key.scope == "network":
+                lines.append(f"  {key.label}: {_value_text(getattr(network, key.name))}")
         lines.append(f"  events to: {_backend_text(network.file, network.db)}")
     for warning in settings.warnings:
         lines.append("")

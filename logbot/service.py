@@ -8,11 +8,13 @@ then flush and close every backend, then exit 0).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from twisted.internet import defer
@@ -28,13 +30,37 @@ from twisted.logger import (
 )
 
 from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
-from logbot.config import NetworkConfig, Settings, backend_routes
+from logbot.settings import NetworkConfig, Settings
 
 log = Logger(namespace="logbot.service")
 
-#: how long shutdown waits for QUIT to be acknowledged before closing anyway
-QUIT_GRACE_SECONDS = 3.0
 QUIT_MESSAGE = "logbot shutting down"
+
+
+def stop_deadline_seconds() -> float:
+    """The longest an orderly shutdown takes: QUIT's wait, then the slowest backend's flush.
+
+    Whatever stops the bot (systemd's ``TimeoutStopSec=``) must wait longer than this, or
+    it kills the process while it is still flushing events.
+    """
+    from logbot.backends.sql import CLOSE_TIMEOUT
+    from logbot.irc.factory import LogBotFactory
+
+    return LogBotFactory.quit_timeout + CLOSE_TIMEOUT
+
+
+@dataclass(frozen=True)
+class BackendRoute:
+    """One backend and the networks whose events go to it."""
+
+    #: the ``logbot.backends`` entry-point name: "file" or "sql"
+    kind: str
+    #: the path or URL; None for "sql" means SQLite at the default per-user path
+    target: str | None
+    #: indexes into ``Settings.networks``
+    networks: tuple[int, ...]
+    #: more than one channel goes to this backend (the text log then names the channel)
+    multi_channel: bool
 
 
 class StartupError(Exception):
@@ -100,6 +126,39 @@ def start_logging(level: str, stream: Any = None) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
+def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
+    """The backends a run needs, each with the networks whose events it receives.
+
+    A network writes to its ``file`` and its ``db``; with neither, to SQLite at the
+    default path (``target`` None). Networks naming the same target share one backend.
+    """
+    order: list[tuple[str, str | None]] = []
+    members: dict[tuple[str, str | None], list[int]] = {}
+    for index, network in enumerate(settings.networks):
+        wanted: list[tuple[str, str | None]] = []
+        if network.file is not None:
+            wanted.append(("file", network.file))
+        if network.db is not None:
+            wanted.append(("sql", network.db))
+        if not wanted:
+            wanted.append(("sql", None))
+        for route in wanted:
+            if route not in members:
+                order.append(route)
+                members[route] = []
+            members[route].append(index)
+    return tuple(
+        BackendRoute(
+            kind=kind,
+            target=target,
+            networks=tuple(members[(kind, target)]),
+            multi_channel=sum(len(settings.networks[i].channels) for i in members[(kind, target)])
+            > 1,
+        )
+        for kind, target in order
+    )
+
+
 def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], list[FanOut]]:
     """Every backend the settings route to, and for each network a sink over its backends.
 
@@ -132,6 +191,11 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL
+)
+
+
 def tls_options(network: NetworkConfig) -> Any:
     """The TLS connection creator for a network: verified by default."""
     from twisted.internet import ssl
@@ -153,13 +217,20 @@ def tls_options(network: NetworkConfig) -> Any:
         return ssl.CertificateOptions(verify=False, **extra)
     trust: Any = None
     if network.tls_ca:
+        from OpenSSL.crypto import Error as OpenSSLError
+
         try:
             with open(network.tls_ca, "rb") as f:
-                trust = ssl.Certificate.loadPEM(f.read())
-        except (OSError, ValueError) as exc:
+                pems = _PEM_CERTIFICATE.findall(f.read())
+            if not pems:
+                raise ValueError("no PEM certificate in it")
+            certificates = [ssl.Certificate.loadPEM(pem) for pem in pems]
+        except (OSError, ValueError, OpenSSLError) as exc:
             raise StartupError(
                 f"cannot load CA certificate {network.tls_ca}: {_one_line(exc)}"
             ) from exc
+        # a bundle (several CAs, or an intermediate and its root): trust each of them
+        trust = ssl.trustRootFromCertificates(certificates)  # type: ignore[no-untyped-call]
     return ssl.optionsForClientTLS(network.server, trustRoot=trust, clientCertificate=client_cert)
 
 
@@ -187,13 +258,35 @@ def _shutdown(factories: Sequence[Any], sink: FanOut) -> defer.Deferred[None]:
     return go()
 
 
-def run(settings: Settings, reactor: Any = None) -> int:
-    """Run the bot until SIGTERM/SIGINT; returns the process exit status."""
+SignalInstaller = Callable[[int, Callable[[int, Any], None]], object]
+
+
+def run(
+    settings: Settings,
+    reactor: Any = None,
+    *,
+    begin_logging: Callable[[str], None] = start_logging,
+    install_signal: SignalInstaller = signal.signal,
+) -> int:
+    """Run the bot until SIGTERM/SIGINT; returns the process exit status.
+
+    ``begin_logging(level)`` and ``install_signal(signum, handler)`` are the process-wide
+    effects; a test passes its own (and a memory reactor) to watch them.
+    """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    start_logging(settings.log_level)
+    begin_logging(settings.log_level)
+
+    # SIGHUP's default action kills the process: catch it before anything slow (opening a
+    # database may migrate it for minutes) so that a logrotate run meanwhile is harmless.
+    opened: list[FanOut] = []
+
+    def on_hup(signum: int, frame: Any) -> None:
+        reactor.callFromThread(_reopen, opened)
+
+    install_signal(signal.SIGHUP, on_hup)
 
     # Build every TLS option first so a bad certificate path is a startup error, not a
     # failure deep inside a reconnect loop.
@@ -203,6 +296,7 @@ def run(settings: Settings, reactor: Any = None) -> int:
 
     backends, sinks = build_backends(settings, reactor)
     sink = FanOut(backends)
+    opened.append(sink)
 
     from logbot.irc.factory import LogBotFactory
 
@@ -219,13 +313,24 @@ def run(settings: Settings, reactor: Any = None) -> int:
         connect(reactor, network, factory)
     wire_flow_control(sinks, factories)
 
-    def on_hup(signum: int, frame: Any) -> None:
-        reactor.callFromThread(_reopen, sink)
+    def on_stop(signum: int, frame: Any) -> None:
+        reactor.callFromThread(_stop, reactor)
 
-    signal.signal(signal.SIGHUP, on_hup)
+    # Our own handlers rather than the reactor's, so that a test sees every signal the
+    # process answers; they do what Twisted's do: stop, which runs the shutdown trigger.
+    install_signal(signal.SIGTERM, on_stop)
+    install_signal(signal.SIGINT, on_stop)
     reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink)
-    reactor.run()
+    reactor.run(installSignalHandlers=False)
     return 0
+
+
+def _stop(reactor: Any) -> None:
+    from twisted.internet.error import ReactorNotRunning
+
+    # a second SIGTERM while shutting down: the shutdown under way goes on
+    with contextlib.suppress(ReactorNotRunning):
+        reactor.stop()
 
 
 class PauseReading(Protocol):
@@ -267,6 +372,8 @@ def _pressure_handler(
     return handler
 
 
-def _reopen(sink: FanOut) -> None:
+def _reopen(opened: Sequence[FanOut]) -> None:
+    # A SIGHUP during start-up runs here only once the reactor runs, backends open.
     log.info("SIGHUP: reopening log files")
-    sink.reopen()
+    for sink in opened:
+        sink.reopen()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
@@ -17,19 +18,19 @@ from cryptography.x509.oid import NameOID
 from twisted.logger import globalLogPublisher
 
 from logbot.config import (
+    CONFIG_KEYS,
     DEFAULT_FALLBACK_ENCODING,
     DEFAULT_NICK,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
-    BackendRoute,
     ChannelConfig,
     ConfigError,
     Secret,
     Settings,
-    backend_routes,
     build_settings,
     describe,
 )
+from logbot.service import BackendRoute, backend_routes
 
 SECRET = "s3cr3t-VALUE-42"
 SASL_SECRET = "other-s3cr3t-99"
@@ -755,3 +756,38 @@ def test_describe_a_plain_single_network() -> None:
     assert "  events to: text file x.log" in describe(settings)
     bare = build_settings({"server": "h", "channel": ("#x",)}, None, {})
     assert "  events to: SQLite at the default per-user path" in describe(bare)
+
+
+# --- the key table ------------------------------------------------------------------------
+
+
+def test_every_flagged_key_is_a_run_option_reading_its_logbot_variable() -> None:
+    """The table alone makes the run flags: each flagged key is an option with its LOGBOT_ name."""
+    from logbot.cli import main
+    from logbot.setting_keys import KEYS
+
+    options = {p.name: p for p in main.params if isinstance(p, click.Option)}
+    flagged = [key for key in KEYS if key.flag is not None]
+    assert flagged
+    for key in flagged:
+        assert key.flag in options, key.name
+        option = options[key.flag]
+        assert option.envvar == "LOGBOT_" + key.flag.upper()
+        assert key.option in option.opts
+        assert option.multiple == key.multiple
+    assert set(options) - {k.flag for k in flagged} == {"config_file", "version"}
+
+
+def test_every_key_of_the_table_is_a_config_file_key() -> None:
+    """The file accepts exactly the table's keys (dashes for underscores, channel = channels)."""
+    from logbot.setting_keys import KEYS
+
+    assert {key.name for key in KEYS} == CONFIG_KEYS
+
+
+def test_a_labelled_key_is_described_by_config_check() -> None:
+    """A key with a label in the table gets its own line in the description."""
+    settings = build_settings(
+        {"server": "h", "channel": ("#x",), "fallback_encoding": "cp1252"}, None, {}
+    )
+    assert "  bytes that are not UTF-8 decoded as: cp1252" in describe(settings).splitlines()

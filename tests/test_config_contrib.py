@@ -87,6 +87,30 @@ def test_systemd_unit_runs_logbot_hardened_with_reload_and_restart() -> None:
         assert unit[key] == [value], key
 
 
+def _seconds(value: str) -> float:
+    """A systemd time span of the forms the unit uses: ``45s``, ``2min``, ``1min 30s``."""
+    units = {"s": 1, "sec": 1, "min": 60, "m": 60}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value):
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+def test_systemd_waits_longer_than_the_bots_own_shutdown_deadline() -> None:
+    """TimeoutStopSec exceeds QUIT's wait plus the database flush deadline (from the code)."""
+    from logbot.service import stop_deadline_seconds
+
+    (timeout,) = _unit_settings()["TimeoutStopSec"]
+    assert _seconds(timeout) > stop_deadline_seconds()
+
+
+def test_systemd_unit_bounds_memory_and_tasks() -> None:
+    """A runaway bot is stopped by MemoryMax= and TasksMax= rather than taking the host."""
+    unit = _unit_settings()
+    assert unit["MemoryMax"] == ["512M"]
+    assert unit["TasksMax"] == ["64"]
+
+
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     """`systemd-analyze verify` finds nothing wrong with contrib/systemd/logbot.service."""
     analyze = _tool("systemd-analyze")
@@ -254,3 +278,34 @@ def test_config_check_never_prints_secrets(tmp_path: Path) -> None:
     assert f"sasl password: from file {tmp_path}/p" in result.output
     assert SECRET not in result.output
     assert SASL_SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LOGBOT_TLS_VERIFY": "false"}, "TLS, certificate NOT verified"),
+        ({"LOGBOT_TLS": "false"}, "plain text (no TLS)"),
+        ({"LOGBOT_NICK": "envnick"}, "nick: envnick"),
+    ],
+    ids=["tls-verify", "tls", "nick"],
+)
+def test_config_check_applies_the_environment_as_a_run_does(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    """LOGBOT_* variables change what `config check` reports exactly as they change a run."""
+    config = write(tmp_path / "logbot.toml", 'server = "h"\nchannels = ["#x"]\ntls = true\n')
+    result = CliRunner().invoke(main, ["config", "check", str(config)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"  {expected}" in result.output or f", {expected}" in result.output, result.output
+
+
+def test_config_check_refuses_a_bad_environment_value_with_exit_2(tmp_path: Path) -> None:
+    """A LOGBOT_* value the run would refuse makes the check fail too, naming the option."""
+    config = write(tmp_path / "logbot.toml", 'server = "h"\nchannels = ["#x"]\n')
+    result = CliRunner().invoke(
+        main, ["config", "check", str(config)], env={"LOGBOT_FALLBACK_ENCODING": "rot13"}
+    )
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        'Error: LOGBOT_FALLBACK_ENCODING: "rot13" is not a text encoding'
+    )

@@ -488,3 +488,39 @@ def test_error_message(case: Case, tmp_path: Path) -> None:
     assert SECRET not in message
     assert "hunter2" not in message
     assert "key-9" not in message
+
+
+@pytest.mark.parametrize(
+    "codec", ["hex", "rot13", "base64", "zlib", "idna", "punycode", "undefined"]
+)
+def test_fallback_encoding_must_be_a_text_encoding(tmp_path: Path, codec: str) -> None:
+    """A codec that cannot turn any bytes into text is refused in one line naming the key."""
+    config = tmp_path / "logbot.toml"
+    config.write_text(f'server = "h"\nchannels = ["#x"]\nfallback_encoding = "{codec}"\n')
+    with pytest.raises(ConfigError) as caught:
+        build_settings({}, str(config), {})
+    assert str(caught.value) == f'{config}: fallback_encoding: "{codec}" is not a text encoding'
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252", "koi8-r", "utf-16", "ascii", "UTF-8"])
+def test_fallback_encoding_accepts_text_encodings(codec: str) -> None:
+    """Real text encodings, including those that replace some bytes, are accepted."""
+    settings = build_settings(
+        {"server": "h", "channel": ("#x",), "fallback_encoding": codec}, None, {}
+    )
+    assert settings.networks[0].fallback_encoding == codec
+
+
+def test_fallback_encoding_flag_that_is_no_text_encoding_exits_2() -> None:
+    """--fallback-encoding hex: exit 2 and the click usage error naming the flag."""
+    from click.testing import CliRunner
+
+    from logbot.cli import main
+
+    result = CliRunner().invoke(
+        main, ["--server", "h", "--channel", "#x", "--fallback-encoding", "hex"]
+    )
+    assert result.exit_code == 2
+    assert (
+        result.output.splitlines()[-1] == 'Error: --fallback-encoding: "hex" is not a text encoding'
+    )

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from logbot.config import ChannelConfig, Secret
 from logbot.events import Kind
 from logbot.irc.protocol import LogBotProtocol
+from logbot.settings import ChannelConfig, Secret
 from tests.test_irc_protocol import SERVER, Bot, ev
 
 REGISTER = ["CAP LS 302", "NICK logbot", "USER logbot 0 * :logbot"]

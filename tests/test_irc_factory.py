@@ -12,10 +12,10 @@ from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from logbot.config import ChannelConfig, NetworkConfig
 from logbot.events import Event, Kind
 from logbot.irc.factory import LogBotFactory
 from logbot.irc.protocol import LogBotProtocol
+from logbot.settings import ChannelConfig, NetworkConfig
 
 SERVER = "irc.example.net"
 

@@ -15,11 +15,11 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from logbot.config import ChannelConfig, NetworkConfig, Secret
 from logbot.events import Event, Kind
 from logbot.irc.factory import LogBotFactory
 from logbot.irc.protocol import MENTION_REPLY, WHISPER_REPLY, LogBotProtocol
 from logbot.irc.wire import MAX_LINE_BYTES
+from logbot.settings import ChannelConfig, NetworkConfig, Secret
 
 T0 = 1_764_358_522.0  # 2025-11-28 19:35:22 UTC
 SERVER = "irc.example.net"

@@ -29,10 +29,10 @@ from twisted.internet.protocol import ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from logbot.config import NetworkConfig
 from logbot.events import Event
 from logbot.irc.failures import describe_failure
 from logbot.irc.protocol import Clock, DelayedCall, LogBotProtocol
+from logbot.settings import NetworkConfig
 
 log = Logger(namespace="logbot.irc")
 

@@ -37,7 +37,6 @@ from twisted.words.protocols import irc
 from zope.interface import implementer  # type: ignore[import-untyped]
 
 from logbot import __version__
-from logbot.config import ChannelConfig, NetworkConfig
 from logbot.events import Event, Kind, utcnow_from
 from logbot.irc.cap import WANTED_CAPS, join_lines, parse_caps, req_lines, sasl_plain_chunks
 from logbot.irc.failures import describe_failure
@@ -51,6 +50,7 @@ from logbot.irc.wire import (
     split_message,
     tag_value,
 )
+from logbot.settings import ChannelConfig, NetworkConfig
 
 if TYPE_CHECKING:
     from logbot.irc.factory import LogBotFactory
