@@ -8,7 +8,6 @@ then flush and close every backend, then exit 0).
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import time
@@ -29,6 +28,8 @@ from twisted.logger import (
 
 from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
 from logbot.config import NetworkConfig, Settings, backend_routes
+from logbot.storage.messages import error_line
+from logbot.text import visible
 
 log = Logger(namespace="logbot.service")
 
@@ -43,15 +44,6 @@ class StartupError(Exception):
     def __init__(self, message: str, status: int = 2) -> None:
         super().__init__(message)
         self.status = status
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _visible(text: str) -> str:
-    # One event, one line: a newline inside a message (a server's text, an exception's
-    # message) must not start something that looks like another event.
-    return _CONTROL.sub(lambda m: "\\n" if m.group() == "\n" else f"\\x{ord(m.group()):02x}", text)
 
 
 def format_log_line(event: LogEvent) -> str:
@@ -70,7 +62,9 @@ def format_log_line(event: LogEvent) -> str:
     level = getattr(event.get("log_level"), "name", None)
     name = level.upper() if isinstance(level, str) else "INFO"
     namespace = event.get("log_namespace") or "-"
-    message = _visible(formatEvent(event)) or "-"
+    # one event, one line: a newline inside a message (a server's text, an exception's
+    # message) must not start something that looks like another event
+    message = visible(formatEvent(event)) or "-"
     line = f"{stamp} {name} {namespace}: {message}"
     failure = event.get("log_failure")
     if failure is not None:
@@ -79,7 +73,7 @@ def format_log_line(event: LogEvent) -> str:
             trace = failure.getTraceback().rstrip("\n")
         except Exception:  # a broken failure object must not break logging
             summary, trace = "unprintable failure", ""
-        line += f" ({_visible(summary)})"
+        line += f" ({visible(summary)})"
         if trace:
             line += "\n" + "\n".join("    " + t for t in trace.splitlines())
     return line
@@ -123,13 +117,8 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
     except Exception as exc:
         for backend in backends:
             backend.close()
-        raise StartupError(_one_line(exc)) from exc
+        raise StartupError(error_line(exc)) from exc
     return backends, [FanOut(b) for b in per_network]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def tls_options(network: NetworkConfig) -> Any:
@@ -143,7 +132,7 @@ def tls_options(network: NetworkConfig) -> Any:
                 client_cert = ssl.PrivateCertificate.loadPEM(f.read())  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
             raise StartupError(
-                f"cannot load client certificate {network.client_cert}: {_one_line(exc)}"
+                f"cannot load client certificate {network.client_cert}: {error_line(exc)}"
             ) from exc
     if not network.tls_verify:
         extra: dict[str, Any] = {}
@@ -158,7 +147,7 @@ def tls_options(network: NetworkConfig) -> Any:
                 trust = ssl.Certificate.loadPEM(f.read())
         except (OSError, ValueError) as exc:
             raise StartupError(
-                f"cannot load CA certificate {network.tls_ca}: {_one_line(exc)}"
+                f"cannot load CA certificate {network.tls_ca}: {error_line(exc)}"
             ) from exc
     return ssl.optionsForClientTLS(network.server, trustRoot=trust, clientCertificate=client_cert)
 
