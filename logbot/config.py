@@ -27,6 +27,8 @@ from typing import Any, NoReturn
 
 from twisted.logger import Logger
 
+from logbot.storage.names import is_url
+
 log = Logger(namespace="logbot.config")
 
 DEFAULT_NICK = "logbot"
@@ -485,10 +487,6 @@ def _expand_path(path: str, where: str, base: str | None, environ: Mapping[str, 
     return expanded
 
 
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
 def _check_db_url(url: str, where: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -689,7 +687,7 @@ class _Builder:
         if found is None:
             return None
         db = _text(found.value, found.where)
-        if _is_url(db):
+        if is_url(db):
             _check_db_url(db, found.where)
             return db
         return self.path(db, found)
@@ -892,7 +890,7 @@ def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
 
 
 def _masked_db(db: str) -> str:
-    if not _is_url(db):
+    if not is_url(db):
         return f"SQLite {db}"
     from sqlalchemy.engine import make_url
 

@@ -18,8 +18,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO, NamedTuple
+from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
+
+from logbot.storage.names import key_time
+from logbot.text import visible
 
 __all__ = [
     "CSV_HEADER",
@@ -27,7 +30,6 @@ __all__ = [
     "Record",
     "csv_header",
     "csv_line",
-    "csv_rows",
     "json_line",
     "record_time",
     "result_lines",
@@ -35,12 +37,6 @@ __all__ = [
     "utc_iso",
     "visible",
 ]
-
-# events.id is a time key: UTC microseconds * KEY_SPREAD + a sequence number (see
-# logbot.storage.schema, which tests/test_render.py checks this against; importing it here
-# would pull SQLAlchemy into every search)
-KEY_SPREAD = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: kinds whose ``target`` is part of what happened
 TARGET_KINDS = frozenset({"kick", "nick"})
@@ -66,37 +62,13 @@ class Record(NamedTuple):
     userhost: str = ""
 
 
-def record_time(key: int) -> datetime:
-    """The aware UTC time an ``events.id`` time key stands for."""
-    return _EPOCH + timedelta(microseconds=key // KEY_SPREAD)
+#: the aware UTC time an ``events.id`` time key stands for
+record_time = key_time
 
 
 def utc_iso(when: datetime) -> str:
     """``when`` as fixed-width ISO-8601 in UTC: ``2026-11-28T20:35:22.000000+00:00``."""
     return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-# IRC formatting codes (bold, colour, reset, reverse, italic, underline, ...) stay: terminals
-# ignore them and they carry meaning. Every other C0 control, DEL and the Unicode line breaks
-# become visible symbols (U+2400 Control Pictures): same rule as the text log.
-_KEPT = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
-_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in _KEPT}
-_VISIBLE[0x7F] = "\u2421"
-for _c in (0x85, 0x2028, 0x2029):
-    _VISIBLE[_c] = "\u2424"
-for _c in range(0x80, 0xA0):
-    # C1 controls include CSI (0x9b), which some terminals obey like ESC [
-    _VISIBLE.setdefault(_c, "\ufffd")
-
-
-def visible(text: str) -> str:
-    """``text`` with every line-breaking or terminal-controlling character made visible.
-
-    Each character maps to exactly one, so offsets into ``text`` stay valid.
-    """
-    if text.isprintable():
-        return text
-    return text.translate(_VISIBLE)
 
 
 def _mark(text: str, spans: list[tuple[int, int]]) -> str:
@@ -232,14 +204,6 @@ def csv_line(rec: Record) -> str:
         )
     )
     return buf.getvalue()[:-1]
-
-
-def csv_rows(out: IO[str], rows: Iterable[Record], *, header: bool = True) -> None:
-    """Write ``rows`` as CSV to ``out`` (``\\n`` line ends)."""
-    if header:
-        out.write(csv_header() + "\n")
-    for rec in rows:
-        out.write(csv_line(rec) + "\n")
 
 
 FORMATS = ("text", "json", "csv")

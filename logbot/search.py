@@ -35,13 +35,27 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from logbot.query import Phrase, Query, QueryError, fold, matches, parse, to_fts5, to_tsquery
-from logbot.render import KEY_SPREAD, Record
+from logbot.render import Record
 from logbot.storage.messages import error_line
+from logbot.storage.names import (
+    FTS_TABLE,
+    IX_CHANNEL,
+    IX_KIND,
+    IX_NICK,
+    KEY_SPREAD,
+    PG_CONNECT_TIMEOUT,
+    PG_FTS_INDEX,
+    PG_INSTALL_HINT,
+    PG_TS_CONFIG,
+    channel_key,
+    default_db_path,
+    epoch_micros,
+    is_url,
+)
 from logbot.storage.scripts import known_revisions
 from logbot.timeparse import TimeParseError, parse_when
 
 __all__ = [
-    "KINDS",
     "Filters",
     "Outcome",
     "Reader",
@@ -53,20 +67,6 @@ __all__ = [
     "parse_kinds",
     "run_search",
 ]
-
-#: the searchable kinds, in the contract's order
-KINDS = (
-    "message",
-    "action",
-    "notice",
-    "join",
-    "part",
-    "quit",
-    "kick",
-    "nick",
-    "topic",
-    "mode",
-)
 
 #: "filter first" when the filters keep at most this many events in the time range
 FILTER_FIRST_MAX = 4000
@@ -102,16 +102,9 @@ PLAIN_MATCHES = 300
 #: PostgreSQL: the first window of ids is sized to hold this many times --limit matches
 WINDOW_MATCHES = 4
 
-# RFC 1459 casemapping, as logbot.storage.schema.channel_key (tests check they agree)
-_IRC_LOWER = str.maketrans("[]\\~", "{}|^")
 # SQLite's lower() folds ASCII only; nicks are compared with lower(nick) on both engines
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CHANNEL_PREFIXES = "#&+!"
-
-# the filter columns' indexes (logbot.storage.schema; tests check the names)
-IX_CHANNEL = "ix_events_channel_id_id"
-IX_NICK = "ix_events_nick_lower_id"
-IX_KIND = "ix_events_kind_id"
 
 _COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
 
@@ -120,26 +113,31 @@ class SearchError(Exception):
     """A search that cannot run (unreadable database, bad option); one line for the user."""
 
 
-def channel_key(name: str) -> str:
-    """The IRC-casefolded form of a channel name (``channels.name_key``)."""
-    return name.lower().translate(_IRC_LOWER)
-
-
 def nick_key(nick: str) -> str:
     """What ``lower(nick)`` gives in SQL for ``nick`` (ASCII folding, as SQLite does)."""
     return nick.translate(_ASCII_LOWER)
 
 
+def channel_kinds() -> tuple[str, ...]:
+    """The searchable kinds (:data:`logbot.events.CHANNEL_KINDS`), in the contract's order."""
+    # imported here: logbot.events needs dataclasses, which a search without --kind skips
+    from logbot.events import CHANNEL_KINDS, Kind
+
+    return tuple(k.value for k in Kind if k in CHANNEL_KINDS)
+
+
 def parse_kinds(values: Iterable[str]) -> tuple[str, ...]:
-    """``--kind message,action --kind join`` -> the kinds, checked against :data:`KINDS`."""
+    """``--kind message,action --kind join`` -> the kinds, checked against
+    :func:`channel_kinds`."""
     out: list[str] = []
     for value in values:
         for part in value.split(","):
             kind = part.strip().lower()
             if not kind:
                 continue
-            if kind not in KINDS:
-                raise SearchError(f"unknown kind {part.strip()!r}: choose from {', '.join(KINDS)}")
+            kinds = channel_kinds()
+            if kind not in kinds:
+                raise SearchError(f"unknown kind {part.strip()!r}: choose from {', '.join(kinds)}")
             if kind not in out:
                 out.append(kind)
     return tuple(out)
@@ -159,16 +157,11 @@ class Filters(NamedTuple):
         """``(low, high)`` event ids: ``low <= id < high``; ``None`` is unbounded."""
 
         def key(when: datetime) -> int:
-            delta = when - _EPOCH
-            micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-            return micros * KEY_SPREAD
+            return epoch_micros(when) * KEY_SPREAD
 
         low = key(self.since) if self.since is not None else None
         high = key(self.until) if self.until is not None else None
         return low, high
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Channel(NamedTuple):
@@ -226,17 +219,6 @@ def group_windows(windows: Sequence[Window]) -> list[list[tuple[Record, bool]]]:
 _SQLITE_URL = re.compile(r"sqlite(?:\+\w+)?:///(?P<path>[^?]*)(?:\?.*)?")
 
 
-def default_db_path() -> Path:
-    """The per-user SQLite file (same as :func:`logbot.storage.engine.default_db_path`)."""
-    import platformdirs
-
-    return platformdirs.user_data_path("logbot") / "logbot.sqlite"
-
-
-def _is_url(target: str) -> bool:
-    return "://" in target or target.startswith("sqlite:")
-
-
 def _check_revision(revision: str | None, where: str) -> list[str]:
     """Refuse a database this code cannot read; remarks for one it can but should upgrade.
 
@@ -266,7 +248,7 @@ def open_reader(target: str | None) -> Reader:
     """A read-only reader for ``target`` (None: the default SQLite file; a path; a URL)."""
     if target is None:
         return SqliteReader(default_db_path())
-    if not _is_url(target):
+    if not is_url(target):
         return SqliteReader(Path(target).expanduser())
     m = _SQLITE_URL.fullmatch(target)
     if m is not None and m.group("path") not in ("", ":memory:"):
@@ -664,7 +646,7 @@ class SqliteReader(Reader):
                 row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
             self.notes = _check_revision(revision, self.description)
-            if "events" in tables and "events_fts" not in tables:
+            if "events" in tables and FTS_TABLE not in tables:
                 # dropped for a bulk import (logbot.storage.bulk) and not yet rebuilt
                 raise SearchError(
                     f"{self.path} has no full-text index: an import is building it or was "
@@ -676,7 +658,7 @@ class SqliteReader(Reader):
             }
         except sqlite3.Error as exc:
             self._conn.close()
-            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+            raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
         except SearchError:
             self._conn.close()
             raise
@@ -688,7 +670,7 @@ class SqliteReader(Reader):
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+            raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         try:
@@ -698,7 +680,7 @@ class SqliteReader(Reader):
             while rows := cursor.fetchmany():
                 yield from rows
         except sqlite3.Error as exc:
-            raise SearchError(f"cannot read {self.path}: {_one_line(exc)}") from None
+            raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
 
     def _no_index(self, column: str) -> str:
         # SQLite's documented way to keep a term from using an index: a unary +
@@ -707,8 +689,8 @@ class SqliteReader(Reader):
     def _match_condition(self, query: Query, params: list[Any]) -> str:
         params.append(to_fts5(query))
         return (
-            "e.text <> '' AND EXISTS (SELECT 1 FROM events_fts "
-            "WHERE events_fts MATCH ? AND events_fts.rowid = e.id)"
+            f"e.text <> '' AND EXISTS (SELECT 1 FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH ? AND {FTS_TABLE}.rowid = e.id)"
         )
 
     def _probes(
@@ -768,9 +750,9 @@ class SqliteReader(Reader):
     ) -> list[tuple[Any, ...]]:
         joins, join_params = self._probes(filters, channel_ids, "f.rowid")
         ranges, range_params = self._rowid_range(filters, "f.rowid")
-        score = "bm25(events_fts)" if rank else "0"
-        walk = f"SELECT f.rowid AS id, {score} AS score FROM events_fts AS f {joins} "
-        walk += "WHERE events_fts MATCH ?" + ranges
+        score = f"bm25({FTS_TABLE})" if rank else "0"
+        walk = f"SELECT f.rowid AS id, {score} AS score FROM {FTS_TABLE} AS f {joins} "
+        walk += f"WHERE {FTS_TABLE} MATCH ?" + ranges
         walk += f" ORDER BY {'score, ' if rank else ''}f.rowid DESC" + _limit(limit)
         # only the hits' rows are read, once the index has chosen them; the index is walked
         # in rowid (time) order, so no match is ever sorted by time
@@ -787,7 +769,7 @@ class SqliteReader(Reader):
         budget: int,
     ) -> list[tuple[Any, ...]] | None:
         ranges, range_params = self._rowid_range(filters, "rowid")
-        walk = "SELECT rowid FROM events_fts WHERE events_fts MATCH ?" + ranges
+        walk = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?" + ranges
         walk += f" ORDER BY rowid DESC LIMIT {int(budget)}"
         walk_params = [to_fts5(query), *range_params]
         joins, join_params = self._probes(filters, channel_ids, "w.rowid")
@@ -803,7 +785,7 @@ class SqliteReader(Reader):
     def _count_match(self, query: Query, filters: Filters, channel_ids: list[int] | None) -> int:
         joins, join_params = self._probes(filters, channel_ids, "f.rowid")
         ranges, range_params = self._rowid_range(filters, "f.rowid")
-        sql = f"SELECT count(*) FROM events_fts AS f {joins} WHERE events_fts MATCH ?" + ranges
+        sql = f"SELECT count(*) FROM {FTS_TABLE} AS f {joins} WHERE {FTS_TABLE} MATCH ?" + ranges
         return int(self._rows(sql, [*join_params, to_fts5(query), *range_params])[0][0])
 
 
@@ -859,11 +841,6 @@ def _walk_is_cheaper(query: Query, estimate: float, total: float, limit: int) ->
     prefix = any(p.prefix for p in query.positive())
     gin = estimate * (GIN_PREFIX_MATCH_US if prefix else GIN_MATCH_US)
     return walk < gin
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 class PostgresReader(Reader):
@@ -1144,14 +1121,6 @@ _BITMAPS_ONLY = {"enable_indexscan": "off", "enable_seqscan": "off", "cpu_operat
 
 #: stands for the index's tsvector expression in SQL until it is sent
 _TSVECTOR = "\x00tsvector\x00"
-
-# The full-text names of logbot.storage.fts, repeated so that a search imports no
-# SQLAlchemy (a test checks they agree)
-PG_FTS_INDEX = "ix_events_text_fts"
-PG_TS_CONFIG = "logbot_text"
-PG_INSTALL_HINT = "pip install 'logbot[postgres]'"
-#: seconds a connection attempt may take (as logbot.storage.engine.PG_CONNECT_TIMEOUT)
-PG_CONNECT_TIMEOUT = 10
 
 
 def pg_connect_args(url: str) -> tuple[dict[str, Any], str]:

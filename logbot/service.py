@@ -106,7 +106,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
         for route in backend_routes(settings):
             target = route.target
             if target is None:
-                from logbot.storage.engine import default_db_path
+                from logbot.storage.names import default_db_path
 
                 target = str(default_db_path())
             options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel)

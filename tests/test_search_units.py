@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,7 @@ from logbot import search
 from logbot.query import parse
 from logbot.render import Record
 from logbot.search import Filters, SearchError, Window, group_windows, parse_kinds
-from logbot.storage import engine, fts, migrate, schema
+from logbot.storage import fts, migrate, schema
 
 
 def r(i: int, channel: str = "#x", network: str = "n") -> Record:
@@ -105,19 +104,6 @@ def test_parse_kinds_rejects_unknown_kind() -> None:
         parse_kinds(["msg"])
 
 
-def test_kinds_are_the_events_channel_kinds() -> None:
-    """The searchable kinds are exactly the event record's channel kinds."""
-    from logbot.events import CHANNEL_KINDS
-
-    assert set(search.KINDS) == {str(k) for k in CHANNEL_KINDS}
-
-
-@pytest.mark.parametrize("name", ["#Foo[1]", "#A\\B~", "#plain", "&local", "#ÄÖ"])
-def test_channel_key_matches_the_schema(name: str) -> None:
-    """search folds channel names exactly as the stored name_key was folded."""
-    assert search.channel_key(name) == schema.channel_key(name)
-
-
 def test_nick_key_folds_ascii_only_like_sqlite_lower() -> None:
     """Nick comparison uses what SQL lower(nick) gives on SQLite: ASCII folding."""
     assert search.nick_key("BoB[m]") == "bob[m]"
@@ -140,14 +126,6 @@ def test_known_revisions_agree_with_alembic() -> None:
     known, head = search.known_revisions()
     assert head == migrate.head_revision()
     assert head in known
-
-
-def test_default_path_is_the_storage_default(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """With no --db, search reads the file the bot writes by default."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert search.default_db_path() == engine.default_db_path()
 
 
 def test_index_expression_is_read_from_the_index_definition() -> None:
@@ -182,12 +160,6 @@ def test_missing_index_expression_is_a_one_line_error() -> None:
         search._index_expression(None, "db")
 
 
-def test_indexes_search_probes_exist_in_the_schema() -> None:
-    """The indexes named in search's SQL (INDEXED BY) are the schema's own."""
-    names = {ix.name for ix in schema.events.indexes}
-    assert {search.IX_CHANNEL, search.IX_NICK, search.IX_KIND} <= names
-
-
 @pytest.mark.parametrize(
     ("text", "estimate", "walk"),
     [
@@ -202,13 +174,6 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
 ) -> None:
     """The plan choice on 10M rows matches what was measured there (see the constants)."""
     assert search._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
-
-
-def test_search_repeats_the_storage_names_it_must_not_import() -> None:
-    """search.py spells the PostgreSQL index names itself (no SQLAlchemy import); they agree."""
-    assert search.PG_FTS_INDEX == fts.PG_FTS_INDEX
-    assert search.PG_TS_CONFIG == fts.PG_TS_CONFIG
-    assert search.PG_CONNECT_TIMEOUT == engine.PG_CONNECT_TIMEOUT
 
 
 @pytest.mark.parametrize(
