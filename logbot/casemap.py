@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["RFC1459_SPECIALS", "channel_key"]
+from string import ascii_lowercase, ascii_uppercase
+
+__all__ = ["ASCII_LOWER", "RFC1459_SPECIALS", "channel_key"]
+
+#: ASCII-only lower-casing (``ascii`` casemapping; also what SQLite's lower() does)
+ASCII_LOWER: dict[int, int] = str.maketrans(ascii_uppercase, ascii_lowercase)
 
 #: RFC 1459 casemapping, the IRC default: ``[]\\~`` are the upper case of ``{}|^``
 #: (a translation table, to combine with a letter folding)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from logbot.casemap import ASCII_LOWER
 from logbot.query import Phrase, Query, QueryError, fold, matches, parse, to_fts5, to_tsquery
 from logbot.render import Record
 from logbot.storage.messages import error_line
@@ -102,8 +103,7 @@ PLAIN_MATCHES = 300
 #: PostgreSQL: the first window of ids is sized to hold this many times --limit matches
 WINDOW_MATCHES = 4
 
-# SQLite's lower() folds ASCII only; nicks are compared with lower(nick) on both engines
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# nicks are compared with lower(nick) on both engines, which folds ASCII only on SQLite
 _CHANNEL_PREFIXES = "#&+!"
 
 _COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
@@ -115,7 +115,7 @@ class SearchError(Exception):
 
 def nick_key(nick: str) -> str:
     """What ``lower(nick)`` gives in SQL for ``nick`` (ASCII folding, as SQLite does)."""
-    return nick.translate(_ASCII_LOWER)
+    return nick.translate(ASCII_LOWER)
 
 
 def channel_kinds() -> tuple[str, ...]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from string import ascii_lowercase, ascii_uppercase
 
-from logbot.casemap import RFC1459_SPECIALS
+from logbot.casemap import ASCII_LOWER, RFC1459_SPECIALS
 
-_ASCII = str.maketrans(ascii_uppercase, ascii_lowercase)
+_ASCII = ASCII_LOWER
 _STRICT_RFC1459 = str.maketrans(ascii_uppercase + "[]\\", ascii_lowercase + "{}|")
 _RFC1459 = {**_ASCII, **RFC1459_SPECIALS}
 
