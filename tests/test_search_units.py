@@ -10,7 +10,9 @@ from logbot import search
 from logbot.query import parse
 from logbot.render import Record
 from logbot.search import Filters, SearchError, Window, group_windows, parse_kinds
+from logbot.search import postgres as pg_reader
 from logbot.storage import fts, migrate, schema
+from logbot.storage.scripts import known_revisions
 
 
 def r(i: int, channel: str = "#x", network: str = "n") -> Record:
@@ -123,7 +125,7 @@ def test_time_range_is_an_id_range_of_time_keys() -> None:
 
 def test_known_revisions_agree_with_alembic() -> None:
     """The migration files read without Alembic give Alembic's own head."""
-    known, head = search.known_revisions()
+    known, head = known_revisions()
     assert head == migrate.head_revision()
     assert head in known
 
@@ -134,7 +136,7 @@ def test_index_expression_is_read_from_the_index_definition() -> None:
         "CREATE INDEX ix_events_text_fts ON public.events USING gin "
         "(to_tsvector('logbot_text'::regconfig, text))"
     )
-    assert search._index_expression(indexdef, "db") == (
+    assert pg_reader._index_expression(indexdef, "db") == (
         "to_tsvector('logbot_text'::regconfig, e.text)"
     )
     assert fts.pg_tsvector("e.text").startswith(
@@ -148,7 +150,7 @@ def test_index_expression_with_casts_keeps_them() -> None:
         "CREATE INDEX ix ON public.events USING gin (to_tsvector('logbot_text'::regconfig, "
         "translate(text, '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text)))"
     )
-    assert search._index_expression(indexdef, "db") == (
+    assert pg_reader._index_expression(indexdef, "db") == (
         "to_tsvector('logbot_text'::regconfig, translate(e.text, "
         "'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text))"
     )
@@ -157,7 +159,7 @@ def test_index_expression_with_casts_keeps_them() -> None:
 def test_missing_index_expression_is_a_one_line_error() -> None:
     """A PostgreSQL database without the full-text index asks for an upgrade."""
     with pytest.raises(SearchError, match="has no full-text index"):
-        search._index_expression(None, "db")
+        pg_reader._index_expression(None, "db")
 
 
 @pytest.mark.parametrize(
@@ -173,7 +175,7 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
     text: str, estimate: float, walk: bool
 ) -> None:
     """The plan choice on 10M rows matches what was measured there (see the constants)."""
-    assert search._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
+    assert pg_reader._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
 
 
 @pytest.mark.parametrize(
