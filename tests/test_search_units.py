@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -183,7 +184,7 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
     [
         (
             "postgresql+psycopg://bob:s%40cret@db.example:6543/logs",
-            {"user": "bob", "password": "s@cret", "host": "db.example", "port": 6543},
+            {"user": "bob", "password": "s@cret", "host": "db.example", "port": "6543"},
             "postgresql+psycopg://bob:***@db.example:6543/logs",
         ),
         (
@@ -192,6 +193,28 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
             "postgresql://logbot@/logbot?host=/run/postgresql&sslmode=disable",
         ),
         ("postgres://h/my%20db", {"host": "h", "dbname": "my db"}, "postgres://h/my%20db"),
+        (
+            # every special character, percent-escaped as URLs want them
+            "postgresql+psycopg://u:p%40%3A%2F%3F%23%25%20%26w@h/d",
+            {"user": "u", "password": "p@:/?#% &w", "host": "h", "dbname": "d"},
+            "postgresql+psycopg://u:***@h/d",
+        ),
+        (
+            # # and ? typed as they are: libpq reads them as part of the password
+            "postgresql://u:p#w?x@h/d",
+            {"user": "u", "password": "p#w?x", "host": "h", "dbname": "d"},
+            "postgresql://u:***@h/d",
+        ),
+        (
+            "postgresql://u@h1:5432,h2:5433/d?target_session_attrs=read-write",
+            {"host": "h1,h2", "port": "5432,5433", "target_session_attrs": "read-write"},
+            "postgresql://u@h1:5432,h2:5433/d?target_session_attrs=read-write",
+        ),
+        (
+            "postgresql://h/d?application_name=mine&connect_timeout=3",
+            {"application_name": "mine", "connect_timeout": "3"},
+            "postgresql://h/d?application_name=mine&connect_timeout=3",
+        ),
     ],
 )
 def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
@@ -200,8 +223,16 @@ def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
     """The URL forms SQLAlchemy accepts reach psycopg as keywords; users never see a password."""
     got, display = search.pg_connect_args(url)
     assert {k: v for k, v in got.items() if k in kwargs} == kwargs
-    assert got["application_name"] == "logbot"
+    assert got["application_name"] == kwargs.get("application_name", "logbot")
     assert display == shown
+
+
+def test_a_postgresql_url_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the driver, search says which extra installs it."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg.conninfo", None)
+    with pytest.raises(SearchError, match=r"pip install 'logbot\[postgres\]'"):
+        search.open_reader("postgresql://h/db")
 
 
 @pytest.mark.parametrize(
@@ -209,6 +240,11 @@ def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
     [
         ("mysql://h/db", "unknown database type 'mysql'"),
         ("postgresql://h:notaport/db", "not a database URL"),
+        ("postgresql://h/db?no_such_key=1", 'invalid URI query parameter: "no_such_key"'),
+        (
+            "postgresql://u:pw%zz@h/db",
+            r"^not a database URL or file path: 'postgresql://u:\*\*\*@h/db'$",
+        ),
     ],
 )
 def test_bad_database_urls_are_one_line_search_errors(url: str, message: str) -> None:

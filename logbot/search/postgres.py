@@ -93,14 +93,11 @@ class PostgresReader(Reader):
 
     def __init__(self, url: str) -> None:
         # psycopg directly, not SQLAlchemy: importing SQLAlchemy and its dialect costs
-        # ~0.2 s, which a one-shot search feels; psycopg is imported here, never for SQLite
+        # ~0.2 s, which a one-shot search feels; psycopg is imported only on the way to a
+        # PostgreSQL database (pg_connect_args checks it is installed)
         kwargs, self.description = pg_connect_args(url)
-        try:
-            import psycopg
-        except ImportError:
-            raise SearchError(
-                f"the PostgreSQL driver psycopg is not installed; {PG_INSTALL_HINT}"
-            ) from None
+        import psycopg
+
         self._errors = psycopg.Error
         try:
             self._conn = psycopg.connect(**kwargs)
@@ -345,34 +342,36 @@ def pg_connect_args(url: str) -> tuple[dict[str, Any], str]:
     shown to users (password hidden).
 
     ``postgresql[+driver]://user:password@host:port/dbname?key=value``: the driver part is
-    not used (searches read with psycopg 3); query keys are passed to libpq as they are
-    (``sslmode=require``, ``host=/run/postgresql`` for a socket...).
+    not used (searches read with psycopg 3); the rest is a libpq connection URI, parsed by
+    libpq itself (:func:`psycopg.conninfo.conninfo_to_dict`): percent-escapes in any part,
+    several hosts, and query keys passed to libpq as they are (``sslmode=require``,
+    ``host=/run/postgresql`` for a socket...).
     """
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
     shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise SearchError(f"not a database URL or file path: {shown!r}") from None
-    backend = parts.scheme.partition("+")[0]
-    if backend not in ("postgresql", "postgres"):
+    scheme, sep, rest = url.partition("://")
+    backend = scheme.partition("+")[0]
+    if not sep or backend not in ("postgresql", "postgres"):
         raise SearchError(
-            f"unknown database type {parts.scheme!r} in {shown} "
+            f"unknown database type {scheme!r} in {shown} "
             "(use a SQLite file path or a postgresql+psycopg:// URL)"
         )
-    kwargs: dict[str, Any] = dict(parse_qsl(parts.query))
-    if parts.username:
-        kwargs["user"] = unquote(parts.username)
-    if parts.password is not None:
-        kwargs["password"] = unquote(parts.password)
-    if parts.hostname:
-        kwargs["host"] = parts.hostname
-    if port is not None:
-        kwargs["port"] = port
-    if parts.path.strip("/"):
-        kwargs["dbname"] = unquote(parts.path.lstrip("/"))
+    try:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        raise SearchError(
+            f"the PostgreSQL driver psycopg is not installed; {PG_INSTALL_HINT}"
+        ) from None
+    try:
+        kwargs: dict[str, Any] = conninfo_to_dict(f"{backend}://{rest}")
+    except psycopg.Error as exc:
+        # libpq's reason may quote the password: given only when the URL has none
+        why = f" ({error_line(exc)})" if shown == url else ""
+        raise SearchError(f"not a database URL or file path: {shown!r}{why}") from None
+    ports = str(kwargs.get("port", ""))
+    if not all(p.isdigit() or not p for p in ports.split(",")):
+        # libpq only finds out when it connects
+        raise SearchError(f"not a database URL or file path: {shown!r} (port {ports!r})")
     kwargs.setdefault("application_name", "logbot")
     kwargs.setdefault("connect_timeout", PG_CONNECT_TIMEOUT)
     return kwargs, shown
