@@ -1,9 +1,12 @@
 """A path or URL to a SQLAlchemy engine, with the pragmas and errors logbot needs.
 
-API (everything else in logbot opens databases through this module):
+API (the bot, ``logbot db`` and ``logbot import`` open databases through this module;
+``logbot search`` and ``logbot export`` read with ``sqlite3`` or psycopg directly, see
+:mod:`logbot.search`, and share its facts through :mod:`logbot.storage.names`):
 
 - :func:`default_db_path` -> ``Path``: ``$XDG_DATA_HOME/logbot/logbot.sqlite`` on Linux
-  (platformdirs ``user_data_path("logbot")``), used when no ``--db`` is given.
+  (platformdirs ``user_data_path("logbot")``), used when no ``--db`` is given (it lives
+  in :mod:`logbot.storage.names`).
 - :func:`make_engine` ``(target, *, create_dirs=True, must_exist=False)`` -> ``Engine``:
   ``None`` is the default path; a string containing ``://`` (or starting ``sqlite:``) is a
   SQLAlchemy URL; anything else is a SQLite file path (``~`` expanded). ``postgresql://``
