@@ -1,8 +1,10 @@
 """Search results as text, JSON lines or CSV: pure functions, golden-tested.
 
 - text: ``YYYY-MM-DD HH:MM:SS #chan <nick> text`` in local time; the other kinds read like the
-  text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters are made
-  visible, so one event is always one line and no text can drive the terminal.
+  text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters and
+  the invisible characters that reorder or hide text (bidi overrides, zero-width space...)
+  are made visible (:func:`logbot.text.visible`), so one event is always one line, no
+  text can drive the terminal and none reads other than it is.
 - json: one object a line, ``{"time", "network", "channel", "nick", "kind", "text"}`` with the
   time in UTC (ISO-8601, microseconds, ``+00:00``); then, only when they hold something,
   ``"target"`` for the kinds that have one (kick: who was kicked; nick: the new nick) and
@@ -10,9 +12,11 @@
   what a nick became, and an export imported back into its own database could not be
   recognised as the events already there. ``"context": true`` marks lines that ``--context``
   added around a hit. ``logbot export`` writes exactly these lines; ``logbot import`` reads
-  them back.
+  them back. Lossless: the characters the text output makes visible are written as
+  ``\\uXXXX`` escapes, which every JSON reader decodes back.
 - csv: a header, then ``time,network,channel,nick,kind,text,target,userhost`` with the JSON's
-  time.
+  time; text made visible as in the text output, and a cell that a spreadsheet would take
+  for a formula (starting with ``=``, ``+``, ``-`` or ``@``) starts with ``'``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import NamedTuple
 
 from logbot.storage.names import key_time
-from logbot.text import visible
+from logbot.text import json_escaped, visible
 
 __all__ = [
     "CSV_HEADER",
@@ -155,9 +159,9 @@ def _dumps(obj: dict[str, object]) -> str:
     encode = json.JSONEncoder(ensure_ascii=False).encode
 
     def _dumps(obj: dict[str, object]) -> str:
-        return encode(obj)
+        return json_escaped(encode(obj))
 
-    return encode(obj)
+    return json_escaped(encode(obj))
 
 
 def json_line(rec: Record, *, context: bool = False) -> str:
@@ -184,8 +188,23 @@ def csv_header() -> str:
     return ",".join(CSV_HEADER)
 
 
+#: a cell starting with one of these is a formula to a spreadsheet (CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: controls made visible, and a leading ``'``
+    before what would start a formula (``=HYPERLINK(...)``, ``+cmd|...``)."""
+    shown = visible(value)
+    return "'" + shown if shown.startswith(_FORMULA_START) else shown
+
+
 def csv_line(rec: Record) -> str:
-    """One CSV row for ``rec`` (no final newline; a field holding a line break is quoted)."""
+    """One CSV row for ``rec`` (no final newline; one event is always one line).
+
+    CSV is for spreadsheets and people: every text cell goes through :func:`_cell`. JSON
+    is the lossless format.
+    """
     # imported here: a text search should not pay for them at start-up
     import csv
     import io
@@ -194,13 +213,13 @@ def csv_line(rec: Record) -> str:
     csv.writer(buf, lineterminator="\n").writerow(
         (
             utc_iso(record_time(rec.id)),
-            rec.network,
-            rec.channel,
-            rec.nick,
-            rec.kind,
-            rec.text,
-            rec.target if rec.kind in TARGET_KINDS else "",
-            rec.userhost,
+            _cell(rec.network),
+            _cell(rec.channel),
+            _cell(rec.nick),
+            _cell(rec.kind),
+            _cell(rec.text),
+            _cell(rec.target) if rec.kind in TARGET_KINDS else "",
+            _cell(rec.userhost),
         )
     )
     return buf.getvalue()[:-1]

@@ -160,12 +160,17 @@ def test_date_lines_mark_a_day_change_at_midnight_and_a_file_start() -> None:
         ("del\x7f", "del\u2421"),
         ("ls\u2028ps\u2029nel\x85", "ls\u2424ps\u2424nel\u2424"),
         ("csi\x9b2Jgone \x90dcs\x9c", "csi\ufffd2Jgone \ufffddcs\ufffd"),
+        (
+            "if \u202eadmin\u202c \u2066x\u2069 \u200b\u200e",
+            "if \ufffdadmin\ufffd \ufffdx\ufffd \ufffd\ufffd",
+        ),
         ("\x02bold\x02 \x0304,01colour\x03 \x1ditalic\x1d \x1funder\x1f \x0f", None),
         ("plain text, ünïcödé, 漢字", None),
     ],
 )
 def test_control_characters_are_made_visible(text: str, shown: str | None) -> None:
-    """CR, LF, NUL, ESC and friends become visible symbols; IRC formatting codes are kept."""
+    """CR, LF, NUL, ESC and friends become visible symbols, C1 controls and bidi overrides
+    U+FFFD; IRC formatting codes are kept."""
     expected = text if shown is None else shown
     assert format_line(ev(Kind.MESSAGE, text=text), multi_channel=False) == (
         f"[20:35:30] <alice> {expected}"
