@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from logbot.query import Query, QueryError, parse
 from logbot.render import Record
-from logbot.storage.names import KEY_SPREAD, epoch_micros
+from logbot.storage.names import time_key
 from logbot.timeparse import TimeParseError, parse_when
 
 __all__ = [
@@ -69,11 +69,8 @@ class Filters(NamedTuple):
     def id_range(self) -> tuple[int | None, int | None]:
         """``(low, high)`` event ids: ``low <= id < high``; ``None`` is unbounded."""
 
-        def key(when: datetime) -> int:
-            return epoch_micros(when) * KEY_SPREAD
-
-        low = key(self.since) if self.since is not None else None
-        high = key(self.until) if self.until is not None else None
+        low = time_key(self.since) if self.since is not None else None
+        high = time_key(self.until) if self.until is not None else None
         return low, high
 
 
