@@ -31,8 +31,9 @@ from logbot.storage.names import (
 
 __all__ = ["PostgresReader", "pg_connect_args"]
 
-#: PostgreSQL: the same, with a longer walk: the GIN index answers a prefix in 20-50 ms
-#: (its posting lists merged), where a walk reads and checks an event in ~1 us
+#: the dense-prefix walk (logbot.search.reader.DENSE_WALK_MAX), longer here: the GIN index
+#: answers a prefix in 20-50 ms (its posting lists merged), where a walk reads and checks
+#: an event in ~1 us
 PG_DENSE_WALK_MAX = 15_000
 PG_DENSE_WALK_FIRST = 1024
 #: PostgreSQL, choosing between walking the primary key backwards (checking each row: cost

@@ -57,12 +57,16 @@ SCAN_BUDGET_MIN = 2000
 DENSE_WALK_MAX = 3000
 #: ... looking at this many first, then at as many as the density seen so far says
 DENSE_WALK_FIRST = 256
-_CHANNEL_PREFIXES = "#&+!"
 
+#: the characters a channel name starts with (RFC 2811)
+_CHANNEL_PREFIXES = "#&+!"
+#: what a reader selects of an event: :meth:`Reader._record` reads it in this order
 _COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
 
 
 class Channel(NamedTuple):
+    """A row of ``channels``."""
+
     id: int
     network: str
     name: str
