@@ -139,7 +139,7 @@ def classes(facts: Facts, total_events: int, text_dir: Path) -> dict[str, list[C
         "phrase": [Case(f'"{c}"', rg=["rg", "-i", "-F", c]) for c in COLLOCATIONS],
         "prefix": [Case(w[:5] + "*", rg=["rg", "-i", "-w", w[:5] + r"\w*"]) for w in tech_mid],
         # two letters of a common word: FTS5 alone would merge the posting lists of
-        # hundreds of words (see search.DENSE_WALK_MAX)
+        # hundreds of words (see logbot.search.reader.DENSE_WALK_MAX)
         "short prefix": [
             Case(p + "*", rg=["rg", "-i", "-w", p + r"\w*"])
             for p in dict.fromkeys(w[:2] for w in COMMON if len(w) >= 3)

@@ -21,8 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import IO, Any
 
-from logbot.render import KEY_SPREAD, json_line
+from logbot.events import CHANNEL_KINDS
+from logbot.render import json_line
 from logbot.search import Filters, Reader
+from logbot.storage.names import (
+    CHANNEL_MAX,
+    EARLIEST,
+    KEY_SPREAD,
+    LATEST,
+    NETWORK_MAX,
+    NICK_MAX,
+    TARGET_MAX,
+    USERHOST_MAX,
+)
 
 __all__ = ["ArchiveError", "ImportStats", "export_lines", "import_lines", "parse_line"]
 
@@ -30,13 +41,9 @@ __all__ = ["ArchiveError", "ImportStats", "export_lines", "import_lines", "parse
 #: enough that a batch of 10M-line imports keeps memory flat
 IMPORT_BATCH = 20_000
 
-_KINDS = frozenset(
-    ("message", "action", "notice", "join", "part", "quit", "kick", "nick", "topic", "mode")
-)
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_KINDS = frozenset(k.value for k in CHANNEL_KINDS)
 _ONE_US = timedelta(microseconds=1)
-_LATEST_US = (_LATEST - _EARLIEST) // _ONE_US
+_LATEST_US = (LATEST - EARLIEST) // _ONE_US
 #: SQLite page cache of the importing connection, KiB
 IMPORT_CACHE_KIB = 262_144
 #: event_row's limit for message text
@@ -87,8 +94,8 @@ def _when(value: str, where: str, tz: tzinfo | None) -> datetime:
         # same rule as every WHEN a user types: no offset means local time
         parsed = parsed.replace(tzinfo=tz) if tz is not None else parsed.astimezone()
     when = parsed.astimezone(UTC)
-    if not _EARLIEST <= when < _LATEST:
-        raise ArchiveError(f"{where}: time {value!r} is outside 1970..2199")
+    if not EARLIEST <= when < LATEST:
+        raise ArchiveError(f"{where}: time {value!r} is outside {EARLIEST.year}..{LATEST.year - 1}")
     return when
 
 
@@ -135,17 +142,12 @@ class _Fast:
     """What the fast path of :func:`_parse_batch` needs, computed once per import."""
 
     def __init__(self) -> None:
-        from logbot.storage.schema import channels, events
-
-        def limit(column: Any, default: int) -> int:
-            return int(getattr(column.type, "length", None) or default)
-
         # the column sizes event_row clips to: values within them go through unchanged
-        self.network = limit(channels.c.network, 100)
-        self.channel = limit(channels.c.name, 200)
-        self.nick = limit(events.c.nick, 100)
-        self.target = limit(events.c.target, 100)
-        self.userhost = limit(events.c.userhost, 300)
+        self.network = NETWORK_MAX
+        self.channel = CHANNEL_MAX
+        self.nick = NICK_MAX
+        self.target = TARGET_MAX
+        self.userhost = USERHOST_MAX
 
 
 def _parse_batch(
@@ -167,7 +169,7 @@ def _parse_batch(
         ]
     rows: list[Any] = []
     append = rows.append
-    epoch, one_us = _EARLIEST, _ONE_US
+    epoch, one_us = EARLIEST, _ONE_US
     latest_us = _LATEST_US
     for obj, line, n in zip(objs, lines, numbers, strict=True):
         if type(obj) is dict:
@@ -321,14 +323,15 @@ def import_lines(
 
 @contextlib.contextmanager
 def _storage_errors() -> Iterator[None]:
-    from logbot.storage.engine import StorageError, describe_error
+    from logbot.storage.engine import StorageError
+    from logbot.storage.messages import error_line
 
     try:
         yield
     except StorageError as exc:
         raise ArchiveError(str(exc)) from None
     except Exception as exc:  # a database error building the indexes
-        raise ArchiveError(f"cannot build the indexes: {describe_error(exc)}") from exc
+        raise ArchiveError(f"cannot build the indexes: {error_line(exc)}") from exc
 
 
 def _big_cache(dbapi_conn: Any, _record: object) -> None:

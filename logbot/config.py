@@ -77,6 +77,7 @@ __all__ = [
     "build_settings",
     "describe",
 ]
+from logbot.storage.names import is_url
 
 log = Logger(namespace="logbot.config")
 
@@ -187,10 +188,6 @@ def _expand_path(path: str, where: str, base: str | None, environ: Mapping[str, 
     if base is not None and not os.path.isabs(expanded):
         expanded = os.path.join(base, expanded)
     return expanded
-
-
-def _is_url(value: str) -> bool:
-    return "://" in value
 
 
 def _check_db_url(url: str, where: str) -> None:
@@ -391,7 +388,7 @@ class _Builder:
         if found is None:
             return None
         db = _text(found.value, found.where)
-        if _is_url(db):
+        if is_url(db):
             _check_db_url(db, found.where)
             return db
         return self.path(db, found)
@@ -556,7 +553,7 @@ def build_settings(
 
 
 def _masked_db(db: str) -> str:
-    if not _is_url(db):
+    if not is_url(db):
         return f"SQLite {db}"
     from sqlalchemy.engine import make_url
 

@@ -1,8 +1,10 @@
 """Search results as text, JSON lines or CSV: pure functions, golden-tested.
 
 - text: ``YYYY-MM-DD HH:MM:SS #chan <nick> text`` in local time; the other kinds read like the
-  text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters are made
-  visible, so one event is always one line and no text can drive the terminal.
+  text log (``* nick waves``, ``--> nick has joined #chan``, ...). Control characters and
+  the invisible characters that reorder or hide text (bidi overrides, zero-width space...)
+  are made visible (:func:`logbot.text.visible`), so one event is always one line, no
+  text can drive the terminal and none reads other than it is.
 - json: one object a line, ``{"time", "network", "channel", "nick", "kind", "text"}`` with the
   time in UTC (ISO-8601, microseconds, ``+00:00``); then, only when they hold something,
   ``"target"`` for the kinds that have one (kick: who was kicked; nick: the new nick) and
@@ -10,16 +12,21 @@
   what a nick became, and an export imported back into its own database could not be
   recognised as the events already there. ``"context": true`` marks lines that ``--context``
   added around a hit. ``logbot export`` writes exactly these lines; ``logbot import`` reads
-  them back.
+  them back. Lossless: the characters the text output makes visible are written as
+  ``\\uXXXX`` escapes, which every JSON reader decodes back.
 - csv: a header, then ``time,network,channel,nick,kind,text,target,userhost`` with the JSON's
-  time.
+  time; text made visible as in the text output, and a cell that a spreadsheet would take
+  for a formula (starting with ``=``, ``+``, ``-`` or ``@``) starts with ``'``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO, NamedTuple
+from datetime import UTC, datetime, tzinfo
+from typing import NamedTuple
+
+from logbot.storage.names import key_time
+from logbot.text import json_escaped, visible
 
 __all__ = [
     "CSV_HEADER",
@@ -27,7 +34,6 @@ __all__ = [
     "Record",
     "csv_header",
     "csv_line",
-    "csv_rows",
     "json_line",
     "record_time",
     "result_lines",
@@ -35,12 +41,6 @@ __all__ = [
     "utc_iso",
     "visible",
 ]
-
-# events.id is a time key: UTC microseconds * KEY_SPREAD + a sequence number (see
-# logbot.storage.schema, which tests/test_render.py checks this against; importing it here
-# would pull SQLAlchemy into every search)
-KEY_SPREAD = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: kinds whose ``target`` is part of what happened
 TARGET_KINDS = frozenset({"kick", "nick"})
@@ -66,37 +66,13 @@ class Record(NamedTuple):
     userhost: str = ""
 
 
-def record_time(key: int) -> datetime:
-    """The aware UTC time an ``events.id`` time key stands for."""
-    return _EPOCH + timedelta(microseconds=key // KEY_SPREAD)
+#: the aware UTC time an ``events.id`` time key stands for
+record_time = key_time
 
 
 def utc_iso(when: datetime) -> str:
     """``when`` as fixed-width ISO-8601 in UTC: ``2026-11-28T20:35:22.000000+00:00``."""
     return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-# IRC formatting codes (bold, colour, reset, reverse, italic, underline, ...) stay: terminals
-# ignore them and they carry meaning. Every other C0 control, DEL and the Unicode line breaks
-# become visible symbols (U+2400 Control Pictures): same rule as the text log.
-_KEPT = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
-_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in _KEPT}
-_VISIBLE[0x7F] = "\u2421"
-for _c in (0x85, 0x2028, 0x2029):
-    _VISIBLE[_c] = "\u2424"
-for _c in range(0x80, 0xA0):
-    # C1 controls include CSI (0x9b), which some terminals obey like ESC [
-    _VISIBLE.setdefault(_c, "\ufffd")
-
-
-def visible(text: str) -> str:
-    """``text`` with every line-breaking or terminal-controlling character made visible.
-
-    Each character maps to exactly one, so offsets into ``text`` stay valid.
-    """
-    if text.isprintable():
-        return text
-    return text.translate(_VISIBLE)
 
 
 def _mark(text: str, spans: list[tuple[int, int]]) -> str:
@@ -183,9 +159,9 @@ def _dumps(obj: dict[str, object]) -> str:
     encode = json.JSONEncoder(ensure_ascii=False).encode
 
     def _dumps(obj: dict[str, object]) -> str:
-        return encode(obj)
+        return json_escaped(encode(obj))
 
-    return encode(obj)
+    return json_escaped(encode(obj))
 
 
 def json_line(rec: Record, *, context: bool = False) -> str:
@@ -212,8 +188,23 @@ def csv_header() -> str:
     return ",".join(CSV_HEADER)
 
 
+#: a cell starting with one of these is a formula to a spreadsheet (CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: controls made visible, and a leading ``'``
+    before what would start a formula (``=HYPERLINK(...)``, ``+cmd|...``)."""
+    shown = visible(value)
+    return "'" + shown if shown.startswith(_FORMULA_START) else shown
+
+
 def csv_line(rec: Record) -> str:
-    """One CSV row for ``rec`` (no final newline; a field holding a line break is quoted)."""
+    """One CSV row for ``rec`` (no final newline; one event is always one line).
+
+    CSV is for spreadsheets and people: every text cell goes through :func:`_cell`. JSON
+    is the lossless format.
+    """
     # imported here: a text search should not pay for them at start-up
     import csv
     import io
@@ -222,24 +213,16 @@ def csv_line(rec: Record) -> str:
     csv.writer(buf, lineterminator="\n").writerow(
         (
             utc_iso(record_time(rec.id)),
-            rec.network,
-            rec.channel,
-            rec.nick,
-            rec.kind,
-            rec.text,
-            rec.target if rec.kind in TARGET_KINDS else "",
-            rec.userhost,
+            _cell(rec.network),
+            _cell(rec.channel),
+            _cell(rec.nick),
+            _cell(rec.kind),
+            _cell(rec.text),
+            _cell(rec.target) if rec.kind in TARGET_KINDS else "",
+            _cell(rec.userhost),
         )
     )
     return buf.getvalue()[:-1]
-
-
-def csv_rows(out: IO[str], rows: Iterable[Record], *, header: bool = True) -> None:
-    """Write ``rows`` as CSV to ``out`` (``\\n`` line ends)."""
-    if header:
-        out.write(csv_header() + "\n")
-    for rec in rows:
-        out.write(csv_line(rec) + "\n")
 
 
 FORMATS = ("text", "json", "csv")

@@ -31,6 +31,8 @@ from twisted.logger import (
 
 from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
 from logbot.settings import NetworkConfig, Settings
+from logbot.storage.messages import error_line
+from logbot.text import visible
 
 log = Logger(namespace="logbot.service")
 
@@ -71,15 +73,6 @@ class StartupError(Exception):
         self.status = status
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _visible(text: str) -> str:
-    # One event, one line: a newline inside a message (a server's text, an exception's
-    # message) must not start something that looks like another event.
-    return _CONTROL.sub(lambda m: "\\n" if m.group() == "\n" else f"\\x{ord(m.group()):02x}", text)
-
-
 def format_log_line(event: LogEvent) -> str:
     """``2026-11-28T20:35:22.123Z INFO logbot.irc: libera: joined #x``, without a newline.
 
@@ -96,7 +89,9 @@ def format_log_line(event: LogEvent) -> str:
     level = getattr(event.get("log_level"), "name", None)
     name = level.upper() if isinstance(level, str) else "INFO"
     namespace = event.get("log_namespace") or "-"
-    message = _visible(formatEvent(event)) or "-"
+    # one event, one line: a newline inside a message (a server's text, an exception's
+    # message) must not start something that looks like another event
+    message = visible(formatEvent(event)) or "-"
     line = f"{stamp} {name} {namespace}: {message}"
     failure = event.get("log_failure")
     if failure is not None:
@@ -105,7 +100,7 @@ def format_log_line(event: LogEvent) -> str:
             trace = failure.getTraceback().rstrip("\n")
         except Exception:  # a broken failure object must not break logging
             summary, trace = "unprintable failure", ""
-        line += f" ({_visible(summary)})"
+        line += f" ({visible(summary)})"
         if trace:
             line += "\n" + "\n".join("    " + t for t in trace.splitlines())
     return line
@@ -171,7 +166,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
         for route in backend_routes(settings):
             target = route.target
             if target is None:
-                from logbot.storage.engine import default_db_path
+                from logbot.storage.names import default_db_path
 
                 target = str(default_db_path())
             options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel)
@@ -182,13 +177,8 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
     except Exception as exc:
         for backend in backends:
             backend.close()
-        raise StartupError(_one_line(exc)) from exc
+        raise StartupError(error_line(exc)) from exc
     return backends, [FanOut(b) for b in per_network]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 _PEM_CERTIFICATE = re.compile(
@@ -207,7 +197,7 @@ def tls_options(network: NetworkConfig) -> Any:
                 client_cert = ssl.PrivateCertificate.loadPEM(f.read())  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
             raise StartupError(
-                f"cannot load client certificate {network.client_cert}: {_one_line(exc)}"
+                f"cannot load client certificate {network.client_cert}: {error_line(exc)}"
             ) from exc
     if not network.tls_verify:
         extra: dict[str, Any] = {}
@@ -227,7 +217,7 @@ def tls_options(network: NetworkConfig) -> Any:
             certificates = [ssl.Certificate.loadPEM(pem) for pem in pems]
         except (OSError, ValueError, OpenSSLError) as exc:
             raise StartupError(
-                f"cannot load CA certificate {network.tls_ca}: {_one_line(exc)}"
+                f"cannot load CA certificate {network.tls_ca}: {error_line(exc)}"
             ) from exc
         # a bundle (several CAs, or an intermediate and its root): trust each of them
         trust = ssl.trustRootFromCertificates(certificates)  # type: ignore[no-untyped-call]

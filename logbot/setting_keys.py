@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
+from logbot.casemap import CHANNEL_PREFIXES
+
 if TYPE_CHECKING:
     from logbot.settings import ChannelConfig
 
@@ -28,8 +30,6 @@ DEFAULT_LOG_LEVEL = "info"
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
-#: the channel prefixes of RFC 2811; a name without one is almost surely a typo
-CHANNEL_PREFIXES = "#&+!"
 #: every run option --NAME also reads the environment variable ENV_PREFIX + NAME.upper()
 ENV_PREFIX = "LOGBOT_"
 #: the environment variables that hold the secrets of a single-network run

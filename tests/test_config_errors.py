@@ -225,6 +225,12 @@ CASES = [
         NET + 'db = "postgresql://u:pw@host:notaport/db"\n',
         "{f}: db: is not a valid database URL (dialect+driver://user@host/database)",
     ),
+    Case(
+        # a sqlite: URL, as --db reads it (not a file named "sqlite:x.db" next to the config)
+        "bad-sqlite-url",
+        NET + 'db = "sqlite:x.db"\n',
+        "{f}: db: is not a valid database URL (dialect+driver://user@host/database)",
+    ),
     # --- channels
     Case(
         "channels-type",

@@ -19,6 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from logbot.storage import fts, migrate, schema
 from logbot.storage.engine import StorageError, make_engine
 
+# what a writer runs to index one event on SQLite (revision 0001 has no insert trigger)
+_SQLITE_FTS_INSERT = "INSERT INTO events_fts(rowid, text) VALUES (?, ?)"
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -194,7 +197,7 @@ def test_revision_0001_with_data(engine: sa.Engine) -> None:
             rows,
         )
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(fts.SQLITE_FTS_INSERT, (rows[0]["id"], rows[0]["text"]))
+            conn.exec_driver_sql(_SQLITE_FTS_INSERT, (rows[0]["id"], rows[0]["text"]))
     with engine.connect() as conn:
         assert _search(conn, "cafe") == [rows[0]["id"]]
         own = conn.execute(sa.text("SELECT own FROM events ORDER BY id")).scalars().all()
@@ -232,7 +235,7 @@ def test_revision_0002_with_data(engine: sa.Engine) -> None:
             {"id": key, "text": text},
         )
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(fts.SQLITE_FTS_INSERT, (key, text))
+            conn.exec_driver_sql(_SQLITE_FTS_INSERT, (key, text))
     _alembic(engine, "upgrade", "0002")
     with engine.connect() as conn:
         for word in ("example", "docs", "alice", "org", "3"):

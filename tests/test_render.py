@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
+import csv
 import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from logbot import render
 from logbot.query import highlight_spans, parse
-from logbot.render import Record, csv_rows, json_line, record_time, text_line
+from logbot.render import Record, csv_header, csv_line, json_line, text_line
 from logbot.storage import schema
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -21,12 +20,6 @@ KEY = schema.time_key(WHEN, 7)
 
 def rec(kind: str, nick: str = "alice", text: str = "", target: str = "") -> Record:
     return Record(KEY, "libera", "#x", kind, nick, text, target)
-
-
-def test_time_key_arithmetic_matches_the_schema() -> None:
-    """render decodes ids with the schema's own spread and epoch (it may not import it)."""
-    assert render.KEY_SPREAD == schema.KEY_SPREAD
-    assert record_time(KEY) == schema.key_time(KEY) == WHEN
 
 
 @pytest.mark.parametrize(
@@ -77,6 +70,61 @@ def test_text_line_makes_control_characters_visible() -> None:
     )
     assert "\n" not in line
     assert "\x1b" not in line
+
+
+# "Trojan Source": RLO and isolates make a line read other than it is
+TROJAN = "ok \u202eevil\u202c \u2066x\u2069 zero\u200bwidth \ufeff"
+TROJAN_SHOWN = "ok \ufffdevil\ufffd \ufffdx\ufffd zero\ufffdwidth \ufffd"
+
+
+def test_text_line_shows_bidi_overrides_and_invisible_characters() -> None:
+    """Bidi overrides, isolates and zero-width characters are shown, not obeyed."""
+    assert text_line(rec("message", text=TROJAN), tz=BERLIN) == (
+        f"2026-11-28 20:35:22 #x <alice> {TROJAN_SHOWN}"
+    )
+
+
+def test_text_line_keeps_joiners_that_scripts_and_emoji_need() -> None:
+    """ZWJ and ZWNJ neither reorder nor hide: a family emoji or Persian text stays as written."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    text = f"{family} \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert text_line(rec("message", text=text), tz=BERLIN).endswith(f"<alice> {text}")
+
+
+def test_json_line_escapes_what_text_shows_and_stays_lossless() -> None:
+    """C1 controls, line separators and bidi overrides are \\u escapes in JSON: nothing raw
+    reaches a terminal, and the value decodes back exactly."""
+    text = "csi\x9b2J del\x7f ls\u2028 " + TROJAN
+    line = json_line(rec("message", text=text))
+    assert json.loads(line)["text"] == text
+    assert not any(0x7F <= ord(c) <= 0x9F or 0x2028 <= ord(c) <= 0x206F for c in line)
+    assert "\\u202e" in line
+    assert "\\u009b" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+1 cmd|' /C calc'!A0", "'+1 cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tdata", "\u2409data"),  # a tab is made visible, which defuses it too
+        ("a = b", "a = b"),
+        ("plain", "plain"),
+    ],
+)
+def test_csv_cells_never_start_a_formula(text: str, cell: str) -> None:
+    """A cell a spreadsheet would evaluate starts with ' (CSV injection)."""
+    fields = next(csv.reader([csv_line(rec("message", nick="=cmd", text=text))]))
+    assert fields[3:6] == ["'=cmd", "message", cell]
+
+
+def test_csv_makes_controls_and_invisible_characters_visible() -> None:
+    """ESC and OSC sequences, C1 controls and bidi overrides in CSV are shown, not obeyed."""
+    line = csv_line(rec("message", text="\x1b]0;pwned\x07 \x1b[2J\x9b" + TROJAN))
+    assert line.endswith(f",\u241b]0;pwned\u2407 \u241b[2J\ufffd{TROJAN_SHOWN},,")
+    assert line.isprintable()
 
 
 def test_text_line_highlights_matches_only_with_color() -> None:
@@ -153,19 +201,11 @@ def test_json_time_zero_microseconds_keeps_fixed_width() -> None:
     assert json.loads(json_line(r))["time"] == "2026-01-01T00:00:00.000000+00:00"
 
 
-def test_csv_rows_golden() -> None:
-    """CSV has a header and one row per event; text with commas and newlines is quoted."""
-    out = io.StringIO()
-    csv_rows(out, [rec("message", text='a, "b"\nc'), rec("nick", target="alice2")])
-    assert out.getvalue() == (
+def test_csv_lines_golden() -> None:
+    """CSV has a header and one line per event; text with commas is quoted, line breaks shown."""
+    rows = [rec("message", text='a, "b"\nc'), rec("nick", target="alice2")]
+    assert "".join(line + "\n" for line in [csv_header(), *map(csv_line, rows)]) == (
         "time,network,channel,nick,kind,text,target,userhost\n"
-        '2026-11-28T19:35:22.123456+00:00,libera,#x,alice,message,"a, ""b""\nc",,\n'
+        '2026-11-28T19:35:22.123456+00:00,libera,#x,alice,message,"a, ""b""\u240ac",,\n'
         "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,nick,,alice2,\n"
     )
-
-
-def test_csv_rows_without_header() -> None:
-    """A later batch of rows can be written without repeating the header."""
-    out = io.StringIO()
-    csv_rows(out, [Record(KEY, "libera", "#x", "join", "alice", "", "", "a@h")], header=False)
-    assert out.getvalue() == "2026-11-28T19:35:22.123456+00:00,libera,#x,alice,join,,,a@h\n"

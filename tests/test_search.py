@@ -19,6 +19,8 @@ from logbot import archive, search
 from logbot.query import matches, parse
 from logbot.render import Record, json_line
 from logbot.search import Filters, SearchRequest, run_search
+from logbot.search import postgres as pg_reader
+from logbot.search import reader as planner
 from tests.conftest import pg_database
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -304,7 +306,7 @@ def test_every_plan_gives_the_same_hits(
         for name, value in zip(
             ("FILTER_FIRST_MAX", "SCAN_BUDGET_MIN", "SCANS_PER_PROBE"), settings, strict=True
         ):
-            monkeypatch.setattr(search, name, value)
+            monkeypatch.setattr(planner, name, value)
 
     for query in ["release", "deplo*", "mir OR alice", "release -day"]:
         for limit in (1, 2, None):
@@ -339,9 +341,9 @@ def test_postgresql_newest_first_strategies_agree(
     ]:
         for limit in (1, 3):
             request = SearchRequest(query=query, db=db, limit=limit, **filters)  # type: ignore[arg-type]
-            monkeypatch.setattr(search, "PLAIN_MATCHES", plain_matches)
-            monkeypatch.setattr(search, "WALK_ROW_US", walk_row_us)
-            monkeypatch.setattr(search, "WINDOW_MATCHES", window_matches)
+            monkeypatch.setattr(pg_reader, "PLAIN_MATCHES", plain_matches)
+            monkeypatch.setattr(pg_reader, "WALK_ROW_US", walk_row_us)
+            monkeypatch.setattr(pg_reader, "WINDOW_MATCHES", window_matches)
             got = [r.text for g in run_search(request).groups for r, _ in g]
             want = expected_texts(query)
             if filters:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +11,9 @@ from logbot import search
 from logbot.query import parse
 from logbot.render import Record
 from logbot.search import Filters, SearchError, Window, group_windows, parse_kinds
-from logbot.storage import engine, fts, migrate, schema
+from logbot.search import postgres as pg_reader
+from logbot.storage import fts, migrate, schema
+from logbot.storage.scripts import known_revisions
 
 
 def r(i: int, channel: str = "#x", network: str = "n") -> Record:
@@ -105,19 +107,6 @@ def test_parse_kinds_rejects_unknown_kind() -> None:
         parse_kinds(["msg"])
 
 
-def test_kinds_are_the_events_channel_kinds() -> None:
-    """The searchable kinds are exactly the event record's channel kinds."""
-    from logbot.events import CHANNEL_KINDS
-
-    assert set(search.KINDS) == {str(k) for k in CHANNEL_KINDS}
-
-
-@pytest.mark.parametrize("name", ["#Foo[1]", "#A\\B~", "#plain", "&local", "#ÄÖ"])
-def test_channel_key_matches_the_schema(name: str) -> None:
-    """search folds channel names exactly as the stored name_key was folded."""
-    assert search.channel_key(name) == schema.channel_key(name)
-
-
 def test_nick_key_folds_ascii_only_like_sqlite_lower() -> None:
     """Nick comparison uses what SQL lower(nick) gives on SQLite: ASCII folding."""
     assert search.nick_key("BoB[m]") == "bob[m]"
@@ -137,17 +126,9 @@ def test_time_range_is_an_id_range_of_time_keys() -> None:
 
 def test_known_revisions_agree_with_alembic() -> None:
     """The migration files read without Alembic give Alembic's own head."""
-    known, head = search.known_revisions()
+    known, head = known_revisions()
     assert head == migrate.head_revision()
     assert head in known
-
-
-def test_default_path_is_the_storage_default(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """With no --db, search reads the file the bot writes by default."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert search.default_db_path() == engine.default_db_path()
 
 
 def test_index_expression_is_read_from_the_index_definition() -> None:
@@ -156,7 +137,7 @@ def test_index_expression_is_read_from_the_index_definition() -> None:
         "CREATE INDEX ix_events_text_fts ON public.events USING gin "
         "(to_tsvector('logbot_text'::regconfig, text))"
     )
-    assert search._index_expression(indexdef, "db") == (
+    assert pg_reader._index_expression(indexdef, "db") == (
         "to_tsvector('logbot_text'::regconfig, e.text)"
     )
     assert fts.pg_tsvector("e.text").startswith(
@@ -170,7 +151,7 @@ def test_index_expression_with_casts_keeps_them() -> None:
         "CREATE INDEX ix ON public.events USING gin (to_tsvector('logbot_text'::regconfig, "
         "translate(text, '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text)))"
     )
-    assert search._index_expression(indexdef, "db") == (
+    assert pg_reader._index_expression(indexdef, "db") == (
         "to_tsvector('logbot_text'::regconfig, translate(e.text, "
         "'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'::text, '  '::text))"
     )
@@ -179,13 +160,7 @@ def test_index_expression_with_casts_keeps_them() -> None:
 def test_missing_index_expression_is_a_one_line_error() -> None:
     """A PostgreSQL database without the full-text index asks for an upgrade."""
     with pytest.raises(SearchError, match="has no full-text index"):
-        search._index_expression(None, "db")
-
-
-def test_indexes_search_probes_exist_in_the_schema() -> None:
-    """The indexes named in search's SQL (INDEXED BY) are the schema's own."""
-    names = {ix.name for ix in schema.events.indexes}
-    assert {search.IX_CHANNEL, search.IX_NICK, search.IX_KIND} <= names
+        pg_reader._index_expression(None, "db")
 
 
 @pytest.mark.parametrize(
@@ -201,14 +176,7 @@ def test_postgresql_walks_the_primary_key_only_when_that_reads_less(
     text: str, estimate: float, walk: bool
 ) -> None:
     """The plan choice on 10M rows matches what was measured there (see the constants)."""
-    assert search._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
-
-
-def test_search_repeats_the_storage_names_it_must_not_import() -> None:
-    """search.py spells the PostgreSQL index names itself (no SQLAlchemy import); they agree."""
-    assert search.PG_FTS_INDEX == fts.PG_FTS_INDEX
-    assert search.PG_TS_CONFIG == fts.PG_TS_CONFIG
-    assert search.PG_CONNECT_TIMEOUT == engine.PG_CONNECT_TIMEOUT
+    assert pg_reader._walk_is_cheaper(parse(text), estimate, 10_000_000, 50) is walk
 
 
 @pytest.mark.parametrize(
@@ -216,7 +184,7 @@ def test_search_repeats_the_storage_names_it_must_not_import() -> None:
     [
         (
             "postgresql+psycopg://bob:s%40cret@db.example:6543/logs",
-            {"user": "bob", "password": "s@cret", "host": "db.example", "port": 6543},
+            {"user": "bob", "password": "s@cret", "host": "db.example", "port": "6543"},
             "postgresql+psycopg://bob:***@db.example:6543/logs",
         ),
         (
@@ -225,6 +193,28 @@ def test_search_repeats_the_storage_names_it_must_not_import() -> None:
             "postgresql://logbot@/logbot?host=/run/postgresql&sslmode=disable",
         ),
         ("postgres://h/my%20db", {"host": "h", "dbname": "my db"}, "postgres://h/my%20db"),
+        (
+            # every special character, percent-escaped as URLs want them
+            "postgresql+psycopg://u:p%40%3A%2F%3F%23%25%20%26w@h/d",
+            {"user": "u", "password": "p@:/?#% &w", "host": "h", "dbname": "d"},
+            "postgresql+psycopg://u:***@h/d",
+        ),
+        (
+            # # and ? typed as they are: libpq reads them as part of the password
+            "postgresql://u:p#w?x@h/d",
+            {"user": "u", "password": "p#w?x", "host": "h", "dbname": "d"},
+            "postgresql://u:***@h/d",
+        ),
+        (
+            "postgresql://u@h1:5432,h2:5433/d?target_session_attrs=read-write",
+            {"host": "h1,h2", "port": "5432,5433", "target_session_attrs": "read-write"},
+            "postgresql://u@h1:5432,h2:5433/d?target_session_attrs=read-write",
+        ),
+        (
+            "postgresql://h/d?application_name=mine&connect_timeout=3",
+            {"application_name": "mine", "connect_timeout": "3"},
+            "postgresql://h/d?application_name=mine&connect_timeout=3",
+        ),
     ],
 )
 def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
@@ -233,8 +223,16 @@ def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
     """The URL forms SQLAlchemy accepts reach psycopg as keywords; users never see a password."""
     got, display = search.pg_connect_args(url)
     assert {k: v for k, v in got.items() if k in kwargs} == kwargs
-    assert got["application_name"] == "logbot"
+    assert got["application_name"] == kwargs.get("application_name", "logbot")
     assert display == shown
+
+
+def test_a_postgresql_url_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the driver, search says which extra installs it."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg.conninfo", None)
+    with pytest.raises(SearchError, match=r"pip install 'logbot\[postgres\]'"):
+        search.open_reader("postgresql://h/db")
 
 
 @pytest.mark.parametrize(
@@ -242,6 +240,11 @@ def test_postgresql_urls_become_libpq_settings_with_the_password_hidden(
     [
         ("mysql://h/db", "unknown database type 'mysql'"),
         ("postgresql://h:notaport/db", "not a database URL"),
+        ("postgresql://h/db?no_such_key=1", 'invalid URI query parameter: "no_such_key"'),
+        (
+            "postgresql://u:pw%zz@h/db",
+            r"^not a database URL or file path: 'postgresql://u:\*\*\*@h/db'$",
+        ),
     ],
 )
 def test_bad_database_urls_are_one_line_search_errors(url: str, message: str) -> None:

@@ -45,10 +45,11 @@ def test_every_level_has_its_name() -> None:
 
 
 def test_a_newline_in_a_message_cannot_start_another_line() -> None:
-    """Control characters in the message (a server's reason, say) are shown, not obeyed."""
+    """Control characters in the message (a server's reason, say) are shown as the text log
+    shows them (Control Pictures), not obeyed."""
     line = format_log_line(event(log_format="{why}", why="bye\nFAKE ERROR\r\x07"))
     assert "\n" not in line
-    assert line.endswith("logbot.irc: bye\\nFAKE ERROR\\x0d\\x07")
+    assert line.endswith("logbot.irc: bye\u240aFAKE ERROR\u240d\u2407")
     assert LINE.match(line)
 
 
@@ -61,7 +62,7 @@ def test_a_failure_adds_its_type_and_an_indented_traceback() -> None:
     first, *rest = format_log_line(
         event(log_level=LogLevel.critical, log_format="backend failed", log_failure=failure)
     ).split("\n")
-    assert first.endswith("CRITICAL logbot.irc: backend failed (ValueError: bad\\nvalue)")
+    assert first.endswith("CRITICAL logbot.irc: backend failed (ValueError: bad\u240avalue)")
     assert rest
     assert all(line.startswith("    ") for line in rest)
     assert rest[0].strip().startswith("Traceback")

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from logbot.storage.engine import (
-    StorageError,
-    check_engine,
-    default_db_path,
-    describe_error,
-    display_target,
-    make_engine,
-)
+from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
+from logbot.storage.messages import error_line
+from logbot.storage.names import default_db_path
+
+
+def _use(engine: sa.Engine) -> None:
+    """Connect and read the schema (SQLite reads the file header then), as a writer would."""
+    with storage_errors(engine), engine.connect() as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master")
 
 
 def test_default_path_follows_xdg_data_home(
@@ -33,7 +34,7 @@ def test_none_opens_the_default_file_and_creates_its_directory(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     engine = make_engine(None)
     try:
-        check_engine(engine)
+        _use(engine)
         assert engine.dialect.name == "sqlite"
         assert Path(display_target(engine)) == tmp_path / "data" / "logbot" / "logbot.sqlite"
         assert (tmp_path / "data" / "logbot" / "logbot.sqlite").exists()
@@ -57,7 +58,7 @@ def test_sqlite_url_is_taken_as_is(tmp_path: Path) -> None:
     """A sqlite:/// URL names the same kind of file as a path does."""
     engine = make_engine(f"sqlite:///{tmp_path}/u.sqlite")
     try:
-        check_engine(engine)
+        _use(engine)
         assert display_target(engine) == f"{tmp_path}/u.sqlite"
     finally:
         engine.dispose()
@@ -112,7 +113,7 @@ def test_unreachable_server_is_one_line() -> None:
     engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     try:
         with pytest.raises(StorageError) as info:
-            check_engine(engine)
+            _use(engine)
     finally:
         engine.dispose()
     message = str(info.value)
@@ -128,12 +129,12 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     engine = make_engine(str(bogus))
     try:
         with pytest.raises(StorageError, match="not a database"):
-            check_engine(engine)
+            _use(engine)
     finally:
         engine.dispose()
 
 
-def test_describe_error_keeps_only_the_driver_message(tmp_path: Path) -> None:
+def test_error_line_keeps_only_the_driver_message(tmp_path: Path) -> None:
     """SQLAlchemy's SQL echo and documentation link are not part of the message."""
     engine = make_engine(str(tmp_path / "d.sqlite"))
     try:
@@ -141,4 +142,4 @@ def test_describe_error_keeps_only_the_driver_message(tmp_path: Path) -> None:
             conn.exec_driver_sql("SELECT * FROM no_such_table")
     finally:
         engine.dispose()
-    assert describe_error(info.value) == "no such table: no_such_table"
+    assert error_line(info.value) == "no such table: no_such_table"

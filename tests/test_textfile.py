@@ -18,8 +18,9 @@ from twisted.logger import LogLevel, globalLogPublisher
 
 from logbot.backends import textfile
 from logbot.backends.base import Backend, BackendOptions, load_backend
-from logbot.backends.textfile import TextFileBackend, date_line, format_line, visible
+from logbot.backends.textfile import TextFileBackend, date_line, format_line
 from logbot.events import Event, Kind
+from logbot.text import visible
 
 # 2026-11-28 20:35:30 UTC, a Saturday
 T0 = datetime(2026, 11, 28, 20, 35, 30, tzinfo=UTC)
@@ -158,12 +159,18 @@ def test_date_lines_mark_a_day_change_at_midnight_and_a_file_start() -> None:
         ("tab\there", "tab\u2409here"),
         ("del\x7f", "del\u2421"),
         ("ls\u2028ps\u2029nel\x85", "ls\u2424ps\u2424nel\u2424"),
+        ("csi\x9b2Jgone \x90dcs\x9c", "csi\ufffd2Jgone \ufffddcs\ufffd"),
+        (
+            "if \u202eadmin\u202c \u2066x\u2069 \u200b\u200e",
+            "if \ufffdadmin\ufffd \ufffdx\ufffd \ufffd\ufffd",
+        ),
         ("\x02bold\x02 \x0304,01colour\x03 \x1ditalic\x1d \x1funder\x1f \x0f", None),
         ("plain text, ünïcödé, 漢字", None),
     ],
 )
 def test_control_characters_are_made_visible(text: str, shown: str | None) -> None:
-    """CR, LF, NUL, ESC and friends become visible symbols; IRC formatting codes are kept."""
+    """CR, LF, NUL, ESC and friends become visible symbols, C1 controls and bidi overrides
+    U+FFFD; IRC formatting codes are kept."""
     expected = text if shown is None else shown
     assert format_line(ev(Kind.MESSAGE, text=text), multi_channel=False) == (
         f"[20:35:30] <alice> {expected}"
@@ -226,6 +233,17 @@ def test_an_unopenable_path_fails_at_creation_with_one_line_naming_it(tmp_path: 
     """A path that cannot be opened raises at once, and the message names the file."""
     with pytest.raises(OSError, match=r"^cannot open the text log .*: Is a directory$"):
         TextFileBackend(str(tmp_path), task.Clock())
+
+
+def test_a_c1_control_sequence_does_not_reach_the_file_raw(tmp_path: Path) -> None:
+    """CSI (U+009B) and the other C1 controls, which some terminals obey like ESC [, are
+    written as U+FFFD: a `cat` or `tail -f` of the log cannot be driven by a message."""
+    backend = make(tmp_path)
+    backend.write(ev(Kind.MESSAGE, text="x\x9b2J\x9b31mred\x1b]0;title\x07"))
+    backend.close()
+    data = (tmp_path / "log.txt").read_text(encoding="utf-8")
+    assert not any(0x80 <= ord(c) <= 0x9F or c == "\x1b" for c in data)
+    assert data.splitlines()[-1] == "[20:35:30] <alice> x\ufffd2J\ufffd31mred\u241b]0;title\u2407"
 
 
 def test_the_file_is_appended_to_not_truncated(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from twisted.logger import Logger
 
 from logbot.backends.base import BackendOptions
 from logbot.events import Event, Kind
+from logbot.text import visible
 
 log = Logger(namespace="logbot.backends.textfile")
 
@@ -40,26 +40,6 @@ _write = os.write
 _ONE_SECOND = timedelta(seconds=1)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-# IRC formatting codes stay as they are (bold, colour, hex colour, reset, monospace, reverse,
-# italic, strikethrough, underline): they carry meaning and break no line. Every other C0
-# control, DEL and the Unicode line breaks become visible symbols (U+2400 Control Pictures),
-# so no message can split or rewrite a line, nor send escape sequences to a terminal.
-_KEPT = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
-_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if chr(c) not in _KEPT}
-_VISIBLE[0x7F] = "\u2421"  # ␡
-for _c in (0x85, 0x2028, 0x2029):
-    _VISIBLE[_c] = "\u2424"  # ␤: NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR
-_NEEDS_ESCAPE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_VISIBLE)) + "]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every line-breaking or terminal-controlling character made visible."""
-    # isprintable() is a fast C scan that is False for every character we escape (and for
-    # some we keep); only then is the slower exact search needed
-    if text.isprintable() or _NEEDS_ESCAPE.search(text) is None:
-        return text
-    return text.translate(_VISIBLE)
 
 
 class _Second:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from string import ascii_lowercase, ascii_uppercase
 
-_ASCII = str.maketrans(ascii_uppercase, ascii_lowercase)
+from logbot.casemap import ASCII_LOWER, RFC1459_SPECIALS
+
+_ASCII = ASCII_LOWER
 _STRICT_RFC1459 = str.maketrans(ascii_uppercase + "[]\\", ascii_lowercase + "{}|")
-_RFC1459 = str.maketrans(ascii_uppercase + "[]\\~", ascii_lowercase + "{}|^")
+_RFC1459 = {**_ASCII, **RFC1459_SPECIALS}
 
 DEFAULT_CASEMAPPING = "rfc1459"
 

@@ -1,5 +1,7 @@
 """Storage: the schema and everything that opens, creates, migrates and writes the database.
 
+- :mod:`~logbot.storage.names`: the facts search shares without importing SQLAlchemy
+  (time keys, column sizes, index and full-text names, the default path).
 - :mod:`~logbot.storage.schema`: the tables (the single truth), ``time_key``/``key_time``,
   ``channel_key``.
 - :mod:`~logbot.storage.engine`: ``make_engine(target)``, ``default_db_path()``,

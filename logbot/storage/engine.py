@@ -1,20 +1,22 @@
 """A path or URL to a SQLAlchemy engine, with the pragmas and errors logbot needs.
 
-API (everything else in logbot opens databases through this module):
+API (the bot, ``logbot db`` and ``logbot import`` open databases through this module;
+``logbot search`` and ``logbot export`` read with ``sqlite3`` or psycopg directly, see
+:mod:`logbot.search`, and share its facts through :mod:`logbot.storage.names`):
 
 - :func:`default_db_path` -> ``Path``: ``$XDG_DATA_HOME/logbot/logbot.sqlite`` on Linux
-  (platformdirs ``user_data_path("logbot")``), used when no ``--db`` is given.
+  (platformdirs ``user_data_path("logbot")``), used when no ``--db`` is given (it lives
+  in :mod:`logbot.storage.names`).
 - :func:`make_engine` ``(target, *, create_dirs=True, must_exist=False)`` -> ``Engine``:
   ``None`` is the default path; a string containing ``://`` (or starting ``sqlite:``) is a
   SQLAlchemy URL; anything else is a SQLite file path (``~`` expanded). ``postgresql://``
   and ``postgres://`` mean psycopg 3, the driver the ``postgres`` extra installs.
   Creating an engine does not connect: an unreachable server or a file that is not a
   database shows up on first use, as a :class:`StorageError` if the caller uses
-  :func:`check_engine` or :func:`storage_errors`.
-- :func:`check_engine` ``(engine)``: connect once, raise :class:`StorageError` if that fails.
+  :func:`storage_errors`.
 - :func:`storage_errors` ``(engine)``: a context manager turning database exceptions into
-  a one-line :class:`StorageError` naming the database.
-- :func:`describe_error` ``(exc)`` -> ``str``: the one line that says what went wrong.
+  a one-line :class:`StorageError` naming the database (the line itself:
+  :func:`logbot.storage.messages.error_line`).
 - :func:`display_target` ``(engine)`` -> ``str``: the database as a user should see it (a
   file path, or the URL with the password hidden).
 
@@ -32,12 +34,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
 from logbot.storage.messages import error_line
+from logbot.storage.names import PG_CONNECT_TIMEOUT, PG_INSTALL_HINT, default_db_path, is_url
+
+__all__ = [
+    "PG_CONNECT_TIMEOUT",
+    "StorageError",
+    "default_db_path",
+    "display_target",
+    "is_url",
+    "make_engine",
+    "storage_errors",
+]
 
 #: how long a SQLite statement waits for another connection's lock before failing
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -50,24 +62,10 @@ SQLITE_CACHE_KIB = 8_192
 #: checkpoints move much less data. The WAL file is cut back to this size afterwards.
 SQLITE_WAL_AUTOCHECKPOINT = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-#: seconds a PostgreSQL connection attempt may take before it counts as unreachable
-PG_CONNECT_TIMEOUT = 10
-
-_PG_HINT = "pip install 'logbot[postgres]'"
 
 
 class StorageError(Exception):
     """A database problem a user can cause or fix; ``str()`` is one line, no traceback."""
-
-
-def default_db_path() -> Path:
-    """The per-user SQLite file used when no ``--db`` is given (XDG_DATA_HOME honoured)."""
-    return platformdirs.user_data_path("logbot") / "logbot.sqlite"
-
-
-def is_url(target: str) -> bool:
-    """True when ``target`` is a SQLAlchemy URL rather than a SQLite file path."""
-    return "://" in target or target.startswith("sqlite:")
 
 
 def make_engine(
@@ -110,7 +108,7 @@ def make_engine(
             "(use a SQLite file path or a postgresql+psycopg:// URL)"
         ) from None
     except ImportError as exc:
-        hint = _PG_HINT if url.get_backend_name() == "postgresql" else "install it"
+        hint = PG_INSTALL_HINT if url.get_backend_name() == "postgresql" else "install it"
         raise StorageError(
             f"the database driver for {url.drivername!r} is not installed "
             f"(no module {exc.name or exc}); {hint}"
@@ -166,19 +164,6 @@ def display_target(engine: sa.Engine) -> str:
     return _safe(url)
 
 
-#: the one line that says what went wrong (see logbot.storage.messages)
-describe_error = error_line
-
-
-def check_engine(engine: sa.Engine) -> None:
-    """Connect once; raise :class:`StorageError` (one line) if the database cannot be used."""
-    with storage_errors(engine), engine.connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
-        if engine.dialect.name == "sqlite":
-            # reading the schema makes SQLite read the header: catches non-database files
-            conn.execute(sa.text("SELECT count(*) FROM sqlite_master"))
-
-
 @contextlib.contextmanager
 def storage_errors(engine: sa.Engine) -> Iterator[None]:
     """Turn database exceptions raised inside the block into a one-line StorageError."""
@@ -187,9 +172,9 @@ def storage_errors(engine: sa.Engine) -> Iterator[None]:
     except StorageError:
         raise
     except (sa_exc.DBAPIError, sqlite3.Error) as exc:
-        raise StorageError(f"database {display_target(engine)}: {describe_error(exc)}") from None
+        raise StorageError(f"database {display_target(engine)}: {error_line(exc)}") from None
     except ImportError as exc:
         raise StorageError(
             f"database {display_target(engine)}: a driver is missing ({exc.name or exc}): "
-            f"{_PG_HINT}"
+            f"{PG_INSTALL_HINT}"
         ) from None

@@ -39,10 +39,33 @@ import string
 
 import sqlalchemy as sa
 
-#: SQLite: the FTS5 table; its rowid is ``events.id``
-FTS_TABLE = "events_fts"
-#: the indexed column (the same name in ``events`` and in the FTS5 table)
-FTS_COLUMN = "text"
+from logbot.storage.names import FTS_COLUMN, FTS_TABLE, PG_FTS_INDEX, PG_TS_CONFIG
+
+__all__ = [
+    "FTS_COLUMN",
+    "FTS_OBJECT_NAMES",
+    "FTS_TABLE",
+    "PG_FTS_INDEX",
+    "PG_SEPARATORS",
+    "PG_TSVECTOR",
+    "PG_TS_CONFIG",
+    "PG_UNACCENT_TOKEN_TYPES",
+    "SQLITE_AUTOMERGE",
+    "SQLITE_DELETE_TRIGGER",
+    "SQLITE_FTS_PREFIX",
+    "SQLITE_TOKENIZE",
+    "SQLITE_UPDATE_TRIGGER",
+    "create_fts",
+    "drop_fts",
+    "is_fts_object",
+    "pg_config_ddl",
+    "pg_index_ddl",
+    "pg_tsquery",
+    "pg_tsvector",
+    "rebuild_fts",
+    "sqlite_ddl",
+]
+
 #: SQLite FTS5 tokenizer arguments
 SQLITE_TOKENIZE = "unicode61 remove_diacritics 2"
 #: SQLite: FTS5 shadow tables (``events_fts_data``...) and triggers all start with this
@@ -50,17 +73,11 @@ SQLITE_FTS_PREFIX = FTS_TABLE
 #: SQLite triggers keeping the index right when rows are deleted or their text changes
 SQLITE_DELETE_TRIGGER = "events_fts_ad"
 SQLITE_UPDATE_TRIGGER = "events_fts_au"
-#: SQLite: what a writer executes for each event with non-empty text
-SQLITE_FTS_INSERT = f"INSERT INTO {FTS_TABLE}(rowid, {FTS_COLUMN}) VALUES (?, ?)"
 #: SQLite FTS5 ``automerge``: merge 16 segments of a level at a time instead of 4. Merging
 #: is most of the cost of a bulk insert; this makes inserts about 1.5x faster at the
 #: price of more (still few: log16 of the row count per level) segments for a query.
 SQLITE_AUTOMERGE = 16
 
-#: PostgreSQL: the text search configuration (in the ``public`` schema)
-PG_TS_CONFIG = "logbot_text"
-#: PostgreSQL: the GIN expression index
-PG_FTS_INDEX = "ix_events_text_fts"
 #: PostgreSQL: the characters turned into spaces before tokenizing (every ASCII
 #: punctuation character: unicode61 treats them all as separators)
 PG_SEPARATORS = string.punctuation

@@ -21,8 +21,6 @@ Design, sized for 100M+ rows:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -39,6 +37,33 @@ from sqlalchemy import (
     func,
 )
 
+from logbot.storage.names import (
+    CHANNEL_MAX,
+    IX_CHANNEL,
+    IX_KIND,
+    IX_NICK,
+    KEY_SPREAD,
+    KIND_MAX,
+    NETWORK_MAX,
+    NICK_MAX,
+    TARGET_MAX,
+    USERHOST_MAX,
+    channel_key,
+    key_time,
+    time_key,
+)
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "KEY_SPREAD",
+    "channel_key",
+    "channels",
+    "events",
+    "key_time",
+    "metadata",
+    "time_key",
+]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -49,11 +74,6 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-#: ids per microsecond: room for that many events stamped with the same microsecond
-KEY_SPREAD = 1000
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 # BigInteger on PostgreSQL; on SQLite it must be spelled INTEGER to be the rowid alias.
 _Key = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -61,10 +81,10 @@ channels = Table(
     "channels",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("network", String(100), nullable=False),
+    Column("network", String(NETWORK_MAX), nullable=False),
     # the channel name as first seen; lookups use ``name_key`` (IRC-casefolded)
-    Column("name", String(200), nullable=False),
-    Column("name_key", String(200), nullable=False),
+    Column("name", String(CHANNEL_MAX), nullable=False),
+    Column("name_key", String(CHANNEL_MAX), nullable=False),
     UniqueConstraint("network", "name_key", name="uq_channels_network_name_key"),
 )
 
@@ -73,12 +93,12 @@ events = Table(
     metadata,
     Column("id", _Key, primary_key=True, autoincrement=False),
     Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
-    Column("kind", String(12), nullable=False),
-    Column("nick", String(100), nullable=False),
+    Column("kind", String(KIND_MAX), nullable=False),
+    Column("nick", String(NICK_MAX), nullable=False),
     Column("text", Text, nullable=False, server_default=""),
     # kick: who was kicked; nick: the new nick
-    Column("target", String(100), nullable=True),
-    Column("userhost", String(300), nullable=True),
+    Column("target", String(TARGET_MAX), nullable=True),
+    Column("userhost", String(USERHOST_MAX), nullable=True),
     # when the bot received it, if the server's time (IRCv3 server-time) differs;
     # microseconds since the epoch
     Column("received_us", BigInteger, nullable=True),
@@ -86,32 +106,12 @@ events = Table(
     Column("own", Boolean, nullable=False, server_default=false()),
 )
 
-Index("ix_events_channel_id_id", events.c.channel_id, events.c.id)
+#: the events columns in table order (the writer's INSERT and COPY follow it)
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
+
+Index(IX_CHANNEL, events.c.channel_id, events.c.id)
 # IRC nicks are case-insensitive: searches compare lower(nick)
-Index("ix_events_nick_lower_id", func.lower(events.c.nick), events.c.id)
+Index(IX_NICK, func.lower(events.c.nick), events.c.id)
 # "--kind topic" over a whole archive: rare kinds would otherwise need a full scan. Ten
 # kinds means ten right-hand edges to append to, so it costs little on insert.
-Index("ix_events_kind_id", events.c.kind, events.c.id)
-
-# RFC 1459 casemapping, the IRC default: []\~ are the upper case of {}|^
-_IRC_LOWER = str.maketrans("[]\\~", "{}|^")
-
-
-def channel_key(name: str) -> str:
-    """``channels.name_key`` for a channel name: IRC-casefolded (RFC 1459), for lookups."""
-    return name.lower().translate(_IRC_LOWER)
-
-
-def time_key(when: datetime, seq: int = 0) -> int:
-    """The ``events.id`` of an event at ``when`` (aware) with sequence ``seq``."""
-    if not 0 <= seq < KEY_SPREAD:
-        raise ValueError(f"sequence {seq} outside 0..{KEY_SPREAD - 1}")
-    delta = when - _EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return micros * KEY_SPREAD + seq
-
-
-def key_time(key: int) -> datetime:
-    """The aware UTC time an ``events.id`` stands for."""
-    micros = key // KEY_SPREAD
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+Index(IX_KIND, events.c.kind, events.c.id)

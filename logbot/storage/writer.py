@@ -31,59 +31,54 @@ import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from logbot.events import Event
 from logbot.storage import fts, migrate
-from logbot.storage.engine import StorageError, describe_error
-from logbot.storage.schema import channel_key, channels, events, time_key
+from logbot.storage.engine import StorageError
+from logbot.storage.messages import error_line
+from logbot.storage.names import (
+    CHANNEL_MAX,
+    EARLIEST,
+    LATEST,
+    NETWORK_MAX,
+    NICK_MAX,
+    TARGET_MAX,
+    USERHOST_MAX,
+    epoch_micros,
+)
+from logbot.storage.schema import EVENT_COLUMNS, channel_key, time_key
 
 #: (key, network, channel, kind, nick, text, target, userhost, own, received_us)
 Row = tuple[int, str, str, str, str, str, str | None, str | None, bool, int | None]
 
-_NICK_MAX = events.c.nick.type.length or 100  # type: ignore[attr-defined]
-_TARGET_MAX = events.c.target.type.length or 100  # type: ignore[attr-defined]
-_USERHOST_MAX = events.c.userhost.type.length or 300  # type: ignore[attr-defined]
-_CHANNEL_MAX = channels.c.name.type.length or 200  # type: ignore[attr-defined]
-_NETWORK_MAX = channels.c.network.type.length or 100  # type: ignore[attr-defined]
-
-# keys are signed 64-bit: times outside this range cannot be stored as they are
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
 #: rows per INSERT statement, largest first: 9 parameters a row, at most 9,000 in a
 #: statement (SQLite allows 32,766 by default, PostgreSQL 65,535); sizes this SQLite's
 #: parameter limit cannot take are skipped
 STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
-_EVENTS_HEAD = (
-    "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, own) "
-    "VALUES "
-)
+#: the events columns in table order: every INSERT, COPY and row tuple here follows it
+_COLUMNS = ", ".join(EVENT_COLUMNS)
+_EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
 #: how often a batch is retried when another writer keeps taking the keys it chose
 _RESOLVE_ATTEMPTS = 8
 #: PostgreSQL: rows are COPYed into this per-connection table, then moved by one INSERT
 _PG_STAGING = "logbot_staging_events"
+# the events columns and their types, without constraints (a taken key or a refused value
+# fails the move into events, where both engines handle it alike)
 _PG_STAGING_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} (id bigint, channel_id integer, "
-    "kind text, nick text, text text, target text, userhost text, received_us bigint, "
-    "own boolean) ON COMMIT DELETE ROWS"
+    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} ON COMMIT DELETE ROWS "
+    f"AS SELECT {_COLUMNS} FROM events WITH NO DATA"
 )
-_PG_COPY_SQL = (
-    f"COPY {_PG_STAGING} (id, channel_id, kind, nick, text, target, userhost, received_us, "
-    "own) FROM STDIN"
-)
+_PG_COPY_SQL = f"COPY {_PG_STAGING} ({_COLUMNS}) FROM STDIN"
 # no ON CONFLICT: a taken key must fail the batch (IntegrityError), as the VALUES path
 # does, so both engines share one collision path and its duplicate/re-key rules
-_PG_MOVE_SQL = (
-    "INSERT INTO events (id, channel_id, kind, nick, text, target, userhost, received_us, "
-    f"own) SELECT id, channel_id, kind, nick, text, target, userhost, received_us, own "
-    f"FROM {_PG_STAGING}"
-)
+_PG_MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM {_PG_STAGING}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -93,19 +88,14 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def _micros(when: datetime) -> int:
-    delta = when - _EARLIEST
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def storable_time(event: Event) -> datetime:
     """The time an event is stored under: its own, unless a server sent an absurd one."""
     when = event.time
-    if _EARLIEST <= when < _LATEST:
+    if EARLIEST <= when < LATEST:
         return when
-    if event.received is not None and _EARLIEST <= event.received < _LATEST:
+    if event.received is not None and EARLIEST <= event.received < LATEST:
         return event.received
-    return min(max(when, _EARLIEST), _LATEST.replace(year=2199))
+    return min(max(when, EARLIEST), LATEST.replace(year=2199))
 
 
 def event_row(event: Event, key: int) -> Row:
@@ -114,22 +104,22 @@ def event_row(event: Event, key: int) -> Row:
     # one length test per field
     received = event.received
     nick = event.nick
-    if len(nick) > _NICK_MAX or "\x00" in nick:
-        nick = _clip(nick, _NICK_MAX)
+    if len(nick) > NICK_MAX or "\x00" in nick:
+        nick = _clip(nick, NICK_MAX)
     text = event.text
     if "\x00" in text:
         text = _clip(text, len(text))
     target = event.target or None
-    if target is not None and (len(target) > _TARGET_MAX or "\x00" in target):
-        target = _clip(target, _TARGET_MAX)
+    if target is not None and (len(target) > TARGET_MAX or "\x00" in target):
+        target = _clip(target, TARGET_MAX)
     userhost = event.userhost or None
-    if userhost is not None and (len(userhost) > _USERHOST_MAX or "\x00" in userhost):
-        userhost = _clip(userhost, _USERHOST_MAX)
+    if userhost is not None and (len(userhost) > USERHOST_MAX or "\x00" in userhost):
+        userhost = _clip(userhost, USERHOST_MAX)
     network = event.network
     channel = event.channel
-    if len(network) > _NETWORK_MAX or len(channel) > _CHANNEL_MAX:
-        network = _clip(network, _NETWORK_MAX)
-        channel = _clip(channel, _CHANNEL_MAX)
+    if len(network) > NETWORK_MAX or len(channel) > CHANNEL_MAX:
+        network = _clip(network, NETWORK_MAX)
+        channel = _clip(channel, CHANNEL_MAX)
     return (
         key,
         network,
@@ -140,7 +130,7 @@ def event_row(event: Event, key: int) -> Row:
         target,
         userhost,
         event.own,
-        _micros(received) if received is not None and received != event.time else None,
+        epoch_micros(received) if received is not None and received != event.time else None,
     )
 
 
@@ -159,13 +149,13 @@ def sanitize_row(row: Sequence[Any]) -> Row:
     received = row[9]
     return (
         key,
-        text(row[1], _NETWORK_MAX),
-        text(row[2], _CHANNEL_MAX),
+        text(row[1], NETWORK_MAX),
+        text(row[2], CHANNEL_MAX),
         text(row[3], 12),
-        text(row[4], _NICK_MAX),
+        text(row[4], NICK_MAX),
         text(row[5] or "", 1 << 20),
-        opt(row[6], _TARGET_MAX),
-        opt(row[7], _USERHOST_MAX),
+        opt(row[6], TARGET_MAX),
+        opt(row[7], USERHOST_MAX),
         bool(row[8]),
         int(received) if isinstance(received, int) and -(2**62) < received < 2**62 else None,
     )
@@ -232,7 +222,9 @@ _key_of = operator.itemgetter(0)
 
 # (channel_id, kind, nick, text, target, userhost): what makes two rows the same event
 _Content = tuple[int, str, str, str, str | None, str | None]
-# the order of events columns in the INSERT below
+# the key and those six: the first seven columns
+_CONTENT_COLUMNS = ", ".join(EVENT_COLUMNS[:7])
+# a row of events in EVENT_COLUMNS order
 _DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool]
 
 
@@ -316,11 +308,11 @@ class EventWriter:
                 return self._write(rows)
             except self._poison as exc:
                 self._rollback()
-                raise WriteFailed(describe_error(exc), transient=False) from exc
+                raise WriteFailed(error_line(exc), transient=False) from exc
             except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
                 self._drop_connection()
                 if attempt + 1 == attempts:
-                    raise WriteFailed(describe_error(exc), transient=True) from exc
+                    raise WriteFailed(error_line(exc), transient=True) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _rollback(self) -> None:
@@ -382,7 +374,7 @@ class EventWriter:
         cur = conn.cursor()
         try:
             flat = [v for r in db_rows for v in r]
-            self._insert_many(cur, self._events_sql, _EVENTS_HEAD, 9, flat)
+            self._insert_many(cur, self._events_sql, _EVENTS_HEAD, len(EVENT_COLUMNS), flat)
             if self._feed_fts:
                 texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
                 self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
@@ -439,8 +431,7 @@ class EventWriter:
                 chunk = keys[start : start + _LOOKUP_CHUNK]
                 marks = ", ".join([self._mark] * len(chunk))
                 cur.execute(
-                    "SELECT id, channel_id, kind, nick, text, target, userhost "
-                    f"FROM events WHERE id IN ({marks})",
+                    f"SELECT {_CONTENT_COLUMNS} FROM events WHERE id IN ({marks})",
                     tuple(chunk),
                 )
                 for row in cur.fetchall():
@@ -496,7 +487,7 @@ class EventWriter:
             self._rollback()
         except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
             self._drop_connection()
-            raise WriteFailed(describe_error(exc), transient=True) from exc
+            raise WriteFailed(error_line(exc), transient=True) from exc
         total = WriteResult()
         for row in clean:
             try:
@@ -507,7 +498,7 @@ class EventWriter:
                 continue
             except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
                 self._drop_connection()
-                raise WriteFailed(describe_error(exc), transient=True) from exc
+                raise WriteFailed(error_line(exc), transient=True) from exc
             total.inserted += one.inserted
             total.duplicates += one.duplicates
             total.rekeyed += one.rekeyed
