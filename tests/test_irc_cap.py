@@ -380,7 +380,7 @@ def collided_bot(isupport: str = "") -> Bot:
     bot.feed(f":{SERVER} 433 * logbot :in use", f":{SERVER} 421 * CAP :Unknown")
     if isupport:
         # ISUPPORT arrives after the welcome; regain starts on welcome, so feed it first
-        bot.proto._on_isupport(SERVER, ["logbot^", isupport, "are supported"])
+        bot.proto.irc_RPL_ISUPPORT(SERVER, ["logbot^", isupport, "are supported"])
     bot.feed(f":{SERVER} 001 logbot^ :Welcome")
     return bot
 
@@ -536,6 +536,6 @@ def test_a_ping_flood_cannot_grow_the_output_queue() -> None:
     for i in range(1000):
         bot.feed(f"PING :flood{i}")
         bot.feed(f":{SERVER} 731 logbot^ :logbot")  # "your nick is free", over and over
-    assert len(bot.proto._urgent) == 1
+    assert len(bot.proto._outbox.urgent) == 1
     bot.clock.pump([LogBotProtocol.line_interval] * 5)
     assert bot.sent() == ["PONG :flood999", "NICK logbot"]

@@ -31,8 +31,9 @@ from twisted.python.failure import Failure
 
 from logbot.config import NetworkConfig
 from logbot.events import Event
+from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.failures import describe_failure
-from logbot.irc.protocol import Clock, DelayedCall, LogBotProtocol
+from logbot.irc.protocol import LogBotProtocol
 
 log = Logger(namespace="logbot.irc")
 
