@@ -275,10 +275,16 @@ def test_pause_reading_pauses_the_transport_and_resume_reads_again() -> None:
 
 
 def test_pause_without_a_connection_does_nothing() -> None:
-    """Between connections there is nothing to pause; no error."""
+    """Between connections there is nothing to pause, and the next connection reads."""
     s = Setup()
     s.factory.pause_reading()
+    assert s.factory.connection is None
+    proto, transport = s.connect()
+    assert not proto.reading_paused
+    assert transport.producerState == "producing"
     s.factory.resume_reading()
+    assert not proto.reading_paused
+    assert transport.producerState == "producing"
 
 
 def test_silence_while_reading_is_paused_does_not_drop_the_connection() -> None:

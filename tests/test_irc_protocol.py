@@ -507,6 +507,14 @@ def test_configured_fallback_encoding_is_used() -> None:
     assert [e.text for e in bot.take_events()] == ["привет", "привет"]
 
 
+def test_bytes_the_fallback_cannot_decode_become_replacement_characters() -> None:
+    """0x98 is undefined in cp1251: it reads as U+FFFD and the rest of the line is kept."""
+    bot = Bot(fallback_encoding="cp1251")
+    bot.ready()
+    bot.feed(b":alice!a@h PRIVMSG #x :\x98" + "ж".encode("cp1251"))
+    assert [e.text for e in bot.take_events()] == ["\ufffdж"]
+
+
 def test_unknown_fallback_encoding_falls_back_to_latin1(logged: list[str]) -> None:
     """An unknown fallback encoding is reported once and latin-1 is used."""
     bot = Bot(fallback_encoding="no-such-codec")

@@ -11,10 +11,8 @@ from logbot.irc.cap import join_lines, parse_caps, req_lines, sasl_plain_chunks
 from logbot.irc.ratelimit import SenderLimiter, TokenBucket
 from logbot.irc.roster import Roster, casefolder
 from logbot.irc.wire import (
-    decode,
     nick_of,
     parse_server_time,
-    parse_tags,
     split_message,
     tag_value,
     unescape_tag_value,
@@ -49,24 +47,11 @@ def test_split_message_rejects_lines_without_a_command(line: str) -> None:
         split_message(line)
 
 
-def test_decode_prefers_utf8_then_the_fallback() -> None:
-    """Valid UTF-8 decodes as UTF-8; anything else with the fallback, never raising."""
-    assert decode("é".encode(), "latin-1") == "é"
-    assert decode(b"\xe9", "latin-1") == "é"
-    assert decode("ж".encode("cp1251"), "cp1251") == "ж"
-    assert decode(b"\x98", "cp1251") == "\ufffd"  # undefined in cp1251: replaced, not raised
-
-
 def test_tag_values_are_unescaped() -> None:
     """IRCv3 escapes become their characters; unknown escapes and a final backslash too."""
     assert unescape_tag_value(r"a\sb\:c\\d\re\nf") == "a b;c\\d\re\nf"
     assert unescape_tag_value("x\\y") == "xy"
     assert unescape_tag_value("end\\") == "end"
-    assert parse_tags("time=t;flag;+draft/x=1\\s2;time=later") == {
-        "time": "later",
-        "flag": "",
-        "+draft/x": "1 2",
-    }
 
 
 def test_tag_value_finds_one_tag_exactly() -> None:

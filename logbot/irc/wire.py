@@ -20,18 +20,6 @@ def check_encoding(name: str) -> str:
     return codecs.lookup(name).name
 
 
-def decode(raw: bytes, fallback: str) -> str:
-    """Text of one line: UTF-8 when it is valid UTF-8, else ``fallback`` (never raises).
-
-    A fallback such as latin-1 decodes every byte; for a codec that cannot, the bytes
-    it rejects become U+FFFD rather than costing the line.
-    """
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return raw.decode(fallback, "replace")
-
-
 def unescape_tag_value(value: str) -> str:
     """Undo IRCv3 tag-value escaping (``\\:`` ``\\s`` ``\\\\`` ``\\r`` ``\\n``).
 
@@ -53,19 +41,6 @@ def unescape_tag_value(value: str) -> str:
             out.append(c)
         i += 1
     return "".join(out)
-
-
-def parse_tags(raw: str) -> dict[str, str]:
-    """The tags of a line (the part after ``@`` and before the first space) as a dict.
-
-    A tag without a value maps to ``""``; when a key repeats, the last one wins.
-    """
-    tags: dict[str, str] = {}
-    for item in raw.split(";"):
-        if item:
-            key, _, value = item.partition("=")
-            tags[key] = unescape_tag_value(value)
-    return tags
 
 
 def tag_value(raw: str, key: str) -> str | None:
