@@ -99,6 +99,8 @@ class NetworkConfig:
     sasl_user: str | None = None
     sasl_password: Secret | None = None
     sasl_required: bool = False
+    #: send a server password or NickServ IDENTIFY over a connection without TLS
+    allow_plaintext_secrets: bool = False
     ping_interval: float = DEFAULT_PING_INTERVAL
     ping_timeout: float = DEFAULT_PING_TIMEOUT
     fallback_encoding: str = DEFAULT_FALLBACK_ENCODING
@@ -342,6 +344,7 @@ _NETWORK_KEYS: dict[str, Callable[[object, str], Any]] = {
     "sasl_password_env": _env_name,
     "sasl_password_file": _text,
     "sasl_required": _bool,
+    "allow_plaintext_secrets": _bool,
     "ping_interval": _seconds,
     "ping_timeout": _seconds,
     "fallback_encoding": _encoding,
@@ -782,6 +785,7 @@ class _Builder:
             sasl_user=sasl_user,
             sasl_password=sasl_password,
             sasl_required=value("sasl_required", False),
+            allow_plaintext_secrets=value("allow_plaintext_secrets", False),
             ping_interval=value("ping_interval", DEFAULT_PING_INTERVAL),
             ping_timeout=value("ping_timeout", DEFAULT_PING_TIMEOUT),
             fallback_encoding=value("fallback_encoding", DEFAULT_FALLBACK_ENCODING),

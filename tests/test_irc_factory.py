@@ -167,6 +167,7 @@ def test_quit_sends_quit_at_once_and_fires_when_the_connection_closes() -> None:
     s = Setup()
     proto, transport = s.connect()
     s.sign_on(proto)
+    proto.dataReceived(b":logbot!l@h JOIN #x\r\n")
     for i in range(20):  # queue far more than the token bucket lets out
         proto.dataReceived(f":u{i}!u@h PRIVMSG logbot :hi\r\n".encode())
     transport.clear()

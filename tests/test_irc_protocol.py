@@ -114,9 +114,14 @@ def test_connect_asks_for_capabilities_then_registers() -> None:
 
 
 def test_server_password_is_sent_before_nick() -> None:
-    """A configured server password goes out as PASS before NICK."""
-    bot = Bot(password=Secret("hunter2"))
-    assert bot.sent() == ["CAP LS 302", "PASS hunter2", "NICK logbot", "USER logbot 0 * :logbot"]
+    """A configured server password goes out as PASS (trailing, spaces kept) before NICK."""
+    bot = Bot(password=Secret("hunter2 two"), allow_plaintext_secrets=True)
+    assert bot.sent() == [
+        "CAP LS 302",
+        "PASS :hunter2 two",
+        "NICK logbot",
+        "USER logbot 0 * :logbot",
+    ]
 
 
 def test_server_without_cap_registers_and_joins_every_channel_with_keys() -> None:

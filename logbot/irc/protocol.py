@@ -50,7 +50,7 @@ from logbot.irc.failures import describe_failure
 from logbot.irc.joins import JOIN_FAILURES, Joins
 from logbot.irc.keepalive import Keepalive
 from logbot.irc.outbox import Outbox
-from logbot.irc.ratelimit import SenderLimiter
+from logbot.irc.ratelimit import ReplyBudget, SenderLimiter
 from logbot.irc.regain import NickRegain
 from logbot.irc.registration import Registration, Step
 from logbot.irc.roster import Roster
@@ -58,7 +58,7 @@ from logbot.irc.wire import (
     MAX_LINE_BYTES,
     check_encoding,
     nick_of,
-    parse_server_time,
+    plausible_server_time,
     split_message,
     tag_value,
 )
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JOIN_FAILURES",
     "MENTION_REPLY",
+    "MENTION_TEXT",
     "WHISPER_REPLY",
     "Clock",
     "DelayedCall",
@@ -85,7 +86,8 @@ _IRCClient: Any = irc.IRCClient
 Sink = Callable[[Event], None]
 
 WHISPER_REPLY = "It isn't nice to whisper! Play nice with the group."
-MENTION_REPLY = "{nick}: I am a log bot"
+MENTION_TEXT = "I am a log bot"
+MENTION_REPLY = "{nick}: " + MENTION_TEXT
 
 _UNSEEN = "\0unseen"  # a cache miss, distinct from None (a private target)
 
@@ -122,9 +124,14 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     #: the first retry of a refused JOIN waits this long, doubling up to join_retry_max
     join_retry_initial = 30.0
     join_retry_max = 1800.0
-    #: whisper replies: one per sender per interval, whisper_global_max in all
+    #: whisper and mention replies (each counted apart): one per sender per interval,
+    #: whisper_global_max in all
     whisper_interval = 60.0
     whisper_global_max = 10
+    #: a sender given this many mention replies within mention_loop_window seconds gets
+    #: no more until the window has passed (a bot answering the bot)
+    mention_loop_max = 5
+    mention_loop_window = 3600.0
     #: how often to ask (ISON) whether the configured nick is free, without MONITOR
     regain_poll_interval = 120.0
     #: output token bucket: line_burst lines at once, then one per line_interval seconds
@@ -162,6 +169,18 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                 encoding=network.fallback_encoding,
             )
             self._fallback = "latin-1"
+        else:
+            try:
+                b"\xff".decode(self._fallback, "replace")
+            except Exception:
+                # a codec Python knows that does not turn bytes into text (base64, rot13)
+                log.warn(
+                    "{network}: fallback encoding {encoding!r} is not a text encoding; "
+                    "using latin-1",
+                    network=self._label(),
+                    encoding=network.fallback_encoding,
+                )
+                self._fallback = "latin-1"
 
         self._network_name = factory.network_name if factory is not None else self._label()
         self._roster = Roster()
@@ -230,6 +249,10 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         )
         self._whispers = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         self._ctcp_limit = SenderLimiter(self.whisper_interval, self.whisper_global_max)
+        self._mentions = SenderLimiter(self.whisper_interval, self.whisper_global_max)
+        self._mention_budget = ReplyBudget(self.mention_loop_max, self.mention_loop_window)
+        #: a secret may cross this connection: TLS, or the config allows clear text
+        self._secrets_allowed = network.tls or network.allow_plaintext_secrets
         sasl_password = network.sasl_password
         mechanism = network.sasl_mechanism or ("PLAIN" if sasl_password else None)
         self._registration = Registration(
@@ -237,6 +260,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             network.sasl_user or network.nick,
             sasl_password.reveal() if sasl_password is not None else None,
             required=network.sasl_required,
+            secrets_allowed=self._secrets_allowed,
         )
         self._dispatch: dict[str, Callable[[str, list[str]], None]] = {
             command: getattr(self, name) for command, name in self.handlers.items()
@@ -276,9 +300,15 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         if self._registration.server_time and self._tags:
             stamp = tag_value(self._tags, "time")
             if stamp:
-                when = parse_server_time(stamp)
+                when = plausible_server_time(stamp, now)
                 if when is not None:
                     return when, now
+                # Event has no field for a stamp that is not the event's time: say it here.
+                log.debug(
+                    "{network}: server-time {stamp!r} is not plausible; using the receive time",
+                    network=self._network_name,
+                    stamp=stamp,
+                )
         return now, None
 
     def _emit(
@@ -300,7 +330,12 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         )
 
     def _channel_of(self, target: str) -> str | None:
-        """The channel a PRIVMSG/NOTICE target names, as recorded; None for a private one."""
+        """The channel a PRIVMSG/NOTICE target names, as recorded.
+
+        ``""`` for a channel the bot is not in (nothing of it is recorded), None for a
+        target that is no channel (a private message). A channel the bot is in, or is
+        configured for, is a channel whatever ISUPPORT CHANTYPES says.
+        """
         cache = self._chan_cache
         if target in cache:
             return cache[target]
@@ -308,12 +343,20 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         if name[:1] and name[0] in self._statusmsg:
             # "@#chan": a message to the channel's ops is still said in the channel
             name = name.lstrip(self._statusmsg)
-        channel: str | None = None
-        if name[:1] and name[0] in self._chantypes:
-            channel = self._roster.canonical(name) or name
+        channel = self._roster.canonical(name) if name else None
+        if channel is None and name and (self._is_channel_name(name)):
+            channel = ""
         if len(cache) < 256:
             cache[target] = channel
         return channel
+
+    def _is_channel_name(self, name: str) -> bool:
+        """``name`` is a channel: by its first character, or because it is configured."""
+        return name[:1] in self._chantypes or self._joins.is_configured(name)
+
+    def _joined(self, name: str) -> str | None:
+        """The channel's name as recorded if the bot is in it, else None."""
+        return self._roster.canonical(name)
 
     # -- input -----------------------------------------------------------------------
 
@@ -359,7 +402,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             try:
                 line = raw.decode()
             except UnicodeDecodeError:
-                line = raw.decode(fallback, "replace")
+                try:
+                    line = raw.decode(fallback, "replace")
+                except Exception:
+                    # No decoding problem may cost the line, let alone the connection.
+                    line = raw.decode("latin-1")
             try:
                 self._tags, prefix, command, params = split_message(line)
             except ValueError:
@@ -434,7 +481,16 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         for line in self._registration.start():
             self.sendLine(line)
         if self.password is not None:
-            self.sendLine(f"PASS {self.password}")
+            if self._secrets_allowed:
+                # trailing, so that a password with spaces arrives whole
+                self.sendLine(f"PASS :{self.password}")
+            else:
+                log.warn(
+                    "{network}: not sending the server password (PASS): the connection has "
+                    "no TLS and it would cross the network in clear text "
+                    "(set allow_plaintext_secrets = true to send it anyway)",
+                    network=self._network_name,
+                )
         self.setNick(nickname)
         self.sendLine(f"USER {self.username} {hostname} {servername} :{self.realname}")
 
@@ -547,6 +603,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._apply(self._registration.feed(self._command, params))
 
     def irc_RPL_WELCOME(self, prefix: str, params: list[str]) -> None:
+        if self._registered:
+            # 001 counts once per connection: a second one is a confused or hostile
+            # server, and must not rename the bot or sign it on again.
+            log.debug("{network}: ignoring a second welcome (001)", network=self._network_name)
+            return
         step = self._registration.welcome()
         self._apply(step)
         if step.refuse is not None:
@@ -713,6 +774,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         channel = params[0]
         nick, _, userhost = prefix.partition("!")
         if self._is_me(nick):
+            if not channel or not self._is_channel_name(channel):
+                return  # "JOIN 0" and other non-channels are not somewhere the bot went
             self._roster.joined(channel)
             self._chan_cache.clear()
             self._joins.joined(channel)
@@ -720,13 +783,18 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
             self._emit(channel, Kind.JOIN, self.nickname, userhost=userhost, own=True)
         else:
-            self._roster.add(channel, nick)
-            self._emit(channel, Kind.JOIN, nick, userhost=userhost)
+            joined = self._joined(channel)
+            if joined is None:
+                return  # only the channels the bot is in have a history here
+            self._roster.add(joined, nick)
+            self._emit(joined, Kind.JOIN, nick, userhost=userhost)
 
     def irc_PART(self, prefix: str, params: list[str]) -> None:
         if not params:
             return
-        channel = self._roster.canonical(params[0]) or params[0]
+        channel = self._joined(params[0])
+        if channel is None:
+            return
         reason = params[1] if len(params) > 1 else ""
         nick, _, userhost = prefix.partition("!")
         own = self._is_me(nick)
@@ -740,7 +808,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def irc_KICK(self, prefix: str, params: list[str]) -> None:
         if len(params) < 2:
             return
-        channel = self._roster.canonical(params[0]) or params[0]
+        channel = self._joined(params[0])
+        if channel is None:
+            return
         kicked = params[1]
         reason = params[2] if len(params) > 2 else ""
         kicker = nick_of(prefix)
@@ -796,14 +866,16 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def irc_TOPIC(self, prefix: str, params: list[str]) -> None:
         if len(params) < 2:
             return
-        channel = self._roster.canonical(params[0]) or params[0]
-        self._emit(channel, Kind.TOPIC, nick_of(prefix), text=params[1])
+        channel = self._joined(params[0])
+        if channel is not None:
+            self._emit(channel, Kind.TOPIC, nick_of(prefix), text=params[1])
 
     def irc_RPL_TOPIC(self, prefix: str, params: list[str]) -> None:
         # 332 on join: the topic now, its setter follows in 333 (if the server sends it)
         if len(params) >= 3:
-            channel = self._roster.canonical(params[1]) or params[1]
-            self._topics[self._fold(channel)] = (channel, params[2])
+            channel = self._joined(params[1])
+            if channel is not None:
+                self._topics[self._fold(channel)] = (channel, params[2])
 
     def irc_333(self, prefix: str, params: list[str]) -> None:
         """RPL_TOPICWHOTIME: who set the topic 332 gave."""
@@ -827,10 +899,10 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def irc_MODE(self, prefix: str, params: list[str]) -> None:
         if len(params) < 2:
             return
-        target = params[0]
-        if target[:1] not in self._chantypes:
-            return  # the bot's own user modes are not a channel's history
-        channel = self._roster.canonical(target) or target
+        # the bot's own user modes, or a channel it is not in, are no history here
+        channel = self._joined(params[0])
+        if channel is None:
+            return
         self._emit(channel, Kind.MODE, nick_of(prefix), text=" ".join(params[1:]))
 
     # -- what people say -------------------------------------------------------------------
@@ -845,8 +917,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         channel = self._chan_cache.get(target, _UNSEEN)
         if channel is _UNSEEN:
             channel = self._channel_of(target)
-        if channel is None:
-            self._on_whisper(nick, text)
+        if not channel:
+            if channel is None and self._is_me(target):
+                self._on_whisper(nick, text)
             return
         if not text:
             return
@@ -867,13 +940,24 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         if kind is Kind.MESSAGE and not own:
             n = len(self.nickname)
             if len(text) > n and text[n] in ":," and self._fold(text[:n]) == self._folded_nick:
-                reply = MENTION_REPLY.format(nick=nick)
-                self._reply(f"PRIVMSG {channel} :{reply}", channel, reply)
+                self._on_mention(nick, channel, text[n + 1 :])
+
+    def _on_mention(self, nick: str, channel: str, rest: str) -> None:
+        """``logbot: ...`` in a channel: answered, rate-limited, never in a loop."""
+        if rest.strip() == MENTION_TEXT or not nick or "." in nick:
+            return  # another bot's answer (answering it would loop for ever), or a server
+        key = self._fold(nick)
+        now = self._clock.seconds()
+        if not self._mention_budget.allows(key, now) or not self._mentions.allow(key, now):
+            return
+        self._mention_budget.record(key, now)
+        reply = MENTION_REPLY.format(nick=nick)
+        self._reply(f"PRIVMSG {channel} :{reply}", channel, reply)
 
     def _on_whisper(self, nick: str, text: str) -> None:
         """A private message: answered (rate-limited), never recorded."""
-        if not nick or "." in nick or self._is_me(nick):
-            return  # a server, or ourselves
+        if not nick or "." in nick or self._is_me(nick) or text == WHISPER_REPLY:
+            return  # a server, ourselves, or another bot's answer (answering would loop)
         if text[:1] == "\x01":
             tag, body = _ctcp(text)
             if tag != "ACTION":
@@ -899,6 +983,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             return
         text = params[1]
         channel = self._channel_of(params[0])
+        if channel == "":
+            return
         if channel is None:
             log.debug(
                 "{network}: notice from {sender}: {text}",
