@@ -32,6 +32,28 @@ def test_a_second_welcome_neither_renames_nor_signs_on_again() -> None:
     assert bot.proto._roster.is_joined("#x")
 
 
+@pytest.mark.parametrize("line", [f":{SERVER} 432", f":{SERVER} 731", f":{SERVER} 432 logbot"])
+def test_a_numeric_without_its_parameters_costs_no_traceback(line: str, logged: list[str]) -> None:
+    """Short numerics are ignored like any malformed line: no 'error handling' traceback."""
+    bot = Bot()
+    bot.ready()
+    bot.feed(line, ":alice!a@h PRIVMSG #x :after")
+    assert [e.text for e in bot.take_events()] == ["after"]
+    assert not any("error handling" in entry for entry in logged)
+
+
+def test_a_stray_sasl_success_or_password_refusal_after_welcome_changes_nothing() -> None:
+    """903 outside a SASL exchange authenticates nothing; a late 464 is not why we part."""
+    bot = Bot()
+    bot.ready()
+    bot.feed(f":{SERVER} 903 logbot :SASL authentication successful")
+    bot.feed(f":{SERVER} 464 logbot :Password incorrect")
+    assert not bot.proto.authenticated
+    bot.proto.connectionLost(None)
+    assert bot.events[-1].kind is Kind.DISCONNECTED
+    assert bot.events[-1].text == "connection lost"
+
+
 # -- CHANTYPES ---------------------------------------------------------------------------
 
 

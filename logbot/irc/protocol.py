@@ -691,6 +691,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self._drop_reason = f"server closed the link: {text}"
 
     def irc_ERR_PASSWDMISMATCH(self, prefix: str, params: list[str]) -> None:
+        if self._registered:
+            return  # the password was accepted long ago; a stray 464 says nothing
         log.error("{network}: the server rejected the password", network=self._network_name)
         self._drop_reason = "server password rejected"
 
@@ -709,7 +711,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def irc_ERR_ERRONEUSNICKNAME(self, prefix: str, params: list[str]) -> None:
         refused = params[1] if len(params) > 1 else self._attemptedNick
-        reason = params[-1]
+        reason = params[-1] if params else ""
         if self._registered:
             log.warn(
                 "{network}: nick {nick} refused: {reason}",

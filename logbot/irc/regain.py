@@ -83,6 +83,8 @@ class NickRegain:
 
     def offline(self, params: list[str]) -> bool:
         """731 (MONITOR: these went offline): True if the wanted nick is among them."""
+        if not params:
+            return False
         wanted = self._fold(self.wanted)
         return any(self._fold(nick_of(t)) == wanted for t in params[-1].split(","))
 

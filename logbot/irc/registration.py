@@ -249,10 +249,11 @@ class Registration:
             step.send.append("AUTHENTICATE +")
 
     def _sasl_success(self, step: Step) -> None:
+        if self.state != "sasl":
+            return  # no exchange under way: a stray 903 authenticates nothing
         self.authenticated = True
         step.notes.append(("info", f"SASL {self.mechanism} authentication succeeded"))
-        if self.state == "sasl":
-            self._end(step)
+        self._end(step)
 
     def _sasl_failure(self, command: str, params: list[str], step: Step) -> None:
         if self.state != "sasl" or self.authenticated:
