@@ -26,7 +26,13 @@ What the protocol itself does beyond Twisted's ``IRCClient``:
   ``server-time`` was negotiated; the receive time is kept in ``Event.received``);
 - keeps a roster so QUIT and NICK are recorded in every channel the user shared with
   the bot, and records the bot's own joins and replies (``own=True``);
-- answers whispers (rate-limited, never logged) and mentions (logged).
+- records only what happens in the channels it is in (a line naming any other target,
+  ``*`` or ``+o`` or a channel it never joined, is no history of ours), and treats a
+  channel it is in or configured for as a channel whatever a later ISUPPORT says;
+- answers whispers (never logged) and mentions (logged), both rate-limited per sender
+  and in all, never a NOTICE and never another bot's answer (no reply loops);
+- sends no secret (PASS, NickServ IDENTIFY) over a connection without TLS unless
+  ``allow_plaintext_secrets`` is set.
 """
 
 from __future__ import annotations
@@ -344,7 +350,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             # "@#chan": a message to the channel's ops is still said in the channel
             name = name.lstrip(self._statusmsg)
         channel = self._roster.canonical(name) if name else None
-        if channel is None and name and (self._is_channel_name(name)):
+        if channel is None and name and self._is_channel_name(name):
             channel = ""
         if len(cache) < 256:
             cache[target] = channel
