@@ -7,10 +7,11 @@ Wire lines in, exact lines out, on ``StringTransport`` and ``task.Clock`` (``Bot
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from logbot.config import ChannelConfig, Secret
+from logbot.config import ChannelConfig, ConfigError, Secret, build_settings
 from logbot.events import Kind
 from tests.test_irc_cap import sasl_bot, server_time_bot
 from tests.test_irc_protocol import SERVER, Bot, ev
@@ -261,3 +262,22 @@ def test_a_fallback_that_fails_on_a_line_falls_back_to_latin1() -> None:
     bot.proto._fallback = "base64"  # slipped past every check
     bot.feed(b":alice!a@h PRIVMSG #x :caf\xe9", ":alice!a@h PRIVMSG #x :next")
     assert [e.text for e in bot.take_events()] == ["café", "next"]
+
+
+def test_allow_plaintext_secrets_is_a_bool_key_per_network_or_top_level(tmp_path: Path) -> None:
+    """Default false; a top-level value is every network's default; a table's own wins."""
+    config = tmp_path / "logbot.toml"
+    config.write_text(
+        "allow_plaintext_secrets = true\n"
+        '[[network]]\nname = "a"\nserver = "a.test"\nchannels = ["#x"]\n'
+        '[[network]]\nname = "b"\nserver = "b.test"\nchannels = ["#x"]\n'
+        "allow_plaintext_secrets = false\n"
+    )
+    a, b = build_settings({}, str(config), {}).networks
+    assert (a.allow_plaintext_secrets, b.allow_plaintext_secrets) == (True, False)
+    config.write_text('server = "a.test"\nchannels = ["#x"]\n')
+    (network,) = build_settings({}, str(config), {}).networks
+    assert network.allow_plaintext_secrets is False
+    config.write_text('server = "a.test"\nchannels = ["#x"]\nallow_plaintext_secrets = "yes"\n')
+    with pytest.raises(ConfigError, match="allow_plaintext_secrets"):
+        build_settings({}, str(config), {})
