@@ -72,6 +72,8 @@ class NetworkConfig:
     sasl_user: str | None = None
     sasl_password: Secret | None = None
     sasl_required: bool = False
+    #: send a server password or NickServ IDENTIFY over a connection without TLS
+    allow_plaintext_secrets: bool = False
     ping_interval: float = DEFAULT_PING_INTERVAL
     ping_timeout: float = DEFAULT_PING_TIMEOUT
     fallback_encoding: str = DEFAULT_FALLBACK_ENCODING

@@ -150,9 +150,9 @@ def server_time_bot() -> Bot:
 def test_server_time_is_the_event_time_and_receive_time_is_kept() -> None:
     """With server-time, @time= is the event's time and the clock's is in received."""
     bot = server_time_bot()
-    bot.feed("@time=2020-01-02T03:04:05.678Z;account=al :alice!a@h PRIVMSG #x :hi")
+    bot.feed("@time=2025-11-28T19:30:05.678Z;account=al :alice!a@h PRIVMSG #x :hi")
     (event,) = bot.take_events()
-    assert event.time == datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    assert event.time == datetime(2025, 11, 28, 19, 30, 5, 678000, tzinfo=UTC)
     assert event.received == bot.now
     assert (event.channel, event.nick, event.text) == ("#x", "alice", "hi")
 
@@ -160,8 +160,8 @@ def test_server_time_is_the_event_time_and_receive_time_is_kept() -> None:
 def test_server_time_applies_to_every_kind_and_fan_out() -> None:
     """A stamped QUIT is recorded in each shared channel with the server's time."""
     bot = server_time_bot()
-    bot.feed("@time=2020-01-02T03:04:05Z :alice!a@h QUIT :bye")
-    stamp = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    bot.feed("@time=2025-11-28T19:30:05Z :alice!a@h QUIT :bye")
+    stamp = datetime(2025, 11, 28, 19, 30, 5, tzinfo=UTC)
     assert [(e.channel, e.time, e.received) for e in bot.take_events()] == [
         ("#x", stamp, bot.now),
         ("#y", stamp, bot.now),
@@ -332,8 +332,9 @@ def test_sasl_required_refuses_a_welcome_without_authentication() -> None:
 
 
 def test_nickserv_identify_when_the_server_has_no_sasl(logged: list[str]) -> None:
-    """Without SASL on offer (and not required), the bot identifies to NickServ on welcome."""
-    bot = sasl_bot()
+    """Without SASL on offer (and not required), the bot identifies to NickServ on welcome
+    (here clear text is allowed; see test_irc_hostile for the default)."""
+    bot = sasl_bot(allow_plaintext_secrets=True)
     bot.sent()
     bot.feed(f":{SERVER} CAP * LS :server-time")
     assert bot.sent() == ["CAP REQ :server-time"]
@@ -380,7 +381,7 @@ def collided_bot(isupport: str = "") -> Bot:
     bot.feed(f":{SERVER} 433 * logbot :in use", f":{SERVER} 421 * CAP :Unknown")
     if isupport:
         # ISUPPORT arrives after the welcome; regain starts on welcome, so feed it first
-        bot.proto._on_isupport(SERVER, ["logbot^", isupport, "are supported"])
+        bot.proto.irc_RPL_ISUPPORT(SERVER, ["logbot^", isupport, "are supported"])
     bot.feed(f":{SERVER} 001 logbot^ :Welcome")
     return bot
 
@@ -488,6 +489,7 @@ def test_reply_queue_is_bounded() -> None:
     """Beyond max_queued_replies waiting, further replies are dropped, not queued."""
     bot = Bot()
     bot.ready()
+    bot.proto._mentions.global_max = 1000  # the queue's bound is under test, not the limit
     for i in range(40):
         bot.feed(f":u{i}!u@h PRIVMSG #x :logbot: hi")
     bot.clock.pump([1.0] * 200)
@@ -536,6 +538,6 @@ def test_a_ping_flood_cannot_grow_the_output_queue() -> None:
     for i in range(1000):
         bot.feed(f"PING :flood{i}")
         bot.feed(f":{SERVER} 731 logbot^ :logbot")  # "your nick is free", over and over
-    assert len(bot.proto._urgent) == 1
+    assert len(bot.proto._outbox.urgent) == 1
     bot.clock.pump([LogBotProtocol.line_interval] * 5)
     assert bot.sent() == ["PONG :flood999", "NICK logbot"]

@@ -167,6 +167,7 @@ def test_quit_sends_quit_at_once_and_fires_when_the_connection_closes() -> None:
     s = Setup()
     proto, transport = s.connect()
     s.sign_on(proto)
+    proto.dataReceived(b":logbot!l@h JOIN #x\r\n")
     for i in range(20):  # queue far more than the token bucket lets out
         proto.dataReceived(f":u{i}!u@h PRIVMSG logbot :hi\r\n".encode())
     transport.clear()
@@ -275,10 +276,16 @@ def test_pause_reading_pauses_the_transport_and_resume_reads_again() -> None:
 
 
 def test_pause_without_a_connection_does_nothing() -> None:
-    """Between connections there is nothing to pause; no error."""
+    """Between connections there is nothing to pause, and the next connection reads."""
     s = Setup()
     s.factory.pause_reading()
+    assert s.factory.connection is None
+    proto, transport = s.connect()
+    assert not proto.reading_paused
+    assert transport.producerState == "producing"
     s.factory.resume_reading()
+    assert not proto.reading_paused
+    assert transport.producerState == "producing"
 
 
 def test_silence_while_reading_is_paused_does_not_drop_the_connection() -> None:

@@ -114,9 +114,14 @@ def test_connect_asks_for_capabilities_then_registers() -> None:
 
 
 def test_server_password_is_sent_before_nick() -> None:
-    """A configured server password goes out as PASS before NICK."""
-    bot = Bot(password=Secret("hunter2"))
-    assert bot.sent() == ["CAP LS 302", "PASS hunter2", "NICK logbot", "USER logbot 0 * :logbot"]
+    """A configured server password goes out as PASS (trailing, spaces kept) before NICK."""
+    bot = Bot(password=Secret("hunter2 two"), allow_plaintext_secrets=True)
+    assert bot.sent() == [
+        "CAP LS 302",
+        "PASS :hunter2 two",
+        "NICK logbot",
+        "USER logbot 0 * :logbot",
+    ]
 
 
 def test_server_without_cap_registers_and_joins_every_channel_with_keys() -> None:
@@ -505,6 +510,14 @@ def test_configured_fallback_encoding_is_used() -> None:
         b":alice!a@h PRIVMSG #x :" + "привет".encode(),
     )
     assert [e.text for e in bot.take_events()] == ["привет", "привет"]
+
+
+def test_bytes_the_fallback_cannot_decode_become_replacement_characters() -> None:
+    """0x98 is undefined in cp1251: it reads as U+FFFD and the rest of the line is kept."""
+    bot = Bot(fallback_encoding="cp1251")
+    bot.ready()
+    bot.feed(b":alice!a@h PRIVMSG #x :\x98" + "ж".encode("cp1251"))
+    assert [e.text for e in bot.take_events()] == ["\ufffdж"]
 
 
 def test_unknown_fallback_encoding_falls_back_to_latin1(logged: list[str]) -> None:

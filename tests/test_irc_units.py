@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from logbot.irc.cap import join_lines, parse_caps, req_lines, sasl_plain_chunks
-from logbot.irc.ratelimit import SenderLimiter, TokenBucket
+from logbot.irc.ratelimit import ReplyBudget, SenderLimiter, TokenBucket
 from logbot.irc.roster import Roster, casefolder
 from logbot.irc.wire import (
-    decode,
     nick_of,
     parse_server_time,
-    parse_tags,
+    plausible_server_time,
     split_message,
     tag_value,
     unescape_tag_value,
@@ -49,24 +48,11 @@ def test_split_message_rejects_lines_without_a_command(line: str) -> None:
         split_message(line)
 
 
-def test_decode_prefers_utf8_then_the_fallback() -> None:
-    """Valid UTF-8 decodes as UTF-8; anything else with the fallback, never raising."""
-    assert decode("é".encode(), "latin-1") == "é"
-    assert decode(b"\xe9", "latin-1") == "é"
-    assert decode("ж".encode("cp1251"), "cp1251") == "ж"
-    assert decode(b"\x98", "cp1251") == "\ufffd"  # undefined in cp1251: replaced, not raised
-
-
 def test_tag_values_are_unescaped() -> None:
     """IRCv3 escapes become their characters; unknown escapes and a final backslash too."""
     assert unescape_tag_value(r"a\sb\:c\\d\re\nf") == "a b;c\\d\re\nf"
     assert unescape_tag_value("x\\y") == "xy"
     assert unescape_tag_value("end\\") == "end"
-    assert parse_tags("time=t;flag;+draft/x=1\\s2;time=later") == {
-        "time": "later",
-        "flag": "",
-        "+draft/x": "1 2",
-    }
 
 
 def test_tag_value_finds_one_tag_exactly() -> None:
@@ -243,3 +229,29 @@ def test_join_lines_put_keyed_channels_first_and_split_long_lists() -> None:
     assert len(lines) > 1
     assert all(len(line) < 420 for line in lines)
     assert sum(line.count("#") for line in lines) == 100
+
+
+def test_server_time_out_of_range_or_far_from_the_receive_time_is_none() -> None:
+    """Stamps UTC cannot hold, or more than a day from the receive time, are not believed."""
+    received = datetime(2025, 11, 28, 19, 35, 22, tzinfo=UTC)
+    assert parse_server_time("0001-01-01T00:00:00+01:00") is None
+    assert parse_server_time("9999-12-31T23:59:59-01:00") is None
+    assert plausible_server_time("2025-11-28T10:00:00Z", received) == datetime(
+        2025, 11, 28, 10, tzinfo=UTC
+    )
+    assert plausible_server_time("2025-11-27T19:35:21Z", received) is None
+    assert plausible_server_time("2025-11-29T19:35:23Z", received) is None
+    assert plausible_server_time("not a time", received) is None
+
+
+def test_reply_budget_stops_a_sender_until_its_window_passes() -> None:
+    """max_replies within the window, then no more until the oldest leaves the window."""
+    budget = ReplyBudget(max_replies=2, window=100.0)
+    assert budget.allows("a", 0.0)
+    budget.record("a", 0.0)
+    budget.record("a", 50.0)
+    assert not budget.allows("a", 60.0)
+    assert budget.allows("b", 60.0)
+    assert budget.allows("a", 100.5)  # the reply at 0 has left the window
+    assert budget.allows("a", 151.0)
+    assert budget._replies == {}  # nothing remembered once the window is empty

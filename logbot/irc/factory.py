@@ -30,8 +30,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from logbot.events import Event
+from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.failures import describe_failure
-from logbot.irc.protocol import Clock, DelayedCall, LogBotProtocol
+from logbot.irc.protocol import LogBotProtocol
 from logbot.settings import NetworkConfig
 
 log = Logger(namespace="logbot.irc")

@@ -66,3 +66,41 @@ class TokenBucket:
         """Seconds until the next token is there (0 if one is there now)."""
         self._refill(now)
         return max(0.0, (1.0 - self.tokens) * self.interval)
+
+
+class ReplyBudget:
+    """At most ``max_replies`` replies to one sender within ``window`` seconds.
+
+    The per-minute :class:`SenderLimiter` slows a sender down; this stops one that keeps
+    at it (another bot answering the answers) until the window has passed. Memory stays
+    bounded: a sender is remembered only while one of its replies is inside the window,
+    and the caller records only replies a :class:`SenderLimiter` allowed.
+    """
+
+    __slots__ = ("_replies", "max_replies", "window")
+
+    def __init__(self, max_replies: int = 5, window: float = 3600.0) -> None:
+        self.max_replies = max_replies
+        self.window = window
+        # sender key -> times of its replies within the window, oldest first
+        self._replies: dict[str, list[float]] = {}
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.window
+        for sender in [s for s, times in self._replies.items() if times[-1] <= cutoff]:
+            del self._replies[sender]
+
+    def allows(self, sender: str, now: float) -> bool:
+        """True if ``sender`` has had fewer than ``max_replies`` replies in the window."""
+        self._expire(now)
+        times = self._replies.get(sender)
+        if times is None:
+            return True
+        cutoff = now - self.window
+        recent = [t for t in times if t > cutoff]
+        self._replies[sender] = recent
+        return len(recent) < self.max_replies
+
+    def record(self, sender: str, now: float) -> None:
+        """A reply to ``sender`` went out (or was queued) at ``now``."""
+        self._replies.setdefault(sender, []).append(now)

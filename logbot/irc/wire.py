@@ -6,11 +6,15 @@ Everything here is pure and cheap, because it runs for every line the server sen
 from __future__ import annotations
 
 import codecs
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 #: An IRCv3 line is at most 8191 bytes of tags plus 512 of message; anything without a
 #: line end after this many bytes is garbage we drop rather than buffer without bound.
 MAX_LINE_BYTES = 16 * 1024
+
+#: A ``server-time`` stamp further than this from when the line was read is not believed
+#: (a server with a broken clock, or a hostile one): the receive time is used instead.
+MAX_SERVER_TIME_SKEW = timedelta(days=1)
 
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
@@ -18,18 +22,6 @@ _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 def check_encoding(name: str) -> str:
     """The codec's canonical name; ``LookupError`` if Python knows no such encoding."""
     return codecs.lookup(name).name
-
-
-def decode(raw: bytes, fallback: str) -> str:
-    """Text of one line: UTF-8 when it is valid UTF-8, else ``fallback`` (never raises).
-
-    A fallback such as latin-1 decodes every byte; for a codec that cannot, the bytes
-    it rejects become U+FFFD rather than costing the line.
-    """
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return raw.decode(fallback, "replace")
 
 
 def unescape_tag_value(value: str) -> str:
@@ -55,19 +47,6 @@ def unescape_tag_value(value: str) -> str:
     return "".join(out)
 
 
-def parse_tags(raw: str) -> dict[str, str]:
-    """The tags of a line (the part after ``@`` and before the first space) as a dict.
-
-    A tag without a value maps to ``""``; when a key repeats, the last one wins.
-    """
-    tags: dict[str, str] = {}
-    for item in raw.split(";"):
-        if item:
-            key, _, value = item.partition("=")
-            tags[key] = unescape_tag_value(value)
-    return tags
-
-
 def tag_value(raw: str, key: str) -> str | None:
     """The value of one tag in a raw tag string, without parsing the others.
 
@@ -87,15 +66,26 @@ def tag_value(raw: str, key: str) -> str | None:
 
 
 def parse_server_time(value: str) -> datetime | None:
-    """An IRCv3 ``time`` tag (``2011-10-19T16:40:51.620Z``) as aware UTC, None if malformed."""
+    """An IRCv3 ``time`` tag (``2011-10-19T16:40:51.620Z``) as aware UTC.
+
+    None if malformed, or not representable in UTC (``0001-01-01T00:00:00+01:00``).
+    """
     try:
         when = datetime.fromisoformat(value)
-    except ValueError:
+        if when.tzinfo is None:
+            # The spec says UTC with a Z; a server that omits the zone still means UTC.
+            return when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        # The spec says UTC with a Z; a server that omits the zone still means UTC.
-        return when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+
+
+def plausible_server_time(value: str, received: datetime) -> datetime | None:
+    """The ``time`` tag as aware UTC if it is well-formed and within a day of ``received``."""
+    when = parse_server_time(value)
+    if when is None or abs(when - received) > MAX_SERVER_TIME_SKEW:
+        return None
+    return when
 
 
 def split_message(line: str) -> tuple[str, str, str, list[str]]:

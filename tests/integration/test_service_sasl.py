@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,8 @@ def test_server_time_is_the_time_of_the_logged_line(
     (conn,) = sasl_server.wait_connections(1, timeout=BOT_START)
     wait_for(lambda: conn.joined == ["#x"], BOT_START, "the bot to join #x")
     conn.send(f":carol!c@{HOST} JOIN :#x")
-    conn.send(f"@time=2020-01-02T03:04:05.678Z :carol!c@{HOST} PRIVMSG #x :from the past")
+    # hours ago, but within the day a server-time stamp is believed for
+    past = datetime.now(UTC) - timedelta(hours=3, minutes=7)
+    conn.send(f"@time={past:%Y-%m-%dT%H:%M:%S}.678Z :carol!c@{HOST} PRIVMSG #x :from the past")
     line = bot.wait_for_log("<carol> from the past")
-    assert line.startswith("[03:04:05] ")
+    assert line.startswith(f"[{past:%H:%M:%S}] ")

@@ -39,6 +39,13 @@ def password_ngircd(make_ngircd: Callable[..., Ngircd]) -> Ngircd:
     return make_ngircd(f"[Global]\n\tPassword = {SERVER_PASSWORD}\n")
 
 
+def plaintext_allowed(tmp_path: Path) -> Path:
+    """A config that lets PASS cross the test's plain-TCP connection to 127.0.0.1."""
+    config = tmp_path / "plaintext.toml"
+    config.write_text("allow_plaintext_secrets = true\n")
+    return config
+
+
 def shown_by_ps(bot: LogBot) -> str:
     """The bot's command line as ``ps`` prints it (from /proc when ps is not installed)."""
     ps = shutil.which("ps")
@@ -77,7 +84,7 @@ def test_a_password_file_gets_the_bot_in_and_the_password_is_never_shown(
     config = tmp_path / "logbot.toml"
     config.write_text(
         f'server = "{HOST}"\nport = {server.port}\nchannels = ["#x"]\nfile = "{log}"\n'
-        f'password_file = "{secret}"\nlog_level = "debug"\n'
+        f'password_file = "{secret}"\nlog_level = "debug"\nallow_plaintext_secrets = true\n'
     )
     bot = logbot_run("--config", str(config), log=log)
     alice.expect("JOIN", nick="logbot", timeout=BOT_START)
@@ -94,6 +101,7 @@ def test_a_password_ngircd_rejects_is_one_line_without_the_password(
     server = password_ngircd(make_ngircd)
     log = tmp_path / "log.txt"
     bot = logbot_run(
+        *("--config", str(plaintext_allowed(tmp_path))),
         *("--server", HOST, "--port", str(server.port), "--channel", "#x", "--file", str(log)),
         "--log-level",
         "debug",
@@ -121,6 +129,7 @@ def test_a_world_readable_password_file_is_warned_about_by_path_only(
     config.write_text(
         f'server = "{HOST}"\nport = {server.port}\nchannels = ["#x"]\n'
         f'file = "{tmp_path / "log.txt"}"\npassword_file = "{secret}"\n'
+        "allow_plaintext_secrets = true\n"
     )
     bot = logbot_run("--config", str(config), log=tmp_path / "log.txt")
     line = bot.wait_for_stderr("readable by", BOT_START)
@@ -159,6 +168,7 @@ def test_a_464_refusal_is_one_error_line_without_the_password(
 ) -> None:
     """464 Password incorrect: an ERROR line saying so, naming no secret; a retry is planned."""
     bot = logbot_run(
+        *("--config", str(plaintext_allowed(tmp_path))),
         *("--server", HOST, "--port", str(password_server.port), "--channel", "#x"),
         *("--file", str(tmp_path / "log.txt"), "--log-level", "debug"),
         env={"LOGBOT_PASSWORD": WRONG_PASSWORD},
@@ -166,7 +176,7 @@ def test_a_464_refusal_is_one_error_line_without_the_password(
     )
     line = bot.wait_for_stderr("the server rejected the password", BOT_START)
     # the server saw the password (the refusal answered it)
-    assert f"PASS {WRONG_PASSWORD}" in password_server.connections[0].lines
+    assert f"PASS :{WRONG_PASSWORD}" in password_server.connections[0].lines
     assert LOG_EVENT.match(line), line
     assert " ERROR logbot.irc: " in line
     lost = bot.wait_for_stderr("disconnected from", BOT_START)
