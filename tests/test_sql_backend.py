@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from logbot.backends import sql
 from logbot.backends.base import Backend, BackendOptions
+from logbot.backends.spool import Spool
 from logbot.events import Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
@@ -127,7 +128,7 @@ class Rig:
         self.clock = ClockReactor()
         self.pool = pool if pool is not None else InlinePool()
         self.writer = SwitchableWriter(EventWriter(engine, upgrade=False))
-        self.spool = sql.Spool(spool_dir, "test-db")
+        self.spool = Spool(spool_dir, "test-db")
         self.backend = sql.SQLBackend(
             self.writer,  # type: ignore[arg-type]
             BackendOptions(reactor=self.clock),

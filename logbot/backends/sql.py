@@ -36,7 +36,7 @@ How events travel:
 The spool lives in ``$XDG_STATE_HOME/logbot/spool/<digest>/`` (platformdirs
 ``user_state_path("logbot")``; ``~/.local/state/logbot/spool/...`` by default), one
 directory per database (``<digest>`` hashes the database name; ``target.txt`` inside names
-it, password hidden). Segments are JSON lines, one row per line
+it, password hidden; see :mod:`logbot.backends.spool`). Segments are JSON lines, one row per line
 (:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name is
 oldest first.
 
@@ -48,17 +48,12 @@ for the database; past that the waiting events are spooled instead, then the wri
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import json
-import os
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import sqlalchemy as sa
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
@@ -66,6 +61,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from logbot.backends.base import BackendOptions
+from logbot.backends.spool import Spool, spool_dir_for
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -91,8 +87,6 @@ BATCH_INTERVAL = 0.25
 MAX_MEMORY_ROWS = 8_000
 #: rows per transaction when replaying a spool segment
 REPLAY_CHUNK = 5_000
-#: a spool segment is closed (and becomes replayable) after this many rows
-SEGMENT_ROWS = 5_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0
@@ -104,109 +98,6 @@ CLOSE_TIMEOUT = 30.0
 MAX_PRESSURE_SECONDS = 5.0
 
 _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
-
-
-def spool_dir_for(target: str) -> Path:
-    """The spool directory for a database, named as :func:`display_target` shows it."""
-    digest = hashlib.sha256(target.encode("utf-8")).hexdigest()[:16]
-    return platformdirs.user_state_path("logbot") / "spool" / digest
-
-
-class Spool:
-    """Append-only JSON-lines segments in one directory, replayed oldest first.
-
-    The reactor thread appends and seals; the writer thread reads and deletes sealed
-    segments. Only the open segment is ever appended to, and it is never read until
-    sealed, so the two threads never touch the same file at the same time.
-    """
-
-    def __init__(self, directory: Path, target_name: str = "") -> None:
-        self.directory = directory
-        #: the database this spool belongs to, written to target.txt for operators
-        self.target_name = target_name
-        self._open: tuple[Path, int] | None = None  # (path, fd)
-        self._open_rows = 0
-        self._counter = itertools.count()
-        self.rows_written = 0
-        #: rows this process appended, per segment not yet replayed (orphans hold none)
-        self.own_rows: dict[Path, int] = {}
-        # False once a listing found nothing to replay and we have appended nothing since:
-        # spares a directory listing after every commit
-        self._maybe_sealed = True
-
-    def _ensure_dir(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        note = self.directory / "target.txt"
-        if self.target_name and not note.exists():
-            note.write_text(self.target_name + "\n", encoding="utf-8")
-
-    def sealed(self) -> list[Path]:
-        """Segments ready to replay, oldest first."""
-        if not self._maybe_sealed:
-            return []
-        try:
-            names = sorted(p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl")
-        except OSError:
-            names = []
-        current = self._open[0] if self._open else None
-        found = [p for p in names if p != current]
-        if not found and current is None:
-            self._maybe_sealed = False
-        return found
-
-    def has_open(self) -> bool:
-        return self._open is not None
-
-    def append(self, rows: Sequence[Row]) -> None:
-        """Add rows to the open segment and fsync; raises OSError when the disk refuses."""
-        if not rows:
-            return
-        if self._open is None:
-            self._ensure_dir()
-            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.jsonl"
-            path = self.directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._open = (path, fd)
-            self._open_rows = 0
-        self._maybe_sealed = True
-        path, fd = self._open
-        data = "".join(
-            json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows
-        )
-        payload = data.encode("utf-8")
-        written = 0
-        while written < len(payload):
-            written += os.write(fd, payload[written:])
-        os.fsync(fd)
-        self._open_rows += len(rows)
-        self.rows_written += len(rows)
-        self.own_rows[path] = self.own_rows.get(path, 0) + len(rows)
-        if self._open_rows >= SEGMENT_ROWS:
-            self.seal()
-
-    def seal(self) -> None:
-        """Close the open segment: from now on it is replayable."""
-        if self._open is not None:
-            _path, fd = self._open
-            self._open = None
-            os.close(fd)
-
-    @staticmethod
-    def read(path: Path) -> list[Row]:
-        """The rows of a segment (writer thread). A torn last line (crash) is ignored."""
-        rows: list[Row] = []
-        with path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    log.warn("spool {path}: skipping an unreadable line", path=str(path))
-                    continue
-                if isinstance(item, list) and len(item) == 10:
-                    rows.append(tuple(item))
-        return rows
 
 
 def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
