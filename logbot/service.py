@@ -27,7 +27,14 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
-from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
+from logbot.backends.base import (
+    Backend,
+    BackendOptions,
+    FanOut,
+    Throttling,
+    load_backend,
+    make_thread_pool,
+)
 from logbot.config import NetworkConfig, Settings, backend_routes
 
 log = Logger(namespace="logbot.service")
@@ -108,6 +115,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
     """
     per_network: list[list[Backend]] = [[] for _ in settings.networks]
     backends: list[Backend] = []
+    pool = make_thread_pool(reactor)
     try:
         for route in backend_routes(settings):
             target = route.target
@@ -115,7 +123,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
                 from logbot.storage.engine import default_db_path
 
                 target = str(default_db_path())
-            options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel)
+            options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel, pool=pool)
             backend = load_backend(route.kind)(target, options)
             backends.append(backend)
             for index in route.networks:

@@ -657,3 +657,105 @@ def _drain(r: Rig, pool: ManualPool) -> None:
         else:
             return
     raise AssertionError("the backend did not drain")
+
+
+# -- the writer's state ---------------------------------------------------------------
+
+
+def test_the_writer_states_and_their_transitions_are_listed() -> None:
+    """Every move the writer may make, in one table (anything else is logged as a bug)."""
+    S = sql.State
+    assert {s: set(t) for s, t in sql.TRANSITIONS.items()} == {
+        S.IDLE: {S.WRITING, S.GAVE_UP, S.CLOSED},
+        S.WRITING: {S.IDLE, S.WRITING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.WAITING: {S.RETRYING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.RETRYING: {S.IDLE, S.RETRYING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.GAVE_UP: {S.CLOSED},
+        S.CLOSED: set(),
+    }
+
+
+def _record_states(backend: sql.SQLBackend) -> list[sql.State]:
+    seen = [backend.state]
+    real = backend._to
+
+    def to(new: sql.State) -> None:
+        assert new in sql.TRANSITIONS[backend.state], (backend.state, new)
+        real(new)
+        seen.append(new)
+
+    backend._to = to  # type: ignore[method-assign]
+    return seen
+
+
+def test_an_outage_walks_the_listed_states(rig: Rig) -> None:
+    """Up, down, retrying, back up, closed: only listed transitions, in this order."""
+    S = sql.State
+    seen = _record_states(rig.backend)
+    rig.write(2)
+    rig.clock.advance(0.25)
+    rig.writer.down = True
+    rig.write(2)
+    rig.clock.advance(0.25)
+    rig.clock.advance(sql.RETRY_FIRST)  # the retry fails too
+    rig.writer.down = False
+    rig.clock.advance(sql.RETRY_FIRST * sql.RETRY_FACTOR)
+    assert _fired(rig.backend.close())
+    assert seen == [
+        S.IDLE,
+        S.WRITING,
+        S.IDLE,
+        S.WRITING,
+        S.WAITING,
+        S.RETRYING,
+        S.WAITING,
+        S.RETRYING,
+        S.IDLE,
+        S.CLOSED,
+    ]
+    assert len(rig.stored()) == 4
+
+
+def test_unreachable_at_start_keeps_retrying_until_events_come(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A first retry with nothing to write waits again: later events reach the database."""
+    r = Rig(engine, tmp_path / "spool", up=False)
+    r.clock.advance(sql.RETRY_MAX * 3)  # several retries, nothing to write yet
+    assert r.backend.state is sql.State.WAITING
+    events = r.write(3)
+    r.clock.advance(0.25)  # spooled: the database is still believed down
+    r.clock.advance(sql.RETRY_MAX)
+    assert [t for _, t in r.stored()] == [e.text for e in events]
+    assert r.backend.state is sql.State.IDLE
+    assert _fired(r.backend.close())
+
+
+def test_a_close_that_gives_up_ends_closed(engine: sa.Engine, tmp_path: Path) -> None:
+    """A hung write at close: WRITING -> GAVE_UP -> CLOSED, the events in the spool."""
+    S = sql.State
+    r = Rig(engine, tmp_path / "spool", pool=ManualPool())
+    seen = _record_states(r.backend)
+    r.write(2)
+    r.clock.advance(0.25)
+    closed = r.backend.close()
+    r.clock.advance(sql.CLOSE_TIMEOUT)
+    assert _fired(closed)
+    assert seen == [S.IDLE, S.WRITING, S.GAVE_UP, S.CLOSED]
+    assert r.spooled_rows() == 2
+
+
+def test_create_runs_the_writer_on_the_pool_of_the_options(tmp_path: Path) -> None:
+    """One pool for every backend: create() uses BackendOptions.pool and does not stop it."""
+    clock = ClockReactor()
+    pool = InlinePool()
+    backend = sql.create(
+        str(tmp_path / "db.sqlite"),
+        BackendOptions(reactor=clock, pool=pool),  # type: ignore[arg-type]
+        spool_dir=tmp_path / "spool",
+    )
+    assert backend._pool is pool
+    assert backend._own_pool is False
+    backend.write(Event(time=T0, network="n", channel="#x", kind=Kind.MESSAGE, nick="a", text="x"))
+    assert _fired(backend.close())
+    assert backend.committed == 1

@@ -11,11 +11,12 @@ How events travel:
 - ``write`` (reactor thread, never blocks): session markers (connected/disconnected) are
   skipped; every other event gets a distinct time key
   (:class:`~logbot.storage.writer.KeyAllocator`) and waits in memory.
-- One writer thread (a one-thread pool started and stopped with the reactor) commits
-  batches through :class:`~logbot.storage.writer.EventWriter`: a batch leaves as soon as
-  1,000 events wait or every 250 ms, whichever comes first, whenever the writer is free.
-  While it is busy, events keep arriving and the next transaction takes all of them
-  (group commit): under a flood, transactions grow until the writer keeps up, which is
+- One writer job at a time, on the service's shared thread pool (``BackendOptions.pool``;
+  a backend built on its own makes its own pool), commits batches through
+  :class:`~logbot.storage.writer.EventWriter`: a batch leaves as soon as 1,000 events
+  wait or every 250 ms, whichever comes first, whenever the writer is free. While it is
+  busy, events keep arriving and the next transaction takes all of them (group commit):
+  under a flood, transactions grow until the writer keeps up, which is
   what makes the full-text index affordable. A crash (kill -9) loses what waits in memory:
   at most one batch window.
 - Database down or failing (unreachable, restarted, disk full, locked past the busy
@@ -48,6 +49,7 @@ for the database; past that the waiting events are spooled instead, then the wri
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import threading
 from collections.abc import Callable
@@ -58,9 +60,8 @@ import sqlalchemy as sa
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
-from logbot.backends.base import BackendOptions
+from logbot.backends.base import BackendOptions, make_thread_pool, stop_thread_pool
 from logbot.backends.spool import Spool, spool_dir_for
 from logbot.events import Event, Kind
 from logbot.storage import migrate
@@ -100,17 +101,39 @@ MAX_PRESSURE_SECONDS = 5.0
 _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 
 
-def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
-    # a writer stuck on a dead database connection must not keep the process alive
-    # after close() gave up on it (its events are spooled by then)
-    return threading.Thread(*args, daemon=True, **kwargs)
+class State(enum.Enum):
+    """Where the writer is; :data:`TRANSITIONS` lists every move it makes."""
+
+    #: the database takes writes and no job runs
+    IDLE = "idle"
+    #: the database takes writes and a job (a batch or a spool segment) runs on the pool
+    WRITING = "writing"
+    #: the last job failed: waiting events go to the spool; a retry is scheduled
+    WAITING = "waiting"
+    #: the database was failing and a retry job runs
+    RETRYING = "retrying"
+    #: close() stopped waiting for the database; what it had not taken is spooled
+    GAVE_UP = "gave-up"
+    #: closed: no job starts any more (one that was running may still finish)
+    CLOSED = "closed"
 
 
-def make_writer_pool() -> ThreadPool:
-    """The one-thread pool the writer runs on."""
-    pool = ThreadPool(minthreads=1, maxthreads=1, name="logbot-sql-writer")
-    pool.threadFactory = _daemon_thread  # type: ignore[assignment]
-    return pool
+_S = State
+#: every state change the backend makes; anything else is a bug (logged, never raised)
+TRANSITIONS: dict[State, frozenset[State]] = {
+    _S.IDLE: frozenset({_S.WRITING, _S.GAVE_UP, _S.CLOSED}),
+    # a batch the database refuses is salvaged by a second job: WRITING again
+    _S.WRITING: frozenset({_S.IDLE, _S.WRITING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    # a retry with nothing to write waits again
+    _S.WAITING: frozenset({_S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.RETRYING: frozenset({_S.IDLE, _S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.GAVE_UP: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+#: the states in which the database is known to take writes
+_UP = frozenset({_S.IDLE, _S.WRITING})
+#: the states in which a job runs on the pool
+_BUSY = frozenset({_S.WRITING, _S.RETRYING})
 
 
 class SQLBackend:
@@ -144,17 +167,19 @@ class SQLBackend:
 
         self._buf: list[Row] = []
         self._inflight_rows: list[Row] = []  # memory rows in the running job
-        self._busy = False
-        self._up = up
+        #: the writer's state (see State and TRANSITIONS)
+        self.state = State.IDLE if up else State.WAITING
+        #: the scheduled retry while WAITING
         self._retry: Any = None
+        #: one job of this backend at a time, whatever the pool shares it with: the
+        #: EventWriter is used from one thread at a time
+        self._lane = threading.Lock()
         self._backoff = RETRY_FIRST
         self._accepted = 0
         # rows of this process committed to the database (in acceptance order)
         self._committed_own = 0
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._closing: defer.Deferred[None] | None = None
-        self._closed = False
-        self._gave_up = False
         self._warned_closed = False
         #: the service's callback to pause/resume reading IRC (see Throttling)
         self._pressure: Callable[[bool], None] | None = None
@@ -173,21 +198,21 @@ class SQLBackend:
         self._loop.start(interval, now=False)
         if not up:
             # unreachable at start: try again as after any failed write
-            self._retry = self._reactor.callLater(self._backoff, self._retry_now)
+            self._schedule_retry()
 
     # -- the Backend protocol -----------------------------------------------------------
 
     def write(self, event: Event) -> None:
         if event.kind in _SKIPPED:
             return
-        if self._closed:
+        if self.state is State.CLOSED:
             if not self._warned_closed:
                 self._warned_closed = True
                 log.warn("{db}: event after close() dropped", db=self.name)
             return
         self._buf.append(event_row(event, self._keys.key_for(storable_time(event))))
         self._accepted += 1
-        if len(self._buf) >= self._batch_size and not self._busy and self._retry is None:
+        if len(self._buf) >= self._batch_size and self.state is State.IDLE:
             self._pump(force=True)
         if len(self._buf) >= self._max_memory:
             # A writer that is up but behind: ask the service to stop reading IRC so TCP
@@ -210,7 +235,7 @@ class SQLBackend:
             d.callback(None)
             return d
         self._waiters.append((target, d))
-        if self._up and self._retry is None:
+        if self.state in _UP:
             self._pump(force=True)
         else:
             self._spill()
@@ -227,7 +252,7 @@ class SQLBackend:
         timer = self._reactor.callLater(self._close_timeout, self._give_up)
 
         def done(_: object) -> None:
-            if (self._buf or self._inflight_rows) and not self._gave_up:
+            if (self._buf or self._inflight_rows) and self.state is not State.GAVE_UP:
                 # events that arrived while closing (the QUIT exchange): those too
                 self.flush().addBoth(done)
                 return
@@ -239,6 +264,17 @@ class SQLBackend:
         return self._chain(self._closing)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _to(self, new: State) -> None:
+        old = self.state
+        if new not in TRANSITIONS[old]:
+            log.error(
+                "{db}: unexpected writer state change {old} -> {new}",
+                db=self.name,
+                old=old.value,
+                new=new.value,
+            )
+        self.state = new
 
     @staticmethod
     def _chain(d: defer.Deferred[None]) -> defer.Deferred[None]:
@@ -263,7 +299,7 @@ class SQLBackend:
         """Committed; or, while the database is away (or given up on), safe in the spool."""
         if self._committed_own >= target:
             return True
-        return (not self._up or self._gave_up) and self._durable() >= target
+        return self.state not in _UP and self._durable() >= target
 
     def _check_waiters(self) -> None:
         if not self._waiters:
@@ -274,7 +310,7 @@ class SQLBackend:
             d.callback(None)
 
     def _can_press(self) -> bool:
-        if self._pressure is None or not self._up or self._retry is not None:
+        if self._pressure is None or self.state not in _UP:
             return False
         if self._press_blocked:
             return False
@@ -302,7 +338,7 @@ class SQLBackend:
             self._press_blocked = True
             self._spill()
             self._release()
-        if self._up and self._retry is None:
+        if self.state in _UP:
             self._pump(force=True)
         else:
             self._spill()
@@ -329,12 +365,12 @@ class SQLBackend:
         self._check_waiters()
 
     def _spill_if_needed(self) -> None:
-        if len(self._buf) >= self._max_memory and (self._busy or not self._up):
+        if len(self._buf) >= self._max_memory and self.state is not State.IDLE:
             self._spill()
 
     def _pump(self, *, force: bool = False) -> None:
         """Start the next job if the writer is free: spool segments first, then memory."""
-        if self._busy or self._retry is not None or self._pool is None:
+        if self.state not in (State.IDLE, State.WAITING) or self._retry is not None:
             return
         sealed = self._spool.sealed()
         if not sealed and self._spool.has_open():
@@ -350,9 +386,9 @@ class SQLBackend:
             self._run(self._writer_write, rows, memory=rows)
 
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
-        self._busy = True
+        self._to(State.WRITING if self.state in _UP else State.RETRYING)
         self._inflight_rows = memory
-        d = threads.deferToThreadPool(self._reactor, self._pool, job, arg)
+        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
         d.addCallbacks(
             self._job_done,
             self._job_failed,
@@ -361,6 +397,10 @@ class SQLBackend:
         )
 
     # thread side: nothing here touches backend state
+
+    def _in_lane(self, job: Callable[..., Any], *args: Any) -> Any:
+        with self._lane:
+            return job(*args)
 
     def _writer_write(self, rows: list[Row], salvage: bool = False) -> WriteResult:
         return self._writer.write(rows, salvage=salvage)
@@ -392,7 +432,9 @@ class SQLBackend:
     # reactor side
 
     def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
-        self._busy = False
+        was = self.state
+        if was in _BUSY:
+            self._to(State.IDLE)
         self._press_blocked = False
         self._inflight_rows = []
         if memory:
@@ -404,12 +446,11 @@ class SQLBackend:
         self.rekeyed += result.rekeyed
         if result.rejected:
             self._reject(result.rejected)
-        if not self._up:
-            self._up = True
+        if was is State.RETRYING:
             log.info("{db}: database is back; writing the events held meanwhile", db=self.name)
         self._backoff = RETRY_FIRST
         self._check_waiters()
-        if self._closed:
+        if self.state is not State.IDLE:
             return
         more = self._spool.sealed() or len(self._buf) >= self._batch_size or self._waiters
         if more:
@@ -419,10 +460,14 @@ class SQLBackend:
     def _job_failed(
         self, failure: Failure, job: Callable[..., WriteResult], arg: Any, memory: list[Row]
     ) -> None:
-        self._busy = False
         self._inflight_rows = []
         exc = failure.value
-        if isinstance(exc, WriteFailed) and not exc.transient and job == self._writer_write:
+        if (
+            isinstance(exc, WriteFailed)
+            and not exc.transient
+            and job == self._writer_write
+            and self.state in _BUSY
+        ):
             # the rows themselves are refused: clean them, isolate any bad one
             self._run(self._writer_salvage, arg, memory=memory)
             return
@@ -431,8 +476,10 @@ class SQLBackend:
         message = exc.args[0] if isinstance(exc, WriteFailed) and exc.args else str(exc)
         if not isinstance(exc, WriteFailed | StorageError):
             log.failure("{db}: unexpected error in the writer", failure, db=self.name)
-        if self._up:
-            self._up = False
+        was = self.state
+        if was in _BUSY:
+            self._to(State.WAITING)
+        if was is State.WRITING:
             log.warn(
                 "{db}: database unavailable ({error}); holding events (spool: {dir}) and retrying",
                 db=self.name,
@@ -441,14 +488,21 @@ class SQLBackend:
             )
         self._spill()
         self._release()
-        if self._closed:
-            return
+        if self.state is State.WAITING:
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
         self._retry = self._reactor.callLater(self._backoff, self._retry_now)
         self._backoff = min(self._backoff * RETRY_FACTOR, RETRY_MAX)
 
     def _retry_now(self) -> None:
         self._retry = None
         self._pump(force=True)
+        if self.state is State.WAITING and self._retry is None:
+            # nothing to write yet (unreachable at start, nothing logged since): try again
+            # later, so that events arriving meanwhile are not left in the spool
+            self._to(State.WAITING)
+            self._schedule_retry()
 
     def _reject(self, rows: list[Row]) -> None:
         self.rejected += len(rows)
@@ -469,7 +523,7 @@ class SQLBackend:
 
     def _give_up(self) -> None:
         """close() waited long enough: spool what the database has not taken."""
-        self._gave_up = True
+        self._to(State.GAVE_UP)
         if self._inflight_rows:
             # the running job may still commit them: a replay would then skip them
             rows, self._inflight_rows = self._inflight_rows, []
@@ -485,7 +539,8 @@ class SQLBackend:
         self._check_waiters()
 
     def _finish_close(self) -> None:
-        self._closed = True
+        gave_up = self.state is State.GAVE_UP
+        self._to(State.CLOSED)
         self._release()
         if self._loop.running:
             self._loop.stop()
@@ -496,14 +551,15 @@ class SQLBackend:
             self._spool.seal()
         closing = self._closing
         assert closing is not None
-        if self._gave_up or self._pool is None:
+        if gave_up:
             closing.callback(None)
             return
-        d = threads.deferToThreadPool(self._reactor, self._pool, self._writer.close)
+        # in the lane: after a job still running (a spool replay) has finished
+        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, self._writer.close)
 
         def stop(_: object) -> None:
-            if self._own_pool and self._pool.started:
-                self._pool.stop()
+            if self._own_pool:
+                stop_thread_pool(self._pool)
             self._writer.engine.dispose()
             closing.callback(None)
 
@@ -519,8 +575,9 @@ def create(
 ) -> SQLBackend:
     """The ``sql`` backend for a SQLite path or a SQLAlchemy URL (see the module doc).
 
-    ``pool`` replaces the writer thread pool (tests pass a synchronous one; the caller then
-    starts and stops it); ``spool_dir`` replaces the spool directory.
+    ``pool`` replaces the thread pool of ``options`` (tests pass a synchronous one; the
+    caller then starts and stops it); with neither, the backend makes its own.
+    ``spool_dir`` replaces the spool directory.
     """
     engine = make_engine(target)
     name = display_target(engine)
@@ -537,10 +594,11 @@ def create(
             db=name,
             n=len(leftover),
         )
+    if pool is None:
+        pool = options.pool
     own_pool = pool is None
     if pool is None:
-        pool = make_writer_pool()
-        options.reactor.callWhenRunning(pool.start)
+        pool = make_thread_pool(options.reactor, name="logbot-sql-writer")
     return SQLBackend(
         EventWriter(engine, upgrade=not up),
         options,

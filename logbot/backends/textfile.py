@@ -177,7 +177,9 @@ def date_line(event: Event, *, opened: bool = False) -> str:
 class TextFileBackend:
     """Appends formatted lines to one file; see the module docstring for the guarantees."""
 
-    def __init__(self, path: str, reactor: Any, *, multi_channel: bool = False) -> None:
+    def __init__(
+        self, path: str, reactor: Any, *, multi_channel: bool = False, pool: Any = None
+    ) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.multi_channel = multi_channel
         self._lines: list[str] = []
@@ -190,6 +192,8 @@ class TextFileBackend:
         self._day: str | None = None
         self._closed = False
         self._reactor = reactor
+        #: where fdatasync runs (the service's shared pool); None: the reactor's own pool
+        self._pool = pool
         #: written since the last fdatasync / a sync is running on a thread
         self._dirty = False
         self._syncing = False
@@ -250,7 +254,11 @@ class TextFileBackend:
             finally:
                 os.close(fd)
 
-        call_in_thread = getattr(self._reactor, "callInThread", None)
+        call_in_thread = (
+            self._pool.callInThread
+            if self._pool is not None
+            else getattr(self._reactor, "callInThread", None)
+        )
         if call_in_thread is None:  # a test clock: no threads
             sync()
             return
@@ -357,4 +365,6 @@ class TextFileBackend:
 
 def create(target: str, options: BackendOptions) -> TextFileBackend:
     """The ``file`` backend entry point: ``target`` is the log file's path."""
-    return TextFileBackend(target, options.reactor, multi_channel=options.multi_channel)
+    return TextFileBackend(
+        target, options.reactor, multi_channel=options.multi_channel, pool=options.pool
+    )
