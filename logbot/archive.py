@@ -185,6 +185,8 @@ def _parse_batch(
                 and type(channel) is str
                 and type(nick) is str
                 and type(text) is str
+                # a list or an object is unhashable: checked as a string first
+                and type(kind) is str
                 and kind in _KINDS
                 and channel
                 and (target is None or type(target) is str)
