@@ -894,9 +894,9 @@ def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
 def _masked_db(db: str) -> str:
     if not _is_url(db):
         return f"SQLite {db}"
-    from sqlalchemy.engine import make_url
+    from logbot.storage.masking import mask_target
 
-    return make_url(db).render_as_string(hide_password=True)
+    return mask_target(db)
 
 
 def _backend_text(file: str | None, db: str | None) -> str:

@@ -16,7 +16,8 @@ API (everything else in logbot opens databases through this module):
   a one-line :class:`StorageError` naming the database.
 - :func:`describe_error` ``(exc)`` -> ``str``: the one line that says what went wrong.
 - :func:`display_target` ``(engine)`` -> ``str``: the database as a user should see it (a
-  file path, or the URL with the password hidden).
+  file path, or the URL with the password hidden by :func:`mask_target`, from
+  :mod:`logbot.storage.masking`, the one rule every message uses).
 
 SQLite connections run in WAL mode with ``synchronous=NORMAL`` (a commit costs no fsync; a
 power loss can lose the last commits but never corrupts) and a busy timeout, so the bot
@@ -26,8 +27,8 @@ writes while ``logbot search`` reads.
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,20 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
+from logbot.storage.masking import mask_target
 from logbot.storage.messages import error_line
+
+__all__ = [
+    "StorageError",
+    "check_engine",
+    "default_db_path",
+    "describe_error",
+    "display_target",
+    "is_url",
+    "make_engine",
+    "mask_target",
+    "storage_errors",
+]
 
 #: how long a SQLite statement waits for another connection's lock before failing
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -84,10 +98,9 @@ def make_engine(
         path = default_db_path() if target is None else Path(target).expanduser()
         return _sqlite_engine(path.absolute(), create_dirs=create_dirs, must_exist=must_exist)
     try:
-        url = sa.make_url(target)
+        url = sa.make_url(_quote_user_part(target))
     except (sa_exc.ArgumentError, ValueError):
-        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", target)
-        raise StorageError(f"not a database URL or file path: {shown!r}") from None
+        raise StorageError(f"not a database URL or file path: {mask_target(target)!r}") from None
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:") or (url.query.get("mode") == "memory"):
             return _finish_sqlite(sa.create_engine(url))
@@ -117,8 +130,28 @@ def make_engine(
         ) from None
 
 
+def _quote_user_part(target: str) -> str:
+    """``target`` with an unencoded ``@`` or ``:`` in the password percent-encoded.
+
+    SQLAlchemy ends the user part at the first ``@``, so ``user:p@ss@host`` would mean the
+    host ``ss@host``: connecting fails and every message shows that piece of the password.
+    The user part ends at the last ``@`` before the path (as for :func:`mask_target`).
+    """
+    scheme, sep, rest = target.partition("://")
+    base, qmark, query = rest.partition("?")
+    head, slash, path = base.partition("/")
+    if head.count("@") < 2:
+        return target
+    userinfo, _, host = head.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    quoted = urllib.parse.quote(password, safe="%") if colon else ""
+    return f"{scheme}{sep}{user}{colon}{quoted}@{host}{slash}{path}{qmark}{query}"
+
+
 def _safe(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+    # rendered whole, then masked by the one rule: SQLAlchemy's hide_password misses a
+    # password in the query string and the part after an unencoded '@'
+    return mask_target(url.render_as_string(hide_password=False))
 
 
 def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool) -> sa.Engine:
