@@ -14,6 +14,23 @@ from twisted.python.threadpool import ThreadPool
 
 from logbot.events import Event
 
+# permissions of new log files (text log, SQLite database): one rule, kept with the engine
+from logbot.storage.engine import NEW_FILE_MODE as DEFAULT_FILE_MODE
+
+__all__ = [
+    "DEFAULT_FILE_MODE",
+    "Backend",
+    "BackendFactory",
+    "BackendOptions",
+    "FanOut",
+    "PressureHandler",
+    "Throttling",
+    "UnknownBackend",
+    "load_backend",
+    "make_thread_pool",
+    "stop_thread_pool",
+]
+
 log = Logger(namespace="logbot.backends")
 
 
@@ -69,6 +86,9 @@ class BackendOptions:
     #: writer, the text log's fdatasync); see :func:`make_thread_pool`. None: a backend
     #: makes its own (a backend built outside the service)
     pool: ThreadPool | None = None
+    #: permissions of a log file a backend creates (an existing file keeps its own):
+    #: private by default, as logs of channels with a key must be
+    file_mode: int = DEFAULT_FILE_MODE
 
 
 #: threads of the shared pool: each backend runs at most one job at a time (a SQL

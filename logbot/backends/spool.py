@@ -26,6 +26,11 @@ log = Logger(namespace="logbot.backends.sql")
 SEGMENT_ROWS = 5_000
 
 
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a new file is 0600 (it holds log lines)."""
+    return os.open(path, flags, 0o600)
+
+
 def spool_dir_for(target: str) -> Path:
     """The spool directory for a database, named as :func:`display_target` shows it."""
     digest = hashlib.sha256(target.encode("utf-8")).hexdigest()[:16]
@@ -55,10 +60,11 @@ class Spool:
         self._maybe_sealed = True
 
     def _ensure_dir(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         note = self.directory / "target.txt"
         if self.target_name and not note.exists():
-            note.write_text(self.target_name + "\n", encoding="utf-8")
+            with open(note, "w", encoding="utf-8", opener=private_opener) as f:
+                f.write(self.target_name + "\n")
 
     def sealed(self) -> list[Path]:
         """Segments ready to replay, oldest first."""

@@ -62,7 +62,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from logbot.backends.base import BackendOptions, make_thread_pool, stop_thread_pool
-from logbot.backends.spool import Spool, spool_dir_for
+from logbot.backends.spool import Spool, private_opener, spool_dir_for
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -508,8 +508,8 @@ class SQLBackend:
         self.rejected += len(rows)
         path = self._spool.directory / "rejected.jsonl"
         try:
-            self._spool.directory.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as f:
+            self._spool.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8", opener=private_opener) as f:
                 for row in rows:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
         except OSError as exc:
@@ -579,7 +579,7 @@ def create(
     caller then starts and stops it); with neither, the backend makes its own.
     ``spool_dir`` replaces the spool directory.
     """
-    engine = make_engine(target)
+    engine = make_engine(target, file_mode=options.file_mode)
     name = display_target(engine)
     try:
         up = _startup_upgrade(engine, name)

@@ -27,6 +27,7 @@ writes while ``logbot search`` reads.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -64,6 +65,9 @@ SQLITE_CACHE_KIB = 8_192
 #: checkpoints move much less data. The WAL file is cut back to this size afterwards.
 SQLITE_WAL_AUTOCHECKPOINT = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: permissions of a log file logbot creates (the SQLite database, and the text log through
+#: logbot.backends.base): owner only, as logs of channels with a key must be
+NEW_FILE_MODE = 0o600
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10
 
@@ -85,18 +89,25 @@ def is_url(target: str) -> bool:
 
 
 def make_engine(
-    target: str | None, *, create_dirs: bool = True, must_exist: bool = False
+    target: str | None,
+    *,
+    create_dirs: bool = True,
+    must_exist: bool = False,
+    file_mode: int = NEW_FILE_MODE,
 ) -> sa.Engine:
     """An engine for ``target`` (None: the default SQLite file; a path; or a URL).
 
     ``create_dirs`` makes the parent directory of a SQLite file; ``must_exist`` refuses a
     SQLite file that does not exist yet (a reader should not create an empty archive).
     Raises :class:`StorageError` for a bad URL, an unknown database type, a missing driver
-    or a missing file.
+    or a missing file. A SQLite file created on first use gets ``file_mode`` (SQLite gives
+    its -wal and -shm files the same); an existing file keeps its own.
     """
     if target is None or not is_url(target):
         path = default_db_path() if target is None else Path(target).expanduser()
-        return _sqlite_engine(path.absolute(), create_dirs=create_dirs, must_exist=must_exist)
+        return _sqlite_engine(
+            path.absolute(), create_dirs=create_dirs, must_exist=must_exist, file_mode=file_mode
+        )
     try:
         url = sa.make_url(_quote_user_part(target))
     except (sa_exc.ArgumentError, ValueError):
@@ -105,7 +116,9 @@ def make_engine(
         if url.database in (None, "", ":memory:") or (url.query.get("mode") == "memory"):
             return _finish_sqlite(sa.create_engine(url))
         path = Path(url.database or "").expanduser().absolute()
-        return _sqlite_engine(path, create_dirs=create_dirs, must_exist=must_exist)
+        return _sqlite_engine(
+            path, create_dirs=create_dirs, must_exist=must_exist, file_mode=file_mode
+        )
     if url.drivername in ("postgresql", "postgres"):
         # SQLAlchemy's default PostgreSQL driver is psycopg2; logbot depends on psycopg 3
         url = url.set(drivername="postgresql+psycopg")
@@ -154,7 +167,7 @@ def _safe(url: sa.URL) -> str:
     return mask_target(url.render_as_string(hide_password=False))
 
 
-def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool) -> sa.Engine:
+def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool, file_mode: int) -> sa.Engine:
     if path.is_dir():
         raise StorageError(f"{path} is a directory, not a database file")
     if must_exist and not path.exists():
@@ -165,7 +178,16 @@ def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool) -> sa.Eng
         except OSError as exc:
             raise StorageError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     url = sa.URL.create("sqlite+pysqlite", database=str(path))
-    return _finish_sqlite(sa.create_engine(url))
+    engine = _finish_sqlite(sa.create_engine(url))
+
+    def create_private(*_args: Any) -> None:
+        # before SQLite opens (and so creates) the file: it would follow the umask
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode))
+
+    if create_dirs and not path.exists():
+        sa_event.listen(engine, "do_connect", create_private)
+    return engine
 
 
 def _finish_sqlite(engine: sa.Engine) -> sa.Engine:
