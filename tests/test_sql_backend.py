@@ -759,3 +759,74 @@ def test_create_runs_the_writer_on_the_pool_of_the_options(tmp_path: Path) -> No
     backend.write(Event(time=T0, network="n", channel="#x", kind=Kind.MESSAGE, nick="a", text="x"))
     assert _fired(backend.close())
     assert backend.committed == 1
+
+
+# -- a database recreated under the bot --------------------------------------------------
+
+
+def _drop_every_table(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        names = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'events_fts_%'"
+            )
+        ]
+        for name in names:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_tables_dropped_under_a_running_backend_are_created_again(
+    sqlite_engine: sa.Engine, tmp_path: Path, logged: list[str]
+) -> None:
+    """A database emptied under the bot: the schema is created again once, nothing lost."""
+    r = Rig(sqlite_engine, tmp_path / "spool")
+    before = r.write(3)
+    r.clock.advance(0.25)
+    assert len(r.stored()) == 3
+    _drop_every_table(sqlite_engine)
+    after = r.write(2, channel="#chan")
+    r.clock.advance(0.25)
+    assert [t for _, t in r.stored()] == [e.text for e in after]
+    with sqlite_engine.connect() as conn:
+        channel = (
+            conn.exec_driver_sql(
+                "SELECT c.name FROM events e JOIN channels c ON c.id = e.channel_id"
+            )
+            .scalars()
+            .all()
+        )
+    assert channel == ["#chan", "#chan"]
+    assert r.backend.state is sql.State.IDLE
+    assert [line for line in logged if "tables" in line] == [
+        "test-db: the database's tables were gone; created them again (events written "
+        "before are not in this database any more)"
+    ]
+    assert not [line for line in logged if "unavailable" in line]
+    del before
+
+
+def test_tables_that_cannot_be_created_again_spool_with_one_error(
+    sqlite_engine: sa.Engine, tmp_path: Path, logged: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If re-creating fails, events go to the spool and one ERROR says why, not a retry loop."""
+    r = Rig(sqlite_engine, tmp_path / "spool")
+    r.write(1)
+    r.clock.advance(0.25)
+    _drop_every_table(sqlite_engine)
+
+    def refuse(engine: sa.Engine) -> None:
+        raise migrate.StorageError("database test-db: attempt to write a readonly database")
+
+    monkeypatch.setattr(migrate, "upgrade", refuse)
+    r.write(2)
+    for _ in range(10):
+        r.clock.advance(sql.RETRY_MAX)
+    r.write(1)
+    r.clock.advance(sql.RETRY_MAX)
+    assert r.backend.pending == 0
+    assert r.spooled_rows() == 3
+    errors = [line for line in logged if "tables" in line]
+    assert len(errors) == 1
+    assert "readonly" in errors[0]

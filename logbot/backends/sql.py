@@ -446,6 +446,12 @@ class SQLBackend:
         self.rekeyed += result.rekeyed
         if result.rejected:
             self._reject(result.rejected)
+        if result.recreated:
+            log.error(
+                "{db}: the database's tables were gone; created them again (events written "
+                "before are not in this database any more)",
+                db=self.name,
+            )
         if was is State.RETRYING:
             log.info("{db}: database is back; writing the events held meanwhile", db=self.name)
         self._backoff = RETRY_FIRST
@@ -479,7 +485,16 @@ class SQLBackend:
         was = self.state
         if was in _BUSY:
             self._to(State.WAITING)
-        if was is State.WRITING:
+        if was is State.WRITING and isinstance(exc, WriteFailed) and exc.schema:
+            # not an outage that passes by itself: an operator has to look
+            log.error(
+                "{db}: the database's tables are gone ({error}); holding events in the "
+                "spool {dir} and retrying",
+                db=self.name,
+                error=message,
+                dir=str(self._spool.directory),
+            )
+        elif was is State.WRITING:
             log.warn(
                 "{db}: database unavailable ({error}); holding events (spool: {dir}) and retrying",
                 db=self.name,
