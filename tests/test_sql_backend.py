@@ -830,3 +830,57 @@ def test_tables_that_cannot_be_created_again_spool_with_one_error(
     errors = [line for line in logged if "tables" in line]
     assert len(errors) == 1
     assert "readonly" in errors[0]
+
+
+# -- a spool directory shared by two writers ----------------------------------------------
+
+
+def test_a_shared_spool_never_replays_a_segment_another_writer_holds(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Two bots on one database share a spool: neither replays the other's open segment."""
+    a = Rig(engine, tmp_path / "spool")
+    b = Rig(engine, tmp_path / "spool")
+    b.n = 1_000  # distinct times: distinct events
+    a.writer.down = True
+    first = a.write(5)
+    a.clock.advance(0.25)  # A is down: its events are in its open segment
+    assert a.spooled_rows() == 5
+    b.write(1)
+    b.clock.advance(0.25)  # B is up and replays what it finds... but not A's open segment
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 1
+    second = a.write(3)
+    a.clock.advance(0.25)
+    a.writer.down = False
+    a.clock.advance(sql.RETRY_MAX)
+    a.clock.advance(0.25)
+    texts = [t for _, t in a.stored()]
+    assert [t for t in texts if t in {e.text for e in first + second}] == [
+        e.text for e in first + second
+    ]
+    assert list((tmp_path / "spool").glob("*.jsonl")) == []
+    assert _fired(a.backend.flush())
+
+
+def test_segments_of_a_crashed_writer_are_replayed_by_another(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A segment nobody holds open any more (its process died) is replayed."""
+    dead = Spool(tmp_path / "spool", "test-db")
+    dead.append(
+        [(time_key(T0, 0), "net", "#chan", "message", "a", "orphan", None, None, False, None)]
+    )
+    dead.seal()  # what the kernel does for a process that dies: the lock goes with it
+    r = Rig(engine, tmp_path / "spool")
+    r.clock.advance(0.25)
+    assert [t for _, t in r.stored()] == ["orphan"]
+
+
+def test_two_spools_in_one_process_lock_each_other_out(tmp_path: Path) -> None:
+    """One bot naming one database two ways holds two spools: the lock works within a process."""
+    one = Spool(tmp_path / "spool", "db")
+    two = Spool(tmp_path / "spool", "db")
+    one.append([(1, "n", "#c", "message", "a", "x", None, None, False, None)])
+    assert two.sealed() == []
+    one.seal()
+    assert len(two.sealed()) == 1

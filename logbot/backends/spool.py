@@ -7,12 +7,14 @@ first. ``target.txt`` in the directory names the database (password hidden) for 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import platformdirs
@@ -37,12 +39,37 @@ def spool_dir_for(target: str) -> Path:
     return platformdirs.user_state_path("logbot") / "spool" / digest
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[bool]:
+    """Hold ``path``'s lock for the block; False when another writer holds it (or it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Spool:
     """Append-only JSON-lines segments in one directory, replayed oldest first.
 
     The reactor thread appends and seals; the writer thread reads and deletes sealed
     segments. Only the open segment is ever appended to, and it is never read until
     sealed, so the two threads never touch the same file at the same time.
+
+    Several writers may share the directory (two bots on one database, or one bot naming
+    a database two ways): a segment belongs to the writer that holds its ``flock`` (taken
+    before the segment gets its ``.jsonl`` name, released when it is sealed or the process
+    dies), and only segments nobody holds are listed for replay. A replay holds the lock
+    too, so two writers never replay one segment at once.
     """
 
     def __init__(self, directory: Path, target_name: str = "") -> None:
@@ -75,10 +102,25 @@ class Spool:
         except OSError:
             names = []
         current = self._open[0] if self._open else None
-        found = [p for p in names if p != current]
-        if not found and current is None:
+        found = [p for p in names if p != current and self.free(p)]
+        if not names:
             self._maybe_sealed = False
         return found
+
+    @staticmethod
+    def free(path: Path) -> bool:
+        """True when no writer holds ``path`` (its owner sealed it, or died)."""
+        with _locked(path) as held:
+            return held
+
+    #: the replay's claim on a segment: ``with Spool.claim(path) as held:``
+    claim = staticmethod(_locked)
+
+    def replayed_elsewhere(self) -> int:
+        """Rows of this writer's sealed segments that another writer replayed (and deleted)."""
+        gone = [p for p in self.own_rows if (not self._open or p != self._open[0])]
+        gone = [p for p in gone if not p.exists()]
+        return sum(self.own_rows.pop(p) for p in gone)
 
     def has_open(self) -> bool:
         return self._open is not None
@@ -91,7 +133,18 @@ class Spool:
             self._ensure_dir()
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.jsonl"
             path = self.directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # locked under a name no listing matches, then renamed: no other writer can
+            # see the segment unlocked (a rename keeps the inode, and so the lock)
+            fresh = path.with_name(name + ".new")
+            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(fresh, path)
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    fresh.unlink()
+                raise
             self._open = (path, fd)
             self._open_rows = 0
         self._maybe_sealed = True

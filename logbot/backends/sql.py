@@ -372,6 +372,8 @@ class SQLBackend:
         """Start the next job if the writer is free: spool segments first, then memory."""
         if self.state not in (State.IDLE, State.WAITING) or self._retry is not None:
             return
+        # segments of this writer another one replayed are committed all the same
+        self._committed_own += self._spool.replayed_elsewhere()
         sealed = self._spool.sealed()
         if not sealed and self._spool.has_open():
             # the database is back: what was spooled goes before anything newer
@@ -409,6 +411,13 @@ class SQLBackend:
         return self._writer.write(rows, salvage=True)
 
     def _writer_replay(self, path: Path) -> WriteResult:
+        with Spool.claim(path) as held:
+            if not held:
+                # another writer sharing the spool replays it, or did (and deleted it)
+                return WriteResult()
+            return self._replay_held(path)
+
+    def _replay_held(self, path: Path) -> WriteResult:
         try:
             rows = Spool.read(path)
         except FileNotFoundError:
@@ -439,7 +448,8 @@ class SQLBackend:
         self._inflight_rows = []
         if memory:
             self._committed_own += len(memory)
-        elif isinstance(arg, Path):
+        elif isinstance(arg, Path) and not arg.exists():
+            # replayed (by this writer or, if the claim failed, by another one)
             self._committed_own += self._spool.own_rows.pop(arg, 0)
         self.committed += result.inserted
         self.duplicates += result.duplicates
