@@ -126,7 +126,8 @@ class Spool:
         return self._open is not None
 
     def append(self, rows: Sequence[Row]) -> None:
-        """Add rows to the open segment and fsync; raises OSError when the disk refuses."""
+        """Add rows to the open segment and fsync; raises OSError when the disk refuses
+        (then none of ``rows`` is in the segment)."""
         if not rows:
             return
         if self._open is None:
@@ -153,10 +154,20 @@ class Spool:
             json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows
         )
         payload = data.encode("utf-8")
+        start = os.fstat(fd).st_size
         written = 0
-        while written < len(payload):
-            written += os.write(fd, payload[written:])
-        os.fsync(fd)
+        try:
+            while written < len(payload):
+                written += os.write(fd, payload[written:])
+            os.fsync(fd)
+        except OSError:
+            # the caller keeps these rows and tries again later: a torn line left here
+            # would end the segment for the reader, and every later line with it
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                self.seal()  # a torn tail is harmless at the very end of a segment
+            raise
         self._open_rows += len(rows)
         self.rows_written += len(rows)
         self.own_rows[path] = self.own_rows.get(path, 0) + len(rows)

@@ -181,6 +181,10 @@ class SQLBackend:
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._closing: defer.Deferred[None] | None = None
         self._warned_closed = False
+        #: the spool's disk refuses (full, read-only): the next try, with backoff
+        self._spool_failing = False
+        self._spool_next_try = 0.0
+        self._spool_backoff = RETRY_FIRST
         #: the service's callback to pause/resume reading IRC (see Throttling)
         self._pressure: Callable[[bool], None] | None = None
         self._pressed_at: float | None = None
@@ -323,7 +327,9 @@ class SQLBackend:
             self._pressed_at = self._reactor.seconds()
             self._pressure(True)
 
-    def _release(self) -> None:
+    def _release(self, *, force: bool = False) -> None:
+        if not force and self._spool_failing and len(self._buf) >= self._max_memory // 4:
+            return  # nowhere to keep more: reading stays paused
         if self._pressed_at is not None and self._pressure is not None:
             self._pressed_at = None
             self._pressure(False)
@@ -348,21 +354,47 @@ class SQLBackend:
         """Move waiting events to the spool (database down, or memory full)."""
         if not self._buf:
             return
+        now = self._reactor.seconds()
+        if self._spool_failing and now < self._spool_next_try:
+            self._hold()  # backing off: encoding the whole buffer again would fail again
+            return
         rows, self._buf = self._buf, []
         try:
             self._spool.append(rows)
         except OSError as exc:
-            # the spool's disk refuses too: keep them in memory, the only place left
+            # the spool's disk refuses too: memory is the only place left, up to a bound
             self._buf = rows + self._buf
-            log.error(
-                "{db}: cannot write the spool {dir}: {error}; holding {n} events in memory",
+            if not self._spool_failing:
+                self._spool_failing = True
+                log.error(
+                    "{db}: cannot write the spool {dir}: {error}; holding up to {bound} "
+                    "events in memory, then pausing reading from IRC, until the spool or "
+                    "the database takes them",
+                    db=self.name,
+                    dir=str(self._spool.directory),
+                    error=exc.strerror or str(exc),
+                    bound=self._max_memory,
+                )
+            self._spool_next_try = now + self._spool_backoff
+            self._spool_backoff = min(self._spool_backoff * RETRY_FACTOR, RETRY_MAX)
+            self._hold()
+            return
+        if self._spool_failing:
+            self._spool_failing = False
+            self._spool_backoff = RETRY_FIRST
+            log.info(
+                "{db}: the spool {dir} takes events again ({n} held in memory are in it now)",
                 db=self.name,
                 dir=str(self._spool.directory),
-                error=exc.strerror or str(exc),
-                n=len(self._buf),
+                n=len(rows),
             )
-            return
+            self._release()
         self._check_waiters()
+
+    def _hold(self) -> None:
+        """Nothing can keep more events: past the bound, stop reading IRC."""
+        if len(self._buf) >= self._max_memory:
+            self._press()
 
     def _spill_if_needed(self) -> None:
         if len(self._buf) >= self._max_memory and self.state is not State.IDLE:
@@ -566,7 +598,7 @@ class SQLBackend:
     def _finish_close(self) -> None:
         gave_up = self.state is State.GAVE_UP
         self._to(State.CLOSED)
-        self._release()
+        self._release(force=True)
         if self._loop.running:
             self._loop.stop()
         if self._retry is not None and self._retry.active():
