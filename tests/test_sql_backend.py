@@ -349,7 +349,7 @@ def test_close_gives_up_on_a_hung_database_after_the_timeout(
 ) -> None:
     """A write that never returns: after the close timeout the events are spooled instead."""
     pool = ManualPool()
-    r = Rig(engine, tmp_path / "spool", pool=pool, close_timeout=30.0)
+    r = Rig(engine, tmp_path / "spool", pool=pool, close_timeout=30.0, commit_timeout=60.0)
     r.write(1000)  # now stuck in the pool
     r.write(5)
     d = r.backend.close()
@@ -667,9 +667,10 @@ def test_the_writer_states_and_their_transitions_are_listed() -> None:
     S = sql.State
     assert {s: set(t) for s, t in sql.TRANSITIONS.items()} == {
         S.IDLE: {S.WRITING, S.GAVE_UP, S.CLOSED},
-        S.WRITING: {S.IDLE, S.WRITING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.WRITING: {S.IDLE, S.WRITING, S.WAITING, S.STALLED, S.GAVE_UP, S.CLOSED},
         S.WAITING: {S.RETRYING, S.WAITING, S.GAVE_UP, S.CLOSED},
-        S.RETRYING: {S.IDLE, S.RETRYING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.RETRYING: {S.IDLE, S.RETRYING, S.WAITING, S.STALLED, S.GAVE_UP, S.CLOSED},
+        S.STALLED: {S.IDLE, S.WAITING, S.GAVE_UP, S.CLOSED},
         S.GAVE_UP: {S.CLOSED},
         S.CLOSED: set(),
     }
@@ -734,7 +735,7 @@ def test_unreachable_at_start_keeps_retrying_until_events_come(
 def test_a_close_that_gives_up_ends_closed(engine: sa.Engine, tmp_path: Path) -> None:
     """A hung write at close: WRITING -> GAVE_UP -> CLOSED, the events in the spool."""
     S = sql.State
-    r = Rig(engine, tmp_path / "spool", pool=ManualPool())
+    r = Rig(engine, tmp_path / "spool", pool=ManualPool(), commit_timeout=60.0)
     seen = _record_states(r.backend)
     r.write(2)
     r.clock.advance(0.25)
@@ -884,3 +885,48 @@ def test_two_spools_in_one_process_lock_each_other_out(tmp_path: Path) -> None:
     assert two.sealed() == []
     one.seal()
     assert len(two.sealed()) == 1
+
+
+# -- a write that does not return ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["commits late", "fails"])
+def test_a_stuck_write_spools_its_events_and_each_is_stored_once(
+    engine: sa.Engine, tmp_path: Path, logged: list[str], ending: str
+) -> None:
+    """Past the commit timeout the stuck batch and newer events go to the spool; whether the
+    stuck commit later succeeds or fails, every event ends up stored exactly once."""
+    S = sql.State
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, commit_timeout=20.0)
+    seen = _record_states(r.backend)
+    stuck = r.write(3)
+    r.clock.advance(0.25)  # the job starts... and hangs
+    r.clock.advance(19.5)
+    assert r.backend.pending == 3
+    r.clock.advance(0.5)
+    assert r.backend.state is S.STALLED
+    assert r.backend.pending == 0
+    assert r.spooled_rows() == 3
+    assert _fired(r.backend.flush())
+    later = r.write(2)
+    r.clock.advance(0.25)  # stalled: new events go to the spool too
+    assert r.spooled_rows() == 5
+    if ending == "fails":
+        r.writer.down = True
+        pool.run_next()
+        r.writer.down = False
+    else:
+        pool.run_next()  # the stuck commit returns after all
+    for _ in range(4):
+        r.clock.advance(sql.RETRY_MAX)
+        while pool.queue:
+            pool.run_next()
+    assert [t for _, t in r.stored()] == [e.text for e in stuck + later]
+    assert list(r.spool.directory.glob("*.jsonl")) == []
+    assert _fired(r.backend.flush())
+    assert sum("has not answered" in line for line in logged) == 1
+    assert S.STALLED in seen
+    r.backend.close()
+    while pool.queue:
+        pool.run_next()

@@ -94,6 +94,12 @@ RETRY_FACTOR = 2.0
 RETRY_MAX = 5.0
 #: seconds close() waits for the database before spooling what is left
 CLOSE_TIMEOUT = 30.0
+#: seconds a write may take before its events go to the spool (a connection that died
+#: without a word: the TCP settings of logbot.storage.engine end it later). Above
+#: SQLite's busy timeout, so a database merely locked by a reader is not a stall.
+COMMIT_TIMEOUT = 20.0
+#: PostgreSQL statement_timeout of the writer's connection, seconds (a server-side hang)
+STATEMENT_TIMEOUT = 60.0
 #: longest the service may stop reading IRC for a writer that is up but behind; past it
 #: the waiting events go to the spool and reading resumes (a server's send queue is finite)
 MAX_PRESSURE_SECONDS = 5.0
@@ -112,6 +118,9 @@ class State(enum.Enum):
     WAITING = "waiting"
     #: the database was failing and a retry job runs
     RETRYING = "retrying"
+    #: a job has not returned within COMMIT_TIMEOUT (a connection that died silently):
+    #: its events went to the spool, as do new ones, until the job ends either way
+    STALLED = "stalled"
     #: close() stopped waiting for the database; what it had not taken is spooled
     GAVE_UP = "gave-up"
     #: closed: no job starts any more (one that was running may still finish)
@@ -123,17 +132,18 @@ _S = State
 TRANSITIONS: dict[State, frozenset[State]] = {
     _S.IDLE: frozenset({_S.WRITING, _S.GAVE_UP, _S.CLOSED}),
     # a batch the database refuses is salvaged by a second job: WRITING again
-    _S.WRITING: frozenset({_S.IDLE, _S.WRITING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.WRITING: frozenset({_S.IDLE, _S.WRITING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
     # a retry with nothing to write waits again
     _S.WAITING: frozenset({_S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
-    _S.RETRYING: frozenset({_S.IDLE, _S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.RETRYING: frozenset({_S.IDLE, _S.RETRYING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
+    _S.STALLED: frozenset({_S.IDLE, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
     _S.GAVE_UP: frozenset({_S.CLOSED}),
     _S.CLOSED: frozenset(),
 }
 #: the states in which the database is known to take writes
 _UP = frozenset({_S.IDLE, _S.WRITING})
 #: the states in which a job runs on the pool
-_BUSY = frozenset({_S.WRITING, _S.RETRYING})
+_BUSY = frozenset({_S.WRITING, _S.RETRYING, _S.STALLED})
 
 
 class SQLBackend:
@@ -153,6 +163,7 @@ class SQLBackend:
         interval: float = BATCH_INTERVAL,
         max_memory_rows: int = MAX_MEMORY_ROWS,
         close_timeout: float = CLOSE_TIMEOUT,
+        commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         self._writer = writer
         self._reactor = options.reactor
@@ -163,6 +174,9 @@ class SQLBackend:
         self._batch_size = batch_size
         self._max_memory = max_memory_rows
         self._close_timeout = close_timeout
+        self._commit_timeout = commit_timeout
+        #: fires _stall when the running job takes longer than commit_timeout
+        self._stall_timer: Any = None
         self._keys = KeyAllocator()
 
         self._buf: list[Row] = []
@@ -422,6 +436,7 @@ class SQLBackend:
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
         self._to(State.WRITING if self.state in _UP else State.RETRYING)
         self._inflight_rows = memory
+        self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
         d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
         d.addCallbacks(
             self._job_done,
@@ -472,13 +487,48 @@ class SQLBackend:
 
     # reactor side
 
-    def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
+    def _stall(self) -> None:
+        """A job has not returned for commit_timeout: its events go to the spool meanwhile.
+
+        The job keeps its thread until the connection fails or answers. If it commits after
+        all, the spooled copies are skipped on replay (same key, same event); if it fails,
+        they are what gets written. Either way each event is stored once.
+        """
+        self._stall_timer = None
+        if self.state not in (State.WRITING, State.RETRYING):
+            return
         was = self.state
+        self._to(State.STALLED)
+        if was is State.WRITING:
+            log.warn(
+                "{db}: the database has not answered for {t:.0f}s; holding events in the "
+                "spool {dir} until it does",
+                db=self.name,
+                t=self._commit_timeout,
+                dir=str(self._spool.directory),
+            )
+        rows, self._inflight_rows = self._inflight_rows, []
+        self._buf = rows + self._buf
+        self._spill()
+        self._release()
+        self._check_waiters()
+
+    def _job_ended(self) -> State:
+        if self._stall_timer is not None:
+            if self._stall_timer.active():
+                self._stall_timer.cancel()
+            self._stall_timer = None
+        return self.state
+
+    def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
+        was = self._job_ended()
         if was in _BUSY:
             self._to(State.IDLE)
         self._press_blocked = False
         self._inflight_rows = []
-        if memory:
+        if memory and was is State.STALLED:
+            pass  # these rows went to the spool: counted when it is replayed
+        elif memory:
             self._committed_own += len(memory)
         elif isinstance(arg, Path) and not arg.exists():
             # replayed (by this writer or, if the claim failed, by another one)
@@ -494,7 +544,7 @@ class SQLBackend:
                 "before are not in this database any more)",
                 db=self.name,
             )
-        if was is State.RETRYING:
+        if was in (State.RETRYING, State.STALLED):
             log.info("{db}: database is back; writing the events held meanwhile", db=self.name)
         self._backoff = RETRY_FIRST
         self._check_waiters()
@@ -508,23 +558,24 @@ class SQLBackend:
     def _job_failed(
         self, failure: Failure, job: Callable[..., WriteResult], arg: Any, memory: list[Row]
     ) -> None:
+        was = self._job_ended()
         self._inflight_rows = []
         exc = failure.value
         if (
             isinstance(exc, WriteFailed)
             and not exc.transient
             and job == self._writer_write
-            and self.state in _BUSY
+            and was in (State.WRITING, State.RETRYING)
         ):
             # the rows themselves are refused: clean them, isolate any bad one
             self._run(self._writer_salvage, arg, memory=memory)
             return
-        if memory:
+        if memory and was is not State.STALLED:
+            # (a stalled job's rows are in the spool already)
             self._buf = memory + self._buf
         message = exc.args[0] if isinstance(exc, WriteFailed) and exc.args else str(exc)
         if not isinstance(exc, WriteFailed | StorageError):
             log.failure("{db}: unexpected error in the writer", failure, db=self.name)
-        was = self.state
         if was in _BUSY:
             self._to(State.WAITING)
         if was is State.WRITING and isinstance(exc, WriteFailed) and exc.schema:
@@ -596,8 +647,10 @@ class SQLBackend:
         self._check_waiters()
 
     def _finish_close(self) -> None:
-        gave_up = self.state is State.GAVE_UP
+        # a job still stuck holds the writer: closing it would wait for that job
+        gave_up = self.state in (State.GAVE_UP, State.STALLED)
         self._to(State.CLOSED)
+        self._job_ended()  # no stall to notice any more
         self._release(force=True)
         if self._loop.running:
             self._loop.stop()
@@ -657,7 +710,7 @@ def create(
     if pool is None:
         pool = make_thread_pool(options.reactor, name="logbot-sql-writer")
     return SQLBackend(
-        EventWriter(engine, upgrade=not up),
+        EventWriter(engine, upgrade=not up, statement_timeout=STATEMENT_TIMEOUT),
         options,
         pool=pool,
         spool=spool,

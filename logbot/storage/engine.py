@@ -70,6 +70,19 @@ SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 NEW_FILE_MODE = 0o600
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10
+#: libpq settings that notice a PostgreSQL connection that died silently (a NAT table
+#: forgot it, a failover): TCP keepalives probe an idle connection after 30 s, every 10 s,
+#: 3 times; and data left unacknowledged for 30 s (tcp_user_timeout, ms) ends it. Without
+#: them a write on a dead connection waits for the kernel's ~15 minutes. The URL's query
+#: string overrides each (e.g. ``?keepalives_idle=60``).
+PG_CONNECTION_SETTINGS: dict[str, int] = {
+    "connect_timeout": PG_CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 _PG_HINT = "pip install 'logbot[postgres]'"
 
@@ -125,8 +138,9 @@ def make_engine(
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.get_backend_name() == "postgresql":
         connect_args: dict[str, Any] = {"application_name": "logbot"}
-        if "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
+        for key, value in PG_CONNECTION_SETTINGS.items():
+            if key not in url.query:
+                connect_args[key] = value
         kwargs["connect_args"] = connect_args
     try:
         return sa.create_engine(url, **kwargs)

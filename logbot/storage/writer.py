@@ -261,8 +261,18 @@ _DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool
 class EventWriter:
     """Writes batches of rows into one database; use it from one thread at a time."""
 
-    def __init__(self, engine: sa.Engine, *, upgrade: bool = True, feed_fts: bool = True) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        upgrade: bool = True,
+        feed_fts: bool = True,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.engine = engine
+        # PostgreSQL: a statement of this connection that runs longer (seconds) is cancelled
+        # by the server; a server-side hang (a lock never granted) then fails the batch
+        self._statement_timeout = statement_timeout
         self._upgrade = upgrade
         self._conn: Any = None  # SQLAlchemy's pool proxy around the DBAPI connection
         self._channel_ids: dict[tuple[str, str], int] = {}
@@ -306,6 +316,14 @@ class EventWriter:
                 finally:
                     cur.close()
                 self._conn.commit()
+            if self._dialect == "postgresql" and self._statement_timeout is not None:
+                cur = self._conn.cursor()
+                try:
+                    ms = int(self._statement_timeout * 1000)
+                    cur.execute(f"SET statement_timeout = {ms}")
+                finally:
+                    cur.close()
+                self._conn.commit()
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -319,6 +337,13 @@ class EventWriter:
         """Give the connection back; the next write opens a new one."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            with contextlib.suppress(Exception):
+                if self._dialect == "postgresql" and self._statement_timeout is not None:
+                    # the pool may hand it to a migration next, which must not be cut short
+                    cur = conn.cursor()
+                    cur.execute("RESET statement_timeout")
+                    cur.close()
+                    conn.commit()
             with contextlib.suppress(Exception):
                 conn.close()
 
