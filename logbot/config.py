@@ -119,6 +119,8 @@ class Settings:
     file: str | None = None
     db: str | None = None
     log_level: str = DEFAULT_LOG_LEVEL
+    #: permissions of new log files (``file_mode``); None: the backends' default, 0600
+    file_mode: int | None = None
     config_file: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -264,6 +266,18 @@ def _log_level(value: object, where: str) -> str:
     return level
 
 
+def _file_mode(value: object, where: str) -> int:
+    """``file_mode = "0640"``: octal permissions of new log files (read-write for the owner)."""
+    text = _word(value, where)
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o666 or mode & 0o600 != 0o600 or mode & 0o111:
+        _fail(where, f'must be octal permissions like "0600" or "0640", got {_show(value)}')
+    return mode
+
+
 def _mechanism(value: object, where: str) -> str:
     mech = _word(value, where).upper()
     if mech not in SASL_MECHANISMS:
@@ -350,8 +364,13 @@ _NETWORK_KEYS: dict[str, Callable[[object, str], Any]] = {
 }
 #: keys only the top level may hold ("network": the [[network]] tables, or the name of
 #: the one network a file without tables describes)
-_TOP_ONLY_KEYS = ("log_level", "network")
+_TOP_ONLY_KEYS = ("log_level", "network", "file_mode")
 _TOP_KEYS = tuple(k for k in _NETWORK_KEYS if k != "name") + _TOP_ONLY_KEYS
+#: checkers of the top-only keys that hold a value
+_TOP_CHECKERS: dict[str, Callable[[object, str], Any]] = {
+    "log_level": _log_level,
+    "file_mode": _file_mode,
+}
 #: every key a config file may use (dashes may stand for underscores; channel = channels)
 CONFIG_KEYS: frozenset[str] = frozenset(_NETWORK_KEYS) | frozenset(_TOP_KEYS)
 #: values that are file system paths: ${VAR} and ~ are expanded, and a relative path is
@@ -416,7 +435,7 @@ def _table_layer(
         if key == "channel":
             key = "channels"
         if key not in known:
-            if key == "log_level":
+            if key in _TOP_CHECKERS:
                 _fail(label(raw), "only allowed at the top level (it is one for the process)")
             if key == "network" and "name" in known:
                 _fail(label(raw), "unknown key (a network's name is its name key)")
@@ -618,7 +637,7 @@ class _Builder:
             # A default every network overrides is still checked, so a typo in it is not
             # silently kept for the day a network stops overriding it.
             for key, value in top.values.items():
-                checker = _log_level if key == "log_level" else _NETWORK_KEYS[key]
+                checker = _TOP_CHECKERS.get(key) or _NETWORK_KEYS[key]
                 checker(value, top.labels[key])
 
         count = len(tables) if tables is not None else 1
@@ -636,6 +655,11 @@ class _Builder:
         found = _lookup([flags, top], "log_level")
         if found is not None:
             log_level = _log_level(found.value, found.where)
+
+        file_mode = None
+        found = _lookup([top], "file_mode")
+        if found is not None:
+            file_mode = _file_mode(found.value, found.where)
 
         shared_file = self.file_value(_lookup([flags, top], "file"))
         shared_db = self.db_value(_lookup([flags, top], "db"))
@@ -663,6 +687,7 @@ class _Builder:
             file=shared_file,
             db=shared_db,
             log_level=log_level,
+            file_mode=file_mode,
             config_file=self.config_file,
             warnings=tuple(self.warnings),
         )

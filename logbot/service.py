@@ -123,7 +123,12 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
                 from logbot.storage.engine import default_db_path
 
                 target = str(default_db_path())
-            options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel, pool=pool)
+            options = BackendOptions(
+                reactor=reactor,
+                multi_channel=route.multi_channel,
+                pool=pool,
+                file_mode=settings.file_mode,
+            )
             backend = load_backend(route.kind)(target, options)
             backends.append(backend)
             for index in route.networks:

@@ -117,3 +117,51 @@ def test_rejected_rows_are_kept_in_a_private_file(tmp_path: Path) -> None:
     backend._reject([(1, "n", "#k", "message", "a", "refused", None, None, False, None)])
     backend.close()
     assert _mode(tmp_path / "spool" / "rejected.jsonl") == 0o600
+
+
+def test_file_mode_in_the_config_file_reaches_every_new_log(tmp_path: Path) -> None:
+    """``file_mode = "0640"`` (top level): the text log and the database are created 0640."""
+    from logbot.config import build_settings
+    from logbot.service import build_backends
+
+    config = tmp_path / "logbot.toml"
+    config.write_text(
+        f'server = "h"\nchannels = ["#x"]\nfile_mode = "0640"\n'
+        f'file = "{tmp_path / "log.txt"}"\ndb = "{tmp_path / "db.sqlite"}"\n'
+    )
+    config.chmod(0o600)
+    settings = build_settings({}, str(config), {})
+    assert settings.file_mode == 0o640
+
+    class Reactor(task.Clock):
+        def callWhenRunning(self, f: object, *args: object) -> None:
+            pass
+
+    backends, _ = build_backends(settings, Reactor())
+    for backend in backends:
+        backend.close()
+    assert _mode(tmp_path / "log.txt") == 0o640
+    # the database file is made when the schema is created at start
+    assert _mode(tmp_path / "db.sqlite") == 0o640
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('file_mode = "0755"', 'file_mode: must be octal permissions like "0600" or "0640"'),
+        ('file_mode = "0400"', 'file_mode: must be octal permissions like "0600" or "0640"'),
+        ('file_mode = "rw-r-----"', "file_mode: must be octal permissions"),
+        ('[[network]]\nserver = "h"\nchannels = ["#x"]\nfile_mode = "0640"', "only allowed at"),
+    ],
+)
+def test_a_bad_file_mode_is_one_line_naming_the_key(
+    tmp_path: Path, toml: str, message: str
+) -> None:
+    """Execute bits, no owner read-write, or not octal: a config error, not a surprise."""
+    from logbot.config import ConfigError, build_settings
+
+    config = tmp_path / "logbot.toml"
+    config.write_text(f'server = "h"\nchannels = ["#x"]\n{toml}\n')
+    config.chmod(0o600)
+    with pytest.raises(ConfigError, match=message):
+        build_settings({}, str(config), {})

@@ -86,9 +86,14 @@ class BackendOptions:
     #: writer, the text log's fdatasync); see :func:`make_thread_pool`. None: a backend
     #: makes its own (a backend built outside the service)
     pool: ThreadPool | None = None
-    #: permissions of a log file a backend creates (an existing file keeps its own):
-    #: private by default, as logs of channels with a key must be
-    file_mode: int = DEFAULT_FILE_MODE
+    #: permissions of a log file a backend creates (an existing file keeps its own);
+    #: None: :data:`DEFAULT_FILE_MODE`, private, as logs of channels with a key must be
+    file_mode: int | None = None
+
+    @property
+    def new_file_mode(self) -> int:
+        """The permissions a new log file gets."""
+        return DEFAULT_FILE_MODE if self.file_mode is None else self.file_mode
 
 
 #: threads of the shared pool: each backend runs at most one job at a time (a SQL

@@ -689,7 +689,7 @@ def create(
     caller then starts and stops it); with neither, the backend makes its own.
     ``spool_dir`` replaces the spool directory.
     """
-    engine = make_engine(target, file_mode=options.file_mode)
+    engine = make_engine(target, file_mode=options.new_file_mode)
     name = display_target(engine)
     try:
         up = _startup_upgrade(engine, name)

@@ -379,5 +379,5 @@ def create(target: str, options: BackendOptions) -> TextFileBackend:
         options.reactor,
         multi_channel=options.multi_channel,
         pool=options.pool,
-        file_mode=options.file_mode,
+        file_mode=options.new_file_mode,
     )
