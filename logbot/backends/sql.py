@@ -29,6 +29,17 @@ How events travel:
   whose key already holds the same event (see :mod:`logbot.storage.writer`). A segment is
   deleted only after it is committed; a crash in between replays it again harmlessly.
   A spool left by a crashed process is replayed at the next start.
+- The spool's disk refuses too (full, read-only): one error line; the events stay in
+  memory, spool appends are retried with the same backoff (never once per event), and
+  past ``MAX_MEMORY_ROWS`` the service is asked to stop reading IRC (Throttling) until the
+  spool or the database takes events again (one info line).
+- A write that has not returned within ``COMMIT_TIMEOUT`` (a connection that died
+  silently): its events and newer ones go to the spool (state ``STALLED``, one warning)
+  until the job ends. If it commits after all, the replay skips the copies; if it fails,
+  the replay writes them.
+- Tables gone (a database recreated under the bot): the writer creates the schema again
+  once (one error line); if it cannot, one error line and the spool, as for an outage.
+- The writer's moves are the states of :class:`State`, listed in :data:`TRANSITIONS`.
 - A row the database refuses outright (it cannot happen with rows made by
   ``event_row``, but a database may have stricter limits) is cleaned and retried alone;
   if still refused it goes to ``rejected.jsonl`` in the spool directory with an error line,
@@ -37,9 +48,10 @@ How events travel:
 The spool lives in ``$XDG_STATE_HOME/logbot/spool/<digest>/`` (platformdirs
 ``user_state_path("logbot")``; ``~/.local/state/logbot/spool/...`` by default), one
 directory per database (``<digest>`` hashes the database name; ``target.txt`` inside names
-it, password hidden; see :mod:`logbot.backends.spool`). Segments are JSON lines, one row per line
-(:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name is
-oldest first.
+it, password hidden; see :mod:`logbot.backends.spool`). Segments are JSON lines, one row
+per line (:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name
+is oldest first; each is locked by the process writing it, so writers sharing the
+directory replay only segments nobody holds.
 
 ``flush()`` fires when every event accepted so far is durable: committed, or (database
 down) spooled and fsynced. ``close()`` flushes, waiting at most ``CLOSE_TIMEOUT`` seconds
