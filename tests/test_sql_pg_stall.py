@@ -197,7 +197,10 @@ def test_a_silently_dead_connection_spools_after_the_commit_timeout(
         for e in stuck:
             backend.write(e)
         clock.advance(sql.BATCH_INTERVAL)  # the batch leaves... into the frozen proxy
-        time.sleep(0.5)
+        end = time.monotonic() + 10
+        while not pool.working:  # a thread has taken the job (it cannot finish: frozen)
+            assert time.monotonic() < end, "the writer thread never started"
+            time.sleep(0.01)
         clock.run_calls()
         assert backend.state is sql.State.WRITING
         assert backend.pending == 3  # in memory only, for now
