@@ -930,3 +930,48 @@ def test_a_stuck_write_spools_its_events_and_each_is_stored_once(
     r.backend.close()
     while pool.queue:
         pool.run_next()
+
+
+def test_another_processes_open_segment_waits_until_that_process_is_gone(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A live process's open segment is left alone; once the process dies, it is replayed."""
+    import subprocess
+    import sys
+    import time as _time
+
+    spool_dir = tmp_path / "spool"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from logbot.backends.spool import Spool\n"
+            f"s = Spool(Path({str(spool_dir)!r}), 'db')\n"
+            f"s.append([({time_key(T0, 7)}, 'net', '#chan', 'message', 'a', 'from the other',"
+            " None, None, False, None)])\n"
+            "print('appended', flush=True)\n"
+            "sys.stdin.read()\n",  # hold the segment open until told to die
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "appended\n"
+        r = Rig(engine, spool_dir)
+        r.write(1)
+        r.clock.advance(0.25)
+        assert [t for _, t in r.stored()] == ["line 1"]
+        assert len(list(spool_dir.glob("*.jsonl"))) == 1  # the other's, untouched
+    finally:
+        child.kill()  # no seal: the kernel releases the lock
+        child.wait(timeout=30)
+    r.write(1)
+    deadline = _time.monotonic() + 30
+    while list(spool_dir.glob("*.jsonl")) or r.backend.pending:
+        assert _time.monotonic() < deadline, "the orphan segment was never replayed"
+        r.clock.advance(0.25)
+    assert sorted(t for _, t in r.stored()) == ["from the other", "line 1", "line 2"]
