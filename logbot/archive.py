@@ -12,11 +12,11 @@ is and in whatever order the lines arrive.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import IO, Any
@@ -187,6 +187,8 @@ def _parse_batch(
                 and type(channel) is str
                 and type(nick) is str
                 and type(text) is str
+                # a list or an object is unhashable: checked as a string first
+                and type(kind) is str
                 and kind in _KINDS
                 and channel
                 and (target is None or type(target) is str)
@@ -339,58 +341,41 @@ def _big_cache(dbapi_conn: Any, _record: object) -> None:
 
 
 class _Prefetch:
-    """Runs an iterator in a thread, a few items ahead of the consumer.
+    """Runs an iterator on a one-thread executor, a few items ahead of the consumer.
 
     Parsing JSON holds the GIL; SQLite and psycopg release it while they write. With the
     parsing of the next batch overlapping the writing of this one, an import uses both
     cores of a small machine. Exceptions reach the consumer in order.
     """
 
-    _END = object()
-
     def __init__(self, source: Iterator[Any], depth: int = 2) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
         self._source = source
-        self._thread = threading.Thread(target=self._run, name="logbot-import-parse", daemon=True)
-        self._thread.start()
+        self._depth = depth
+        # one worker: the source is advanced by one thread at a time, in order
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logbot-import")
+        self._ahead: collections.deque[Future[Any]] = collections.deque()
 
-    def _run(self) -> None:
-        try:
-            for item in self._source:
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(_Failure(exc))
-            return
-        self._put(self._END)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _next(self) -> Any:
+        return next(self._source, _END)
 
     def __iter__(self) -> Iterator[Any]:
+        ahead = self._ahead
         while True:
-            item = self._queue.get()
-            if item is self._END:
+            while len(ahead) < self._depth:
+                ahead.append(self._executor.submit(self._next))
+            item = ahead.popleft().result()
+            if item is _END:
                 return
-            if isinstance(item, _Failure):
-                raise item.exc
             yield item
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        for future in self._ahead:
+            future.cancel()
+        self._ahead.clear()
+        self._executor.shutdown(wait=True)
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+_END = object()
 
 
 def _first(row: Any) -> int:

@@ -121,10 +121,10 @@ def _table_layer(
         if key == "channel":
             key = "channels"
         if key not in known:
-            if key == "log_level":
-                _fail(label(raw), "only allowed at the top level (it is one for the process)")
             if key == "network" and "name" in known:
                 _fail(label(raw), "unknown key (a network's name is its name key)")
+            if key in _BY_NAME and _BY_NAME[key].scope == "top":
+                _fail(label(raw), "only allowed at the top level (it is one for the process)")
             if key == "name" and "network" in known:
                 _fail(
                     label(raw),
@@ -336,6 +336,11 @@ class _Builder:
         if found is not None:
             log_level = _log_level(found.value, found.where)
 
+        file_mode = None
+        found = _lookup([top], "file_mode")
+        if found is not None:
+            file_mode = _BY_NAME["file_mode"].check(found.value, found.where)
+
         shared_file = self.file_value(_lookup([flags, top], "file"))
         shared_db = self.db_value(_lookup([flags, top], "db"))
         networks = []
@@ -362,6 +367,7 @@ class _Builder:
             file=shared_file,
             db=shared_db,
             log_level=log_level,
+            file_mode=file_mode,
             config_file=self.config_file,
             warnings=tuple(self.warnings),
         )
@@ -555,9 +561,9 @@ def build_settings(
 def _masked_db(db: str) -> str:
     if not is_url(db):
         return f"SQLite {db}"
-    from sqlalchemy.engine import make_url
+    from logbot.storage.masking import mask_target
 
-    return make_url(db).render_as_string(hide_password=True)
+    return mask_target(db)
 
 
 def _backend_text(file: str | None, db: str | None) -> str:

@@ -29,7 +29,14 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
-from logbot.backends.base import Backend, BackendOptions, FanOut, Throttling, load_backend
+from logbot.backends.base import (
+    Backend,
+    BackendOptions,
+    FanOut,
+    Throttling,
+    load_backend,
+    make_thread_pool,
+)
 from logbot.settings import NetworkConfig, Settings
 from logbot.storage.messages import error_line
 from logbot.text import visible
@@ -162,6 +169,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
     """
     per_network: list[list[Backend]] = [[] for _ in settings.networks]
     backends: list[Backend] = []
+    pool = make_thread_pool(reactor)
     try:
         for route in backend_routes(settings):
             target = route.target
@@ -169,7 +177,12 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
                 from logbot.storage.names import default_db_path
 
                 target = str(default_db_path())
-            options = BackendOptions(reactor=reactor, multi_channel=route.multi_channel)
+            options = BackendOptions(
+                reactor=reactor,
+                multi_channel=route.multi_channel,
+                pool=pool,
+                file_mode=settings.file_mode,
+            )
             backend = load_backend(route.kind)(target, options)
             backends.append(backend)
             for index in route.networks:

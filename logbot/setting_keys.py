@@ -168,6 +168,18 @@ def _encoding(value: object, where: str) -> str:
     return name
 
 
+def _file_mode(value: object, where: str) -> int:
+    """``file_mode = "0640"``: octal permissions of new log files (read-write for the owner)."""
+    text = _word(value, where)
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o666 or mode & 0o600 != 0o600 or mode & 0o111:
+        _fail(where, f'must be octal permissions like "0600" or "0640", got {_show(value)}')
+    return mode
+
+
 def _log_level(value: object, where: str) -> str:
     level = _word(value, where).lower()
     if level not in LOG_LEVELS:
@@ -342,6 +354,9 @@ KEYS: tuple[Key, ...] = (
         label="bytes that are not UTF-8 decoded as"),
     Key("log_level", _log_level, "The least severe events the bot logs on stderr.",
         default=DEFAULT_LOG_LEVEL, scope="top", flag="log_level", choices=LOG_LEVELS),
+    Key("file_mode", _file_mode,
+        'Permissions of new log files, as octal ("0640" lets the group read) [default: 0600].',
+        scope="top", plain=False),
     # [[network]] tables, or the name of the one network a file without tables describes
     Key("network", _text, "The [[network]] tables, or the name of the one network.",
         scope="top", plain=False),

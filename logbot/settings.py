@@ -94,5 +94,7 @@ class Settings:
     file: str | None = None
     db: str | None = None
     log_level: str = DEFAULT_LOG_LEVEL
+    #: permissions of new log files (``file_mode``); None: the backends' default, 0600
+    file_mode: int | None = None
     config_file: str | None = None
     warnings: tuple[str, ...] = ()

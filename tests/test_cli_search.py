@@ -351,6 +351,16 @@ def test_import_reads_a_file_argument(tmp_path: Path) -> None:
             '"kind": "message"}',
             "<stdin>:2: time '1900-01-01T00:00:00Z' is outside",
         ),
+        (
+            '{"time": "2026-01-01T00:00:00Z", "network": "n", "channel": "#x", "nick": "a", '
+            '"kind": ["message"]}',
+            "<stdin>:2: 'kind' must be a string, not list",
+        ),
+        (
+            '{"time": "2026-01-01T00:00:00Z", "network": "n", "channel": "#x", "nick": "a", '
+            '"kind": {"is": "message"}}',
+            "<stdin>:2: 'kind' must be a string, not dict",
+        ),
     ],
 )
 def test_import_of_a_bad_line_names_file_and_line(tmp_path: Path, line: str, fragment: str) -> None:

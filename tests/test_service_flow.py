@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from logbot.backends.base import FanOut
 from logbot.events import Event
@@ -68,3 +70,40 @@ def test_a_network_reads_again_only_when_every_backend_caught_up() -> None:
     assert factory.calls == ["pause"]
     b.handlers[0](False)
     assert factory.calls == ["pause", "resume"]
+
+
+def test_every_backend_of_a_run_shares_one_thread_pool(tmp_path: Path) -> None:
+    """The text log and the database get the same pool from build_backends."""
+    from logbot.backends.sql import SQLBackend
+    from logbot.backends.textfile import TextFileBackend
+    from logbot.config import build_settings
+    from logbot.service import build_backends
+
+    settings = build_settings(
+        {
+            "server": "irc.example.org",
+            "channel": ("#x",),
+            "file": str(tmp_path / "log.txt"),
+            "db": str(tmp_path / "db.sqlite"),
+        },
+        None,
+        {},
+    )
+
+    class Reactor(task.Clock):
+        started: list[Any] = []
+
+        def callWhenRunning(self, f: Any, *args: Any) -> None:
+            self.started.append(f)
+
+    clock = Reactor()
+    backends, _sinks = build_backends(settings, clock)
+    try:
+        text = next(b for b in backends if isinstance(b, TextFileBackend))
+        db = next(b for b in backends if isinstance(b, SQLBackend))
+        assert text._pool is not None
+        assert text._pool is db._pool
+        assert len(clock.started) == 1
+    finally:
+        for backend in backends:
+            backend.close()

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from logbot.backends import sql
 from logbot.backends.base import Backend, BackendOptions
+from logbot.backends.spool import Spool
 from logbot.events import Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
@@ -127,7 +128,7 @@ class Rig:
         self.clock = ClockReactor()
         self.pool = pool if pool is not None else InlinePool()
         self.writer = SwitchableWriter(EventWriter(engine, upgrade=False))
-        self.spool = sql.Spool(spool_dir, "test-db")
+        self.spool = Spool(spool_dir, "test-db")
         self.backend = sql.SQLBackend(
             self.writer,  # type: ignore[arg-type]
             BackendOptions(reactor=self.clock),
@@ -348,7 +349,7 @@ def test_close_gives_up_on_a_hung_database_after_the_timeout(
 ) -> None:
     """A write that never returns: after the close timeout the events are spooled instead."""
     pool = ManualPool()
-    r = Rig(engine, tmp_path / "spool", pool=pool, close_timeout=30.0)
+    r = Rig(engine, tmp_path / "spool", pool=pool, close_timeout=30.0, commit_timeout=60.0)
     r.write(1000)  # now stuck in the pool
     r.write(5)
     d = r.backend.close()
@@ -656,3 +657,321 @@ def _drain(r: Rig, pool: ManualPool) -> None:
         else:
             return
     raise AssertionError("the backend did not drain")
+
+
+# -- the writer's state ---------------------------------------------------------------
+
+
+def test_the_writer_states_and_their_transitions_are_listed() -> None:
+    """Every move the writer may make, in one table (anything else is logged as a bug)."""
+    S = sql.State
+    assert {s: set(t) for s, t in sql.TRANSITIONS.items()} == {
+        S.IDLE: {S.WRITING, S.GAVE_UP, S.CLOSED},
+        S.WRITING: {S.IDLE, S.WRITING, S.WAITING, S.STALLED, S.GAVE_UP, S.CLOSED},
+        S.WAITING: {S.RETRYING, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.RETRYING: {S.IDLE, S.RETRYING, S.WAITING, S.STALLED, S.GAVE_UP, S.CLOSED},
+        S.STALLED: {S.IDLE, S.WAITING, S.GAVE_UP, S.CLOSED},
+        S.GAVE_UP: {S.CLOSED},
+        S.CLOSED: set(),
+    }
+
+
+def _record_states(backend: sql.SQLBackend) -> list[sql.State]:
+    seen = [backend.state]
+    real = backend._to
+
+    def to(new: sql.State) -> None:
+        assert new in sql.TRANSITIONS[backend.state], (backend.state, new)
+        real(new)
+        seen.append(new)
+
+    backend._to = to  # type: ignore[method-assign]
+    return seen
+
+
+def test_an_outage_walks_the_listed_states(rig: Rig) -> None:
+    """Up, down, retrying, back up, closed: only listed transitions, in this order."""
+    S = sql.State
+    seen = _record_states(rig.backend)
+    rig.write(2)
+    rig.clock.advance(0.25)
+    rig.writer.down = True
+    rig.write(2)
+    rig.clock.advance(0.25)
+    rig.clock.advance(sql.RETRY_FIRST)  # the retry fails too
+    rig.writer.down = False
+    rig.clock.advance(sql.RETRY_FIRST * sql.RETRY_FACTOR)
+    assert _fired(rig.backend.close())
+    assert seen == [
+        S.IDLE,
+        S.WRITING,
+        S.IDLE,
+        S.WRITING,
+        S.WAITING,
+        S.RETRYING,
+        S.WAITING,
+        S.RETRYING,
+        S.IDLE,
+        S.CLOSED,
+    ]
+    assert len(rig.stored()) == 4
+
+
+def test_unreachable_at_start_keeps_retrying_until_events_come(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A first retry with nothing to write waits again: later events reach the database."""
+    r = Rig(engine, tmp_path / "spool", up=False)
+    r.clock.advance(sql.RETRY_MAX * 3)  # several retries, nothing to write yet
+    assert r.backend.state is sql.State.WAITING
+    events = r.write(3)
+    r.clock.advance(0.25)  # spooled: the database is still believed down
+    r.clock.advance(sql.RETRY_MAX)
+    assert [t for _, t in r.stored()] == [e.text for e in events]
+    assert r.backend.state is sql.State.IDLE
+    assert _fired(r.backend.close())
+
+
+def test_a_close_that_gives_up_ends_closed(engine: sa.Engine, tmp_path: Path) -> None:
+    """A hung write at close: WRITING -> GAVE_UP -> CLOSED, the events in the spool."""
+    S = sql.State
+    r = Rig(engine, tmp_path / "spool", pool=ManualPool(), commit_timeout=60.0)
+    seen = _record_states(r.backend)
+    r.write(2)
+    r.clock.advance(0.25)
+    closed = r.backend.close()
+    r.clock.advance(sql.CLOSE_TIMEOUT)
+    assert _fired(closed)
+    assert seen == [S.IDLE, S.WRITING, S.GAVE_UP, S.CLOSED]
+    assert r.spooled_rows() == 2
+
+
+def test_create_runs_the_writer_on_the_pool_of_the_options(tmp_path: Path) -> None:
+    """One pool for every backend: create() uses BackendOptions.pool and does not stop it."""
+    clock = ClockReactor()
+    pool = InlinePool()
+    backend = sql.create(
+        str(tmp_path / "db.sqlite"),
+        BackendOptions(reactor=clock, pool=pool),  # type: ignore[arg-type]
+        spool_dir=tmp_path / "spool",
+    )
+    assert backend._pool is pool
+    assert backend._own_pool is False
+    backend.write(Event(time=T0, network="n", channel="#x", kind=Kind.MESSAGE, nick="a", text="x"))
+    assert _fired(backend.close())
+    assert backend.committed == 1
+
+
+# -- a database recreated under the bot --------------------------------------------------
+
+
+def _drop_every_table(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        names = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'events_fts_%'"
+            )
+        ]
+        for name in names:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_tables_dropped_under_a_running_backend_are_created_again(
+    sqlite_engine: sa.Engine, tmp_path: Path, logged: list[str]
+) -> None:
+    """A database emptied under the bot: the schema is created again once, nothing lost."""
+    r = Rig(sqlite_engine, tmp_path / "spool")
+    before = r.write(3)
+    r.clock.advance(0.25)
+    assert len(r.stored()) == 3
+    _drop_every_table(sqlite_engine)
+    after = r.write(2, channel="#chan")
+    r.clock.advance(0.25)
+    assert [t for _, t in r.stored()] == [e.text for e in after]
+    with sqlite_engine.connect() as conn:
+        channel = (
+            conn.exec_driver_sql(
+                "SELECT c.name FROM events e JOIN channels c ON c.id = e.channel_id"
+            )
+            .scalars()
+            .all()
+        )
+    assert channel == ["#chan", "#chan"]
+    assert r.backend.state is sql.State.IDLE
+    assert [line for line in logged if "tables" in line] == [
+        "test-db: the database's tables were gone; created them again (events written "
+        "before are not in this database any more)"
+    ]
+    assert not [line for line in logged if "unavailable" in line]
+    del before
+
+
+def test_tables_that_cannot_be_created_again_spool_with_one_error(
+    sqlite_engine: sa.Engine, tmp_path: Path, logged: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If re-creating fails, events go to the spool and one ERROR says why, not a retry loop."""
+    r = Rig(sqlite_engine, tmp_path / "spool")
+    r.write(1)
+    r.clock.advance(0.25)
+    _drop_every_table(sqlite_engine)
+
+    def refuse(engine: sa.Engine) -> None:
+        raise migrate.StorageError("database test-db: attempt to write a readonly database")
+
+    monkeypatch.setattr(migrate, "upgrade", refuse)
+    r.write(2)
+    for _ in range(10):
+        r.clock.advance(sql.RETRY_MAX)
+    r.write(1)
+    r.clock.advance(sql.RETRY_MAX)
+    assert r.backend.pending == 0
+    assert r.spooled_rows() == 3
+    errors = [line for line in logged if "tables" in line]
+    assert len(errors) == 1
+    assert "readonly" in errors[0]
+
+
+# -- a spool directory shared by two writers ----------------------------------------------
+
+
+def test_a_shared_spool_never_replays_a_segment_another_writer_holds(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Two bots on one database share a spool: neither replays the other's open segment."""
+    a = Rig(engine, tmp_path / "spool")
+    b = Rig(engine, tmp_path / "spool")
+    b.n = 1_000  # distinct times: distinct events
+    a.writer.down = True
+    first = a.write(5)
+    a.clock.advance(0.25)  # A is down: its events are in its open segment
+    assert a.spooled_rows() == 5
+    b.write(1)
+    b.clock.advance(0.25)  # B is up and replays what it finds... but not A's open segment
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 1
+    second = a.write(3)
+    a.clock.advance(0.25)
+    a.writer.down = False
+    a.clock.advance(sql.RETRY_MAX)
+    a.clock.advance(0.25)
+    texts = [t for _, t in a.stored()]
+    assert [t for t in texts if t in {e.text for e in first + second}] == [
+        e.text for e in first + second
+    ]
+    assert list((tmp_path / "spool").glob("*.jsonl")) == []
+    assert _fired(a.backend.flush())
+
+
+def test_segments_of_a_crashed_writer_are_replayed_by_another(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A segment nobody holds open any more (its process died) is replayed."""
+    dead = Spool(tmp_path / "spool", "test-db")
+    dead.append(
+        [(time_key(T0, 0), "net", "#chan", "message", "a", "orphan", None, None, False, None)]
+    )
+    dead.seal()  # what the kernel does for a process that dies: the lock goes with it
+    r = Rig(engine, tmp_path / "spool")
+    r.clock.advance(0.25)
+    assert [t for _, t in r.stored()] == ["orphan"]
+
+
+def test_two_spools_in_one_process_lock_each_other_out(tmp_path: Path) -> None:
+    """One bot naming one database two ways holds two spools: the lock works within a process."""
+    one = Spool(tmp_path / "spool", "db")
+    two = Spool(tmp_path / "spool", "db")
+    one.append([(1, "n", "#c", "message", "a", "x", None, None, False, None)])
+    assert two.sealed() == []
+    one.seal()
+    assert len(two.sealed()) == 1
+
+
+# -- a write that does not return ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["commits late", "fails"])
+def test_a_stuck_write_spools_its_events_and_each_is_stored_once(
+    engine: sa.Engine, tmp_path: Path, logged: list[str], ending: str
+) -> None:
+    """Past the commit timeout the stuck batch and newer events go to the spool; whether the
+    stuck commit later succeeds or fails, every event ends up stored exactly once."""
+    S = sql.State
+    pool = ManualPool()
+    r = Rig(engine, tmp_path / "spool", pool=pool, commit_timeout=20.0)
+    seen = _record_states(r.backend)
+    stuck = r.write(3)
+    r.clock.advance(0.25)  # the job starts... and hangs
+    r.clock.advance(19.5)
+    assert r.backend.pending == 3
+    r.clock.advance(0.5)
+    assert r.backend.state is S.STALLED
+    assert r.backend.pending == 0
+    assert r.spooled_rows() == 3
+    assert _fired(r.backend.flush())
+    later = r.write(2)
+    r.clock.advance(0.25)  # stalled: new events go to the spool too
+    assert r.spooled_rows() == 5
+    if ending == "fails":
+        r.writer.down = True
+        pool.run_next()
+        r.writer.down = False
+    else:
+        pool.run_next()  # the stuck commit returns after all
+    for _ in range(4):
+        r.clock.advance(sql.RETRY_MAX)
+        while pool.queue:
+            pool.run_next()
+    assert [t for _, t in r.stored()] == [e.text for e in stuck + later]
+    assert list(r.spool.directory.glob("*.jsonl")) == []
+    assert _fired(r.backend.flush())
+    assert sum("has not answered" in line for line in logged) == 1
+    assert S.STALLED in seen
+    r.backend.close()
+    while pool.queue:
+        pool.run_next()
+
+
+def test_another_processes_open_segment_waits_until_that_process_is_gone(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A live process's open segment is left alone; once the process dies, it is replayed."""
+    import subprocess
+    import sys
+    import time as _time
+
+    spool_dir = tmp_path / "spool"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from logbot.backends.spool import Spool\n"
+            f"s = Spool(Path({str(spool_dir)!r}), 'db')\n"
+            f"s.append([({time_key(T0, 7)}, 'net', '#chan', 'message', 'a', 'from the other',"
+            " None, None, False, None)])\n"
+            "print('appended', flush=True)\n"
+            "sys.stdin.read()\n",  # hold the segment open until told to die
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "appended\n"
+        r = Rig(engine, spool_dir)
+        r.write(1)
+        r.clock.advance(0.25)
+        assert [t for _, t in r.stored()] == ["line 1"]
+        assert len(list(spool_dir.glob("*.jsonl"))) == 1  # the other's, untouched
+    finally:
+        child.kill()  # no seal: the kernel releases the lock
+        child.wait(timeout=30)
+    r.write(1)
+    deadline = _time.monotonic() + 30
+    while list(spool_dir.glob("*.jsonl")) or r.backend.pending:
+        assert _time.monotonic() < deadline, "the orphan segment was never replayed"
+        r.clock.advance(0.25)
+    assert sorted(t for _, t in r.stored()) == ["from the other", "line 1", "line 2"]

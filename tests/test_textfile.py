@@ -525,3 +525,31 @@ def test_an_idle_file_is_not_synced_again(tmp_path: Path, monkeypatch: pytest.Mo
     clock.advance(1.0)
     assert len(synced) == 1
     backend.close()
+
+
+def test_the_sync_runs_on_the_pool_the_service_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a shared pool in BackendOptions, fdatasync runs there, not on the reactor's."""
+    from logbot.backends.base import BackendOptions
+    from logbot.backends.textfile import create
+
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+
+    class Pool:
+        calls: list[Any] = []
+
+        def callInThread(self, f: Any, *args: Any) -> None:
+            self.calls.append(lambda: f(*args))
+
+    pool = Pool()
+    clock = _ThreadedClock()
+    backend = create(str(tmp_path / "log.txt"), BackendOptions(reactor=clock, pool=pool))  # type: ignore[arg-type]
+    backend.write(ev(Kind.MESSAGE, text="one"))
+    clock.advance(1.0)
+    assert clock.in_thread == []
+    assert len(pool.calls) == 1
+    pool.calls.pop()()
+    assert len(synced) == 1
+    backend.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -9,8 +10,26 @@ from typing import Any, Protocol, runtime_checkable
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
 
 from logbot.events import Event
+
+# permissions of new log files (text log, SQLite database): one rule, kept with the engine
+from logbot.storage.engine import NEW_FILE_MODE as DEFAULT_FILE_MODE
+
+__all__ = [
+    "DEFAULT_FILE_MODE",
+    "Backend",
+    "BackendFactory",
+    "BackendOptions",
+    "FanOut",
+    "PressureHandler",
+    "Throttling",
+    "UnknownBackend",
+    "load_backend",
+    "make_thread_pool",
+    "stop_thread_pool",
+]
 
 log = Logger(namespace="logbot.backends")
 
@@ -63,6 +82,51 @@ class BackendOptions:
     #: more than one channel (or network) goes to this backend: the text log then
     #: names the channel on each line
     multi_channel: bool = False
+    #: the thread pool every backend of the run does its blocking work on (the SQL
+    #: writer, the text log's fdatasync); see :func:`make_thread_pool`. None: a backend
+    #: makes its own (a backend built outside the service)
+    pool: ThreadPool | None = None
+    #: permissions of a log file a backend creates (an existing file keeps its own);
+    #: None: :data:`DEFAULT_FILE_MODE`, private, as logs of channels with a key must be
+    file_mode: int | None = None
+
+    @property
+    def new_file_mode(self) -> int:
+        """The permissions a new log file gets."""
+        return DEFAULT_FILE_MODE if self.file_mode is None else self.file_mode
+
+
+#: threads of the shared pool: each backend runs at most one job at a time (a SQL
+#: writer stuck on a dead connection holds one), so this is a ceiling, not a count
+POOL_THREADS = 16
+
+
+def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+    # a writer stuck on a dead database connection must not keep the process alive
+    # after close() gave up on it (its events are spooled by then)
+    return threading.Thread(*args, daemon=True, **kwargs)
+
+
+def make_thread_pool(reactor: Any, *, name: str = "logbot-backends") -> ThreadPool:
+    """The pool backends run blocking work on, started with ``reactor``.
+
+    Threads are created as jobs need them. At shutdown the pool is stopped once no job
+    runs any more; a thread stuck on a dead connection is a daemon and does not hold
+    the process.
+    """
+    pool = ThreadPool(minthreads=0, maxthreads=POOL_THREADS, name=name)
+    pool.threadFactory = _daemon_thread  # type: ignore[assignment]
+    reactor.callWhenRunning(pool.start)
+    add_trigger = getattr(reactor, "addSystemEventTrigger", None)
+    if add_trigger is not None:
+        add_trigger("after", "shutdown", stop_thread_pool, pool)
+    return pool
+
+
+def stop_thread_pool(pool: ThreadPool) -> None:
+    """Stop ``pool`` unless a job still runs (joining a stuck thread would hang)."""
+    if pool.started and not pool.working:
+        pool.stop()
 
 
 BackendFactory = Callable[[str, BackendOptions], Backend]

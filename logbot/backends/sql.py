@@ -11,11 +11,12 @@ How events travel:
 - ``write`` (reactor thread, never blocks): session markers (connected/disconnected) are
   skipped; every other event gets a distinct time key
   (:class:`~logbot.storage.writer.KeyAllocator`) and waits in memory.
-- One writer thread (a one-thread pool started and stopped with the reactor) commits
-  batches through :class:`~logbot.storage.writer.EventWriter`: a batch leaves as soon as
-  1,000 events wait or every 250 ms, whichever comes first, whenever the writer is free.
-  While it is busy, events keep arriving and the next transaction takes all of them
-  (group commit): under a flood, transactions grow until the writer keeps up, which is
+- One writer job at a time, on the service's shared thread pool (``BackendOptions.pool``;
+  a backend built on its own makes its own pool), commits batches through
+  :class:`~logbot.storage.writer.EventWriter`: a batch leaves as soon as 1,000 events
+  wait or every 250 ms, whichever comes first, whenever the writer is free. While it is
+  busy, events keep arriving and the next transaction takes all of them (group commit):
+  under a flood, transactions grow until the writer keeps up, which is
   what makes the full-text index affordable. A crash (kill -9) loses what waits in memory:
   at most one batch window.
 - Database down or failing (unreachable, restarted, disk full, locked past the busy
@@ -28,6 +29,17 @@ How events travel:
   whose key already holds the same event (see :mod:`logbot.storage.writer`). A segment is
   deleted only after it is committed; a crash in between replays it again harmlessly.
   A spool left by a crashed process is replayed at the next start.
+- The spool's disk refuses too (full, read-only): one error line; the events stay in
+  memory, spool appends are retried with the same backoff (never once per event), and
+  past ``MAX_MEMORY_ROWS`` the service is asked to stop reading IRC (Throttling) until the
+  spool or the database takes events again (one info line).
+- A write that has not returned within ``COMMIT_TIMEOUT`` (a connection that died
+  silently): its events and newer ones go to the spool (state ``STALLED``, one warning)
+  until the job ends. If it commits after all, the replay skips the copies; if it fails,
+  the replay writes them.
+- Tables gone (a database recreated under the bot): the writer creates the schema again
+  once (one error line); if it cannot, one error line and the spool, as for an outage.
+- The writer's moves are the states of :class:`State`, listed in :data:`TRANSITIONS`.
 - A row the database refuses outright (it cannot happen with rows made by
   ``event_row``, but a database may have stricter limits) is cleaned and retried alone;
   if still refused it goes to ``rejected.jsonl`` in the spool directory with an error line,
@@ -36,9 +48,10 @@ How events travel:
 The spool lives in ``$XDG_STATE_HOME/logbot/spool/<digest>/`` (platformdirs
 ``user_state_path("logbot")``; ``~/.local/state/logbot/spool/...`` by default), one
 directory per database (``<digest>`` hashes the database name; ``target.txt`` inside names
-it, password hidden). Segments are JSON lines, one row per line
-(:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name is
-oldest first.
+it, password hidden; see :mod:`logbot.backends.spool`). Segments are JSON lines, one row
+per line (:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name
+is oldest first; each is locked by the process writing it, so writers sharing the
+directory replay only segments nobody holds.
 
 ``flush()`` fires when every event accepted so far is durable: committed, or (database
 down) spooled and fsynced. ``close()`` flushes, waiting at most ``CLOSE_TIMEOUT`` seconds
@@ -48,24 +61,20 @@ for the database; past that the waiting events are spooled instead, then the wri
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
+import enum
 import json
-import os
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import sqlalchemy as sa
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
-from logbot.backends.base import BackendOptions
+from logbot.backends.base import BackendOptions, make_thread_pool, stop_thread_pool
+from logbot.backends.spool import Spool, private_opener, spool_dir_for
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -91,14 +100,18 @@ BATCH_INTERVAL = 0.25
 MAX_MEMORY_ROWS = 8_000
 #: rows per transaction when replaying a spool segment
 REPLAY_CHUNK = 5_000
-#: a spool segment is closed (and becomes replayable) after this many rows
-SEGMENT_ROWS = 5_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0
 RETRY_MAX = 5.0
 #: seconds close() waits for the database before spooling what is left
 CLOSE_TIMEOUT = 30.0
+#: seconds a write may take before its events go to the spool (a connection that died
+#: without a word: the TCP settings of logbot.storage.engine end it later). Above
+#: SQLite's busy timeout, so a database merely locked by a reader is not a stall.
+COMMIT_TIMEOUT = 20.0
+#: PostgreSQL statement_timeout of the writer's connection, seconds (a server-side hang)
+STATEMENT_TIMEOUT = 60.0
 #: longest the service may stop reading IRC for a writer that is up but behind; past it
 #: the waiting events go to the spool and reading resumes (a server's send queue is finite)
 MAX_PRESSURE_SECONDS = 5.0
@@ -106,120 +119,43 @@ MAX_PRESSURE_SECONDS = 5.0
 _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 
 
-def spool_dir_for(target: str) -> Path:
-    """The spool directory for a database, named as :func:`display_target` shows it."""
-    digest = hashlib.sha256(target.encode("utf-8")).hexdigest()[:16]
-    return platformdirs.user_state_path("logbot") / "spool" / digest
+class State(enum.Enum):
+    """Where the writer is; :data:`TRANSITIONS` lists every move it makes."""
+
+    #: the database takes writes and no job runs
+    IDLE = "idle"
+    #: the database takes writes and a job (a batch or a spool segment) runs on the pool
+    WRITING = "writing"
+    #: the last job failed: waiting events go to the spool; a retry is scheduled
+    WAITING = "waiting"
+    #: the database was failing and a retry job runs
+    RETRYING = "retrying"
+    #: a job has not returned within COMMIT_TIMEOUT (a connection that died silently):
+    #: its events went to the spool, as do new ones, until the job ends either way
+    STALLED = "stalled"
+    #: close() stopped waiting for the database; what it had not taken is spooled
+    GAVE_UP = "gave-up"
+    #: closed: no job starts any more (one that was running may still finish)
+    CLOSED = "closed"
 
 
-class Spool:
-    """Append-only JSON-lines segments in one directory, replayed oldest first.
-
-    The reactor thread appends and seals; the writer thread reads and deletes sealed
-    segments. Only the open segment is ever appended to, and it is never read until
-    sealed, so the two threads never touch the same file at the same time.
-    """
-
-    def __init__(self, directory: Path, target_name: str = "") -> None:
-        self.directory = directory
-        #: the database this spool belongs to, written to target.txt for operators
-        self.target_name = target_name
-        self._open: tuple[Path, int] | None = None  # (path, fd)
-        self._open_rows = 0
-        self._counter = itertools.count()
-        self.rows_written = 0
-        #: rows this process appended, per segment not yet replayed (orphans hold none)
-        self.own_rows: dict[Path, int] = {}
-        # False once a listing found nothing to replay and we have appended nothing since:
-        # spares a directory listing after every commit
-        self._maybe_sealed = True
-
-    def _ensure_dir(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        note = self.directory / "target.txt"
-        if self.target_name and not note.exists():
-            note.write_text(self.target_name + "\n", encoding="utf-8")
-
-    def sealed(self) -> list[Path]:
-        """Segments ready to replay, oldest first."""
-        if not self._maybe_sealed:
-            return []
-        try:
-            names = sorted(p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl")
-        except OSError:
-            names = []
-        current = self._open[0] if self._open else None
-        found = [p for p in names if p != current]
-        if not found and current is None:
-            self._maybe_sealed = False
-        return found
-
-    def has_open(self) -> bool:
-        return self._open is not None
-
-    def append(self, rows: Sequence[Row]) -> None:
-        """Add rows to the open segment and fsync; raises OSError when the disk refuses."""
-        if not rows:
-            return
-        if self._open is None:
-            self._ensure_dir()
-            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.jsonl"
-            path = self.directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._open = (path, fd)
-            self._open_rows = 0
-        self._maybe_sealed = True
-        path, fd = self._open
-        data = "".join(
-            json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows
-        )
-        payload = data.encode("utf-8")
-        written = 0
-        while written < len(payload):
-            written += os.write(fd, payload[written:])
-        os.fsync(fd)
-        self._open_rows += len(rows)
-        self.rows_written += len(rows)
-        self.own_rows[path] = self.own_rows.get(path, 0) + len(rows)
-        if self._open_rows >= SEGMENT_ROWS:
-            self.seal()
-
-    def seal(self) -> None:
-        """Close the open segment: from now on it is replayable."""
-        if self._open is not None:
-            _path, fd = self._open
-            self._open = None
-            os.close(fd)
-
-    @staticmethod
-    def read(path: Path) -> list[Row]:
-        """The rows of a segment (writer thread). A torn last line (crash) is ignored."""
-        rows: list[Row] = []
-        with path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    log.warn("spool {path}: skipping an unreadable line", path=str(path))
-                    continue
-                if isinstance(item, list) and len(item) == 10:
-                    rows.append(tuple(item))
-        return rows
-
-
-def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
-    # a writer stuck on a dead database connection must not keep the process alive
-    # after close() gave up on it (its events are spooled by then)
-    return threading.Thread(*args, daemon=True, **kwargs)
-
-
-def make_writer_pool() -> ThreadPool:
-    """The one-thread pool the writer runs on."""
-    pool = ThreadPool(minthreads=1, maxthreads=1, name="logbot-sql-writer")
-    pool.threadFactory = _daemon_thread  # type: ignore[assignment]
-    return pool
+_S = State
+#: every state change the backend makes; anything else is a bug (logged, never raised)
+TRANSITIONS: dict[State, frozenset[State]] = {
+    _S.IDLE: frozenset({_S.WRITING, _S.GAVE_UP, _S.CLOSED}),
+    # a batch the database refuses is salvaged by a second job: WRITING again
+    _S.WRITING: frozenset({_S.IDLE, _S.WRITING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
+    # a retry with nothing to write waits again
+    _S.WAITING: frozenset({_S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.RETRYING: frozenset({_S.IDLE, _S.RETRYING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
+    _S.STALLED: frozenset({_S.IDLE, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
+    _S.GAVE_UP: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+#: the states in which the database is known to take writes
+_UP = frozenset({_S.IDLE, _S.WRITING})
+#: the states in which a job runs on the pool
+_BUSY = frozenset({_S.WRITING, _S.RETRYING, _S.STALLED})
 
 
 class SQLBackend:
@@ -239,6 +175,7 @@ class SQLBackend:
         interval: float = BATCH_INTERVAL,
         max_memory_rows: int = MAX_MEMORY_ROWS,
         close_timeout: float = CLOSE_TIMEOUT,
+        commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         self._writer = writer
         self._reactor = options.reactor
@@ -249,22 +186,31 @@ class SQLBackend:
         self._batch_size = batch_size
         self._max_memory = max_memory_rows
         self._close_timeout = close_timeout
+        self._commit_timeout = commit_timeout
+        #: fires _stall when the running job takes longer than commit_timeout
+        self._stall_timer: Any = None
         self._keys = KeyAllocator()
 
         self._buf: list[Row] = []
         self._inflight_rows: list[Row] = []  # memory rows in the running job
-        self._busy = False
-        self._up = up
+        #: the writer's state (see State and TRANSITIONS)
+        self.state = State.IDLE if up else State.WAITING
+        #: the scheduled retry while WAITING
         self._retry: Any = None
+        #: one job of this backend at a time, whatever the pool shares it with: the
+        #: EventWriter is used from one thread at a time
+        self._lane = threading.Lock()
         self._backoff = RETRY_FIRST
         self._accepted = 0
         # rows of this process committed to the database (in acceptance order)
         self._committed_own = 0
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._closing: defer.Deferred[None] | None = None
-        self._closed = False
-        self._gave_up = False
         self._warned_closed = False
+        #: the spool's disk refuses (full, read-only): the next try, with backoff
+        self._spool_failing = False
+        self._spool_next_try = 0.0
+        self._spool_backoff = RETRY_FIRST
         #: the service's callback to pause/resume reading IRC (see Throttling)
         self._pressure: Callable[[bool], None] | None = None
         self._pressed_at: float | None = None
@@ -282,21 +228,21 @@ class SQLBackend:
         self._loop.start(interval, now=False)
         if not up:
             # unreachable at start: try again as after any failed write
-            self._retry = self._reactor.callLater(self._backoff, self._retry_now)
+            self._schedule_retry()
 
     # -- the Backend protocol -----------------------------------------------------------
 
     def write(self, event: Event) -> None:
         if event.kind in _SKIPPED:
             return
-        if self._closed:
+        if self.state is State.CLOSED:
             if not self._warned_closed:
                 self._warned_closed = True
                 log.warn("{db}: event after close() dropped", db=self.name)
             return
         self._buf.append(event_row(event, self._keys.key_for(storable_time(event))))
         self._accepted += 1
-        if len(self._buf) >= self._batch_size and not self._busy and self._retry is None:
+        if len(self._buf) >= self._batch_size and self.state is State.IDLE:
             self._pump(force=True)
         if len(self._buf) >= self._max_memory:
             # A writer that is up but behind: ask the service to stop reading IRC so TCP
@@ -319,7 +265,7 @@ class SQLBackend:
             d.callback(None)
             return d
         self._waiters.append((target, d))
-        if self._up and self._retry is None:
+        if self.state in _UP:
             self._pump(force=True)
         else:
             self._spill()
@@ -336,7 +282,7 @@ class SQLBackend:
         timer = self._reactor.callLater(self._close_timeout, self._give_up)
 
         def done(_: object) -> None:
-            if (self._buf or self._inflight_rows) and not self._gave_up:
+            if (self._buf or self._inflight_rows) and self.state is not State.GAVE_UP:
                 # events that arrived while closing (the QUIT exchange): those too
                 self.flush().addBoth(done)
                 return
@@ -348,6 +294,17 @@ class SQLBackend:
         return self._chain(self._closing)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _to(self, new: State) -> None:
+        old = self.state
+        if new not in TRANSITIONS[old]:
+            log.error(
+                "{db}: unexpected writer state change {old} -> {new}",
+                db=self.name,
+                old=old.value,
+                new=new.value,
+            )
+        self.state = new
 
     @staticmethod
     def _chain(d: defer.Deferred[None]) -> defer.Deferred[None]:
@@ -372,7 +329,7 @@ class SQLBackend:
         """Committed; or, while the database is away (or given up on), safe in the spool."""
         if self._committed_own >= target:
             return True
-        return (not self._up or self._gave_up) and self._durable() >= target
+        return self.state not in _UP and self._durable() >= target
 
     def _check_waiters(self) -> None:
         if not self._waiters:
@@ -383,7 +340,7 @@ class SQLBackend:
             d.callback(None)
 
     def _can_press(self) -> bool:
-        if self._pressure is None or not self._up or self._retry is not None:
+        if self._pressure is None or self.state not in _UP:
             return False
         if self._press_blocked:
             return False
@@ -396,7 +353,9 @@ class SQLBackend:
             self._pressed_at = self._reactor.seconds()
             self._pressure(True)
 
-    def _release(self) -> None:
+    def _release(self, *, force: bool = False) -> None:
+        if not force and self._spool_failing and len(self._buf) >= self._max_memory // 4:
+            return  # nowhere to keep more: reading stays paused
         if self._pressed_at is not None and self._pressure is not None:
             self._pressed_at = None
             self._pressure(False)
@@ -411,7 +370,7 @@ class SQLBackend:
             self._press_blocked = True
             self._spill()
             self._release()
-        if self._up and self._retry is None:
+        if self.state in _UP:
             self._pump(force=True)
         else:
             self._spill()
@@ -421,30 +380,58 @@ class SQLBackend:
         """Move waiting events to the spool (database down, or memory full)."""
         if not self._buf:
             return
+        now = self._reactor.seconds()
+        if self._spool_failing and now < self._spool_next_try:
+            self._hold()  # backing off: encoding the whole buffer again would fail again
+            return
         rows, self._buf = self._buf, []
         try:
             self._spool.append(rows)
         except OSError as exc:
-            # the spool's disk refuses too: keep them in memory, the only place left
+            # the spool's disk refuses too: memory is the only place left, up to a bound
             self._buf = rows + self._buf
-            log.error(
-                "{db}: cannot write the spool {dir}: {error}; holding {n} events in memory",
+            if not self._spool_failing:
+                self._spool_failing = True
+                log.error(
+                    "{db}: cannot write the spool {dir}: {error}; holding up to {bound} "
+                    "events in memory, then pausing reading from IRC, until the spool or "
+                    "the database takes them",
+                    db=self.name,
+                    dir=str(self._spool.directory),
+                    error=exc.strerror or str(exc),
+                    bound=self._max_memory,
+                )
+            self._spool_next_try = now + self._spool_backoff
+            self._spool_backoff = min(self._spool_backoff * RETRY_FACTOR, RETRY_MAX)
+            self._hold()
+            return
+        if self._spool_failing:
+            self._spool_failing = False
+            self._spool_backoff = RETRY_FIRST
+            log.info(
+                "{db}: the spool {dir} takes events again ({n} held in memory are in it now)",
                 db=self.name,
                 dir=str(self._spool.directory),
-                error=exc.strerror or str(exc),
-                n=len(self._buf),
+                n=len(rows),
             )
-            return
+            self._release()
         self._check_waiters()
 
+    def _hold(self) -> None:
+        """Nothing can keep more events: past the bound, stop reading IRC."""
+        if len(self._buf) >= self._max_memory:
+            self._press()
+
     def _spill_if_needed(self) -> None:
-        if len(self._buf) >= self._max_memory and (self._busy or not self._up):
+        if len(self._buf) >= self._max_memory and self.state is not State.IDLE:
             self._spill()
 
     def _pump(self, *, force: bool = False) -> None:
         """Start the next job if the writer is free: spool segments first, then memory."""
-        if self._busy or self._retry is not None or self._pool is None:
+        if self.state not in (State.IDLE, State.WAITING) or self._retry is not None:
             return
+        # segments of this writer another one replayed are committed all the same
+        self._committed_own += self._spool.replayed_elsewhere()
         sealed = self._spool.sealed()
         if not sealed and self._spool.has_open():
             # the database is back: what was spooled goes before anything newer
@@ -459,9 +446,10 @@ class SQLBackend:
             self._run(self._writer_write, rows, memory=rows)
 
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
-        self._busy = True
+        self._to(State.WRITING if self.state in _UP else State.RETRYING)
         self._inflight_rows = memory
-        d = threads.deferToThreadPool(self._reactor, self._pool, job, arg)
+        self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
+        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
         d.addCallbacks(
             self._job_done,
             self._job_failed,
@@ -471,6 +459,10 @@ class SQLBackend:
 
     # thread side: nothing here touches backend state
 
+    def _in_lane(self, job: Callable[..., Any], *args: Any) -> Any:
+        with self._lane:
+            return job(*args)
+
     def _writer_write(self, rows: list[Row], salvage: bool = False) -> WriteResult:
         return self._writer.write(rows, salvage=salvage)
 
@@ -478,6 +470,13 @@ class SQLBackend:
         return self._writer.write(rows, salvage=True)
 
     def _writer_replay(self, path: Path) -> WriteResult:
+        with Spool.claim(path) as held:
+            if not held:
+                # another writer sharing the spool replays it, or did (and deleted it)
+                return WriteResult()
+            return self._replay_held(path)
+
+    def _replay_held(self, path: Path) -> WriteResult:
         try:
             rows = Spool.read(path)
         except FileNotFoundError:
@@ -500,25 +499,68 @@ class SQLBackend:
 
     # reactor side
 
+    def _stall(self) -> None:
+        """A job has not returned for commit_timeout: its events go to the spool meanwhile.
+
+        The job keeps its thread until the connection fails or answers. If it commits after
+        all, the spooled copies are skipped on replay (same key, same event); if it fails,
+        they are what gets written. Either way each event is stored once.
+        """
+        self._stall_timer = None
+        if self.state not in (State.WRITING, State.RETRYING):
+            return
+        was = self.state
+        self._to(State.STALLED)
+        if was is State.WRITING:
+            log.warn(
+                "{db}: the database has not answered for {t:.0f}s; holding events in the "
+                "spool {dir} until it does",
+                db=self.name,
+                t=self._commit_timeout,
+                dir=str(self._spool.directory),
+            )
+        rows, self._inflight_rows = self._inflight_rows, []
+        self._buf = rows + self._buf
+        self._spill()
+        self._release()
+        self._check_waiters()
+
+    def _job_ended(self) -> State:
+        if self._stall_timer is not None:
+            if self._stall_timer.active():
+                self._stall_timer.cancel()
+            self._stall_timer = None
+        return self.state
+
     def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
-        self._busy = False
+        was = self._job_ended()
+        if was in _BUSY:
+            self._to(State.IDLE)
         self._press_blocked = False
         self._inflight_rows = []
-        if memory:
+        if memory and was is State.STALLED:
+            pass  # these rows went to the spool: counted when it is replayed
+        elif memory:
             self._committed_own += len(memory)
-        elif isinstance(arg, Path):
+        elif isinstance(arg, Path) and not arg.exists():
+            # replayed (by this writer or, if the claim failed, by another one)
             self._committed_own += self._spool.own_rows.pop(arg, 0)
         self.committed += result.inserted
         self.duplicates += result.duplicates
         self.rekeyed += result.rekeyed
         if result.rejected:
             self._reject(result.rejected)
-        if not self._up:
-            self._up = True
+        if result.recreated:
+            log.error(
+                "{db}: the database's tables were gone; created them again (events written "
+                "before are not in this database any more)",
+                db=self.name,
+            )
+        if was in (State.RETRYING, State.STALLED):
             log.info("{db}: database is back; writing the events held meanwhile", db=self.name)
         self._backoff = RETRY_FIRST
         self._check_waiters()
-        if self._closed:
+        if self.state is not State.IDLE:
             return
         more = self._spool.sealed() or len(self._buf) >= self._batch_size or self._waiters
         if more:
@@ -528,20 +570,36 @@ class SQLBackend:
     def _job_failed(
         self, failure: Failure, job: Callable[..., WriteResult], arg: Any, memory: list[Row]
     ) -> None:
-        self._busy = False
+        was = self._job_ended()
         self._inflight_rows = []
         exc = failure.value
-        if isinstance(exc, WriteFailed) and not exc.transient and job == self._writer_write:
+        if (
+            isinstance(exc, WriteFailed)
+            and not exc.transient
+            and job == self._writer_write
+            and was in (State.WRITING, State.RETRYING)
+        ):
             # the rows themselves are refused: clean them, isolate any bad one
             self._run(self._writer_salvage, arg, memory=memory)
             return
-        if memory:
+        if memory and was is not State.STALLED:
+            # (a stalled job's rows are in the spool already)
             self._buf = memory + self._buf
         message = exc.args[0] if isinstance(exc, WriteFailed) and exc.args else str(exc)
         if not isinstance(exc, WriteFailed | StorageError):
             log.failure("{db}: unexpected error in the writer", failure, db=self.name)
-        if self._up:
-            self._up = False
+        if was in _BUSY:
+            self._to(State.WAITING)
+        if was is State.WRITING and isinstance(exc, WriteFailed) and exc.schema:
+            # not an outage that passes by itself: an operator has to look
+            log.error(
+                "{db}: the database's tables are gone ({error}); holding events in the "
+                "spool {dir} and retrying",
+                db=self.name,
+                error=message,
+                dir=str(self._spool.directory),
+            )
+        elif was is State.WRITING:
             log.warn(
                 "{db}: database unavailable ({error}); holding events (spool: {dir}) and retrying",
                 db=self.name,
@@ -550,21 +608,28 @@ class SQLBackend:
             )
         self._spill()
         self._release()
-        if self._closed:
-            return
+        if self.state is State.WAITING:
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
         self._retry = self._reactor.callLater(self._backoff, self._retry_now)
         self._backoff = min(self._backoff * RETRY_FACTOR, RETRY_MAX)
 
     def _retry_now(self) -> None:
         self._retry = None
         self._pump(force=True)
+        if self.state is State.WAITING and self._retry is None:
+            # nothing to write yet (unreachable at start, nothing logged since): try again
+            # later, so that events arriving meanwhile are not left in the spool
+            self._to(State.WAITING)
+            self._schedule_retry()
 
     def _reject(self, rows: list[Row]) -> None:
         self.rejected += len(rows)
         path = self._spool.directory / "rejected.jsonl"
         try:
-            self._spool.directory.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as f:
+            self._spool.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8", opener=private_opener) as f:
                 for row in rows:
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
         except OSError as exc:
@@ -578,7 +643,7 @@ class SQLBackend:
 
     def _give_up(self) -> None:
         """close() waited long enough: spool what the database has not taken."""
-        self._gave_up = True
+        self._to(State.GAVE_UP)
         if self._inflight_rows:
             # the running job may still commit them: a replay would then skip them
             rows, self._inflight_rows = self._inflight_rows, []
@@ -594,8 +659,11 @@ class SQLBackend:
         self._check_waiters()
 
     def _finish_close(self) -> None:
-        self._closed = True
-        self._release()
+        # a job still stuck holds the writer: closing it would wait for that job
+        gave_up = self.state in (State.GAVE_UP, State.STALLED)
+        self._to(State.CLOSED)
+        self._job_ended()  # no stall to notice any more
+        self._release(force=True)
         if self._loop.running:
             self._loop.stop()
         if self._retry is not None and self._retry.active():
@@ -605,14 +673,15 @@ class SQLBackend:
             self._spool.seal()
         closing = self._closing
         assert closing is not None
-        if self._gave_up or self._pool is None:
+        if gave_up:
             closing.callback(None)
             return
-        d = threads.deferToThreadPool(self._reactor, self._pool, self._writer.close)
+        # in the lane: after a job still running (a spool replay) has finished
+        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, self._writer.close)
 
         def stop(_: object) -> None:
-            if self._own_pool and self._pool.started:
-                self._pool.stop()
+            if self._own_pool:
+                stop_thread_pool(self._pool)
             self._writer.engine.dispose()
             closing.callback(None)
 
@@ -628,10 +697,11 @@ def create(
 ) -> SQLBackend:
     """The ``sql`` backend for a SQLite path or a SQLAlchemy URL (see the module doc).
 
-    ``pool`` replaces the writer thread pool (tests pass a synchronous one; the caller then
-    starts and stops it); ``spool_dir`` replaces the spool directory.
+    ``pool`` replaces the thread pool of ``options`` (tests pass a synchronous one; the
+    caller then starts and stops it); with neither, the backend makes its own.
+    ``spool_dir`` replaces the spool directory.
     """
-    engine = make_engine(target)
+    engine = make_engine(target, file_mode=options.new_file_mode)
     name = display_target(engine)
     try:
         up = _startup_upgrade(engine, name)
@@ -646,12 +716,13 @@ def create(
             db=name,
             n=len(leftover),
         )
+    if pool is None:
+        pool = options.pool
     own_pool = pool is None
     if pool is None:
-        pool = make_writer_pool()
-        options.reactor.callWhenRunning(pool.start)
+        pool = make_thread_pool(options.reactor, name="logbot-sql-writer")
     return SQLBackend(
-        EventWriter(engine, upgrade=not up),
+        EventWriter(engine, upgrade=not up, statement_timeout=STATEMENT_TIMEOUT),
         options,
         pool=pool,
         spool=spool,

@@ -21,7 +21,7 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from logbot.backends.base import BackendOptions
+from logbot.backends.base import DEFAULT_FILE_MODE, BackendOptions
 from logbot.events import Event, Kind
 from logbot.text import visible
 
@@ -157,7 +157,15 @@ def date_line(event: Event, *, opened: bool = False) -> str:
 class TextFileBackend:
     """Appends formatted lines to one file; see the module docstring for the guarantees."""
 
-    def __init__(self, path: str, reactor: Any, *, multi_channel: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        reactor: Any,
+        *,
+        multi_channel: bool = False,
+        pool: Any = None,
+        file_mode: int = DEFAULT_FILE_MODE,
+    ) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.multi_channel = multi_channel
         self._lines: list[str] = []
@@ -170,6 +178,9 @@ class TextFileBackend:
         self._day: str | None = None
         self._closed = False
         self._reactor = reactor
+        self._file_mode = file_mode
+        #: where fdatasync runs (the service's shared pool); None: the reactor's own pool
+        self._pool = pool
         #: written since the last fdatasync / a sync is running on a thread
         self._dirty = False
         self._syncing = False
@@ -188,7 +199,9 @@ class TextFileBackend:
     def _open(self) -> int:
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._file_mode
+        )
 
     def write(self, event: Event) -> None:
         if self._closed:
@@ -230,7 +243,11 @@ class TextFileBackend:
             finally:
                 os.close(fd)
 
-        call_in_thread = getattr(self._reactor, "callInThread", None)
+        call_in_thread = (
+            self._pool.callInThread
+            if self._pool is not None
+            else getattr(self._reactor, "callInThread", None)
+        )
         if call_in_thread is None:  # a test clock: no threads
             sync()
             return
@@ -337,4 +354,10 @@ class TextFileBackend:
 
 def create(target: str, options: BackendOptions) -> TextFileBackend:
     """The ``file`` backend entry point: ``target`` is the log file's path."""
-    return TextFileBackend(target, options.reactor, multi_channel=options.multi_channel)
+    return TextFileBackend(
+        target,
+        options.reactor,
+        multi_channel=options.multi_channel,
+        pool=options.pool,
+        file_mode=options.new_file_mode,
+    )

@@ -10,6 +10,8 @@
   use it.
 - :mod:`~logbot.storage.migrate`: ``upgrade(engine)`` (create and stamp, or migrate).
 - :mod:`~logbot.storage.writer`: ``EventWriter``, the one way rows get into ``events``.
+- :mod:`~logbot.storage.masking`: ``mask_target(target)``, the one rule hiding a database
+  password wherever a target is shown (standard library only).
 
 Nothing here imports Twisted or the IRC side; :mod:`logbot.backends.sql` runs the writer
 off the reactor.

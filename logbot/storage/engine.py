@@ -18,7 +18,8 @@ API (the bot, ``logbot db`` and ``logbot import`` open databases through this mo
   a one-line :class:`StorageError` naming the database (the line itself:
   :func:`logbot.storage.messages.error_line`).
 - :func:`display_target` ``(engine)`` -> ``str``: the database as a user should see it (a
-  file path, or the URL with the password hidden).
+  file path, or the URL with the password hidden by :func:`mask_target`, from
+  :mod:`logbot.storage.masking`, the one rule every message uses).
 
 SQLite connections run in WAL mode with ``synchronous=NORMAL`` (a commit costs no fsync; a
 power loss can lose the last commits but never corrupts) and a busy timeout, so the bot
@@ -28,8 +29,9 @@ writes while ``logbot search`` reads.
 from __future__ import annotations
 
 import contextlib
-import re
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
+from logbot.storage.masking import mask_target
 from logbot.storage.messages import error_line
 from logbot.storage.names import PG_CONNECT_TIMEOUT, PG_INSTALL_HINT, default_db_path, is_url
 
@@ -48,6 +51,7 @@ __all__ = [
     "display_target",
     "is_url",
     "make_engine",
+    "mask_target",
     "storage_errors",
 ]
 
@@ -62,6 +66,22 @@ SQLITE_CACHE_KIB = 8_192
 #: checkpoints move much less data. The WAL file is cut back to this size afterwards.
 SQLITE_WAL_AUTOCHECKPOINT = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: permissions of a log file logbot creates (the SQLite database, and the text log through
+#: logbot.backends.base): owner only, as logs of channels with a key must be
+NEW_FILE_MODE = 0o600
+#: libpq settings that notice a PostgreSQL connection that died silently (a NAT table
+#: forgot it, a failover): TCP keepalives probe an idle connection after 30 s, every 10 s,
+#: 3 times; and data left unacknowledged for 30 s (tcp_user_timeout, ms) ends it. Without
+#: them a write on a dead connection waits for the kernel's ~15 minutes. The URL's query
+#: string overrides each (e.g. ``?keepalives_idle=60``).
+PG_CONNECTION_SETTINGS: dict[str, int] = {
+    "connect_timeout": PG_CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 class StorageError(Exception):
@@ -69,36 +89,45 @@ class StorageError(Exception):
 
 
 def make_engine(
-    target: str | None, *, create_dirs: bool = True, must_exist: bool = False
+    target: str | None,
+    *,
+    create_dirs: bool = True,
+    must_exist: bool = False,
+    file_mode: int = NEW_FILE_MODE,
 ) -> sa.Engine:
     """An engine for ``target`` (None: the default SQLite file; a path; or a URL).
 
     ``create_dirs`` makes the parent directory of a SQLite file; ``must_exist`` refuses a
     SQLite file that does not exist yet (a reader should not create an empty archive).
     Raises :class:`StorageError` for a bad URL, an unknown database type, a missing driver
-    or a missing file.
+    or a missing file. A SQLite file created on first use gets ``file_mode`` (SQLite gives
+    its -wal and -shm files the same); an existing file keeps its own.
     """
     if target is None or not is_url(target):
         path = default_db_path() if target is None else Path(target).expanduser()
-        return _sqlite_engine(path.absolute(), create_dirs=create_dirs, must_exist=must_exist)
+        return _sqlite_engine(
+            path.absolute(), create_dirs=create_dirs, must_exist=must_exist, file_mode=file_mode
+        )
     try:
-        url = sa.make_url(target)
+        url = sa.make_url(_quote_user_part(target))
     except (sa_exc.ArgumentError, ValueError):
-        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", target)
-        raise StorageError(f"not a database URL or file path: {shown!r}") from None
+        raise StorageError(f"not a database URL or file path: {mask_target(target)!r}") from None
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:") or (url.query.get("mode") == "memory"):
             return _finish_sqlite(sa.create_engine(url))
         path = Path(url.database or "").expanduser().absolute()
-        return _sqlite_engine(path, create_dirs=create_dirs, must_exist=must_exist)
+        return _sqlite_engine(
+            path, create_dirs=create_dirs, must_exist=must_exist, file_mode=file_mode
+        )
     if url.drivername in ("postgresql", "postgres"):
         # SQLAlchemy's default PostgreSQL driver is psycopg2; logbot depends on psycopg 3
         url = url.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.get_backend_name() == "postgresql":
         connect_args: dict[str, Any] = {"application_name": "logbot"}
-        if "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
+        for key, value in PG_CONNECTION_SETTINGS.items():
+            if key not in url.query:
+                connect_args[key] = value
         kwargs["connect_args"] = connect_args
     try:
         return sa.create_engine(url, **kwargs)
@@ -115,11 +144,31 @@ def make_engine(
         ) from None
 
 
+def _quote_user_part(target: str) -> str:
+    """``target`` with an unencoded ``@`` or ``:`` in the password percent-encoded.
+
+    SQLAlchemy ends the user part at the first ``@``, so ``user:p@ss@host`` would mean the
+    host ``ss@host``: connecting fails and every message shows that piece of the password.
+    The user part ends at the last ``@`` before the path (as for :func:`mask_target`).
+    """
+    scheme, sep, rest = target.partition("://")
+    base, qmark, query = rest.partition("?")
+    head, slash, path = base.partition("/")
+    if head.count("@") < 2:
+        return target
+    userinfo, _, host = head.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    quoted = urllib.parse.quote(password, safe="%") if colon else ""
+    return f"{scheme}{sep}{user}{colon}{quoted}@{host}{slash}{path}{qmark}{query}"
+
+
 def _safe(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+    # rendered whole, then masked by the one rule: SQLAlchemy's hide_password misses a
+    # password in the query string and the part after an unencoded '@'
+    return mask_target(url.render_as_string(hide_password=False))
 
 
-def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool) -> sa.Engine:
+def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool, file_mode: int) -> sa.Engine:
     if path.is_dir():
         raise StorageError(f"{path} is a directory, not a database file")
     if must_exist and not path.exists():
@@ -130,7 +179,16 @@ def _sqlite_engine(path: Path, *, create_dirs: bool, must_exist: bool) -> sa.Eng
         except OSError as exc:
             raise StorageError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     url = sa.URL.create("sqlite+pysqlite", database=str(path))
-    return _finish_sqlite(sa.create_engine(url))
+    engine = _finish_sqlite(sa.create_engine(url))
+
+    def create_private(*_args: Any) -> None:
+        # before SQLite opens (and so creates) the file: it would follow the umask
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode))
+
+    if create_dirs and not path.exists():
+        sa_event.listen(engine, "do_connect", create_private)
+    return engine
 
 
 def _finish_sqlite(engine: sa.Engine) -> sa.Engine:

@@ -208,14 +208,36 @@ class WriteResult:
     rekeyed: int = 0
     #: rows the database refuses even alone, cleaned (only with ``salvage=True``)
     rejected: list[Row] = field(default_factory=list)
+    #: the tables were gone (a database recreated or emptied under the writer) and this
+    #: write created them again before committing
+    recreated: bool = False
 
 
 class WriteFailed(Exception):
-    """A write did not commit; ``transient``: the same rows may succeed later."""
+    """A write did not commit; ``transient``: the same rows may succeed later.
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    ``schema``: the database lacks logbot's tables and creating them again failed; an
+    operator has to look (retrying may help once they have).
+    """
+
+    def __init__(self, message: str, *, transient: bool, schema: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.schema = schema
+
+
+#: PostgreSQL error codes that mean the schema the writer knows is gone: undefined table,
+#: and a foreign key to a channel that no longer exists (its cached id is stale)
+_SCHEMA_GONE_CODES = frozenset({"42P01", "23503"})
+
+
+def schema_gone(exc: BaseException) -> bool:
+    """True when ``exc`` says logbot's tables (or a channel row it cached) are missing."""
+    orig = getattr(exc, "orig", None)
+    base = orig if isinstance(orig, BaseException) else exc
+    if getattr(base, "sqlstate", None) in _SCHEMA_GONE_CODES:
+        return True
+    return isinstance(base, sqlite3.OperationalError) and str(base).startswith("no such table")
 
 
 _key_of = operator.itemgetter(0)
@@ -231,8 +253,18 @@ _DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool
 class EventWriter:
     """Writes batches of rows into one database; use it from one thread at a time."""
 
-    def __init__(self, engine: sa.Engine, *, upgrade: bool = True, feed_fts: bool = True) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        upgrade: bool = True,
+        feed_fts: bool = True,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.engine = engine
+        # PostgreSQL: a statement of this connection that runs longer (seconds) is cancelled
+        # by the server; a server-side hang (a lock never granted) then fails the batch
+        self._statement_timeout = statement_timeout
         self._upgrade = upgrade
         self._conn: Any = None  # SQLAlchemy's pool proxy around the DBAPI connection
         self._channel_ids: dict[tuple[str, str], int] = {}
@@ -276,6 +308,14 @@ class EventWriter:
                 finally:
                     cur.close()
                 self._conn.commit()
+            if self._dialect == "postgresql" and self._statement_timeout is not None:
+                cur = self._conn.cursor()
+                try:
+                    ms = int(self._statement_timeout * 1000)
+                    cur.execute(f"SET statement_timeout = {ms}")
+                finally:
+                    cur.close()
+                self._conn.commit()
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -290,6 +330,13 @@ class EventWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
+                if self._dialect == "postgresql" and self._statement_timeout is not None:
+                    # the pool may hand it to a migration next, which must not be cut short
+                    cur = conn.cursor()
+                    cur.execute("RESET statement_timeout")
+                    cur.close()
+                    conn.commit()
+            with contextlib.suppress(Exception):
                 conn.close()
 
     # -- writing ----------------------------------------------------------------------
@@ -303,17 +350,41 @@ class EventWriter:
         # a connection kept open across a server restart fails on first use although the
         # database is back: one more try on a fresh connection tells the two apart
         attempts = 2 if self._conn is not None else 1
-        for attempt in range(attempts):
+        attempt = 0
+        recreated = False
+        while True:
             try:
-                return self._write(rows)
+                result = self._write(rows)
             except self._poison as exc:
                 self._rollback()
                 raise WriteFailed(error_line(exc), transient=False) from exc
             except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
                 self._drop_connection()
-                if attempt + 1 == attempts:
-                    raise WriteFailed(error_line(exc), transient=True) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+                if schema_gone(exc) and not recreated:
+                    # not a passing outage: retrying the same statements fails for ever
+                    self._recreate(exc)
+                    recreated = True
+                    continue
+                attempt += 1
+                if attempt >= attempts:
+                    raise WriteFailed(
+                        error_line(exc), transient=True, schema=schema_gone(exc)
+                    ) from exc
+            else:
+                result.recreated = recreated
+                return result
+
+    def _recreate(self, cause: BaseException) -> None:
+        """The tables are gone: create them again (once per write), forget channel ids."""
+        self._channel_ids.clear()
+        try:
+            migrate.upgrade(self.engine)
+        except Exception as exc:
+            raise WriteFailed(
+                f"{error_line(cause)}; creating the tables again failed: {error_line(exc)}",
+                transient=True,
+                schema=True,
+            ) from exc
 
     def _rollback(self) -> None:
         if self._conn is not None:
