@@ -489,3 +489,37 @@ def db_upgrade(db: str | None) -> None:
         click.echo(f"logbot: created {where} at schema {after}")
     else:
         click.echo(f"logbot: upgraded {where} from schema {before} to {after}")
+
+
+@main.command()
+@_db_option
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--channel", "channels", multiple=True, metavar="C", help="Show only this channel (repeatable)."
+)
+@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
+@click.option(
+    "--index/--noindex",
+    default=False,
+    help="Let search engines index the pages [default: noindex].",
+)
+def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, index: bool) -> None:
+    """Serve the archive to web browsers (day pages, calendars, search)."""
+    from logbot.storage.engine import StorageError
+    from logbot.web.server import parse_listen, serve
+    from logbot.web.site import Archive
+
+    try:
+        host, port = parse_listen(listen)
+        archive = Archive(db, channels=channels, title=title, noindex=not index)
+    except (ValueError, StorageError) as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"logbot: serving {archive.browser.engine.url.render_as_string()} on http://{listen}/",
+        err=True,
+    )
+    try:
+        serve(archive, host, port)
+    except OSError as exc:
+        _fail(exc)
