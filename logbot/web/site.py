@@ -581,7 +581,7 @@ class Archive:
         except SearchError as exc:
             raise DatabaseGone(str(exc)) from None
         cut = threading.Event()
-        conn = getattr(reader, "_conn", None)
+        conn: Any = getattr(reader, "_conn", None)
         deadline = time.monotonic() + self.search_time_limit
         timer: threading.Timer | None = None
         if hasattr(conn, "set_progress_handler"):
