@@ -505,7 +505,7 @@ def db_upgrade(db: str | None) -> None:
 )
 def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, index: bool) -> None:
     """Serve the archive to web browsers (day pages, calendars, search)."""
-    from logbot.storage.engine import StorageError
+    from logbot.storage.engine import StorageError, default_db_path
     from logbot.web.server import parse_listen, serve
     from logbot.web.site import Archive
 
@@ -515,11 +515,40 @@ def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, inde
     except (ValueError, StorageError) as exc:
         _fail(exc)
         return
-    click.echo(
-        f"logbot: serving {archive.browser.engine.url.render_as_string()} on http://{listen}/",
-        err=True,
-    )
+    click.echo(f"logbot: serving {db or default_db_path()} on http://{listen}/", err=True)
     try:
         serve(archive, host, port)
     except OSError as exc:
         _fail(exc)
+
+
+@main.command()
+@_db_option
+@click.option("--out", required=True, metavar="DIR", type=click.Path(file_okay=False))
+@click.option(
+    "--channel", "channels", multiple=True, metavar="C", help="Only this channel (repeatable)."
+)
+@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
+@click.option(
+    "--index/--noindex",
+    default=False,
+    help="Let search engines index the pages [default: noindex].",
+)
+def html(db: str | None, out: str, channels: tuple[str, ...], title: str, index: bool) -> None:
+    """Write the archive as static HTML pages (a rerun rewrites only the days that changed)."""
+    from pathlib import Path
+
+    from logbot.storage.browse import DatabaseGone
+    from logbot.storage.engine import StorageError
+    from logbot.web.export import write_site
+
+    try:
+        done = write_site(db, Path(out), channels=channels, title=title, noindex=not index)
+    except (StorageError, DatabaseGone, OSError) as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"logbot: {out}: {done.channels} channels, {done.days_written} days written, "
+        f"{done.days_kept} unchanged",
+        err=True,
+    )

@@ -89,9 +89,10 @@ class ArchiveResource(resource.Resource):
         request.setResponseCode(page.status)
         for name, value in page_headers(page).items():
             request.setHeader(name, value)
-        if request.method == b"HEAD" or page.status == 304:
+        if page.status == 304:
             return b""
-        return page.body
+        request.setHeader("Content-Length", str(len(page.body)))
+        return b"" if request.method == b"HEAD" else page.body
 
 
 def _header(request: Any, name: str) -> str | None:

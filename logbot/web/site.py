@@ -110,6 +110,12 @@ def _seg(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+def disk_name(name: str) -> str:
+    """A network or channel name as a file name: as it is, but never a path."""
+    name = name.replace("%", "%25").replace("/", "%2F").replace("\x00", "%00")
+    return "%2E" * len(name) if name in (".", "..") else name
+
+
 class Links:
     """Where pages point: the live server's URLs, or files written by ``logbot html``."""
 
@@ -123,14 +129,18 @@ class Links:
     def asset(self, name: str) -> str:
         return f"{self.up}static/{name}"
 
+    def _path(self, network: str, channel: str) -> str:
+        if self.static:
+            return f"{self.up}{_seg(disk_name(network))}/{_seg(disk_name(channel))}/"
+        return f"{self.up}{_seg(network)}/{_seg(channel)}/"
+
     def channel(self, network: str, channel: str) -> str:
-        tail = "index.html" if self.static else ""
-        return f"{self.up}{_seg(network)}/{_seg(channel)}/{tail}"
+        return self._path(network, channel) + ("index.html" if self.static else "")
 
     def day(self, network: str, channel: str, day: date, query: str = "", ext: str = "") -> str:
         if self.static and not ext:
             ext = ".html"
-        return f"{self.up}{_seg(network)}/{_seg(channel)}/{day.isoformat()}{ext}{query}"
+        return f"{self._path(network, channel)}{day.isoformat()}{ext}{query}"
 
     def search(self) -> str | None:
         return None if self.static else "/search"
