@@ -68,13 +68,15 @@ def _write_site(archive: Archive, out: Path) -> Written:
     except (OSError, ValueError, AttributeError):
         pass
     done = Written()
+    # read first: a database that cannot be read leaves DIR as it was
+    chans = archive.channels(fresh=True)
     for item in resources.files("logbot.web").joinpath("static").iterdir():
         if item.name.endswith(".css"):
             _write(out / "static" / item.name, item.read_bytes())
     _write(out / "index.html", archive.index_html(Links(static=True)))
     new: dict[str, list[object]] = {}
     links = Links(static=True, depth=2)
-    for chan in archive.channels(fresh=True):
+    for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
         stamps = archive.browser.day_stamps(chan.id, UTC)
