@@ -191,7 +191,12 @@ def test_urls_are_links_and_irc_codes_are_rendered(get: Callable[..., Response])
 def test_text_and_json_beside_the_day(get: Callable[..., Response], db: str) -> None:
     txt = get("/libera/%23x/2026-11-28.txt")
     assert txt.headers["content-type"] == "text/plain; charset=utf-8"
-    assert "2026-11-28 20:35:22 #x <alice> hello world\n" in txt.body
+    assert "[20:35:22] <alice> hello world\n" in txt.body
+    assert "[20:35:20] --> carol (carol@host) has joined #x\n" in txt.body
+    assert "[20:35:22] <alice> hello world\n" in get("/libera/%23x/2026-11-28.txt?tz=UTC").body
+    assert (
+        "[05:35:22] <alice> hello world\n" in get("/libera/%23x/2026-11-29.txt?tz=Asia/Tokyo").body
+    )
     js = get("/libera/%23x/2026-11-28.json")
     lines = [json.loads(line) for line in js.body.splitlines()]
     assert len(lines) == 14

@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from logbot import __version__
-from logbot.render import json_line, text_line
-from logbot.web.site import Archive, Links, disk_name
+from logbot.render import json_line
+from logbot.web.site import Archive, Links, disk_name, log_line
 
 MANIFEST = ".logbot-html.json"
 
@@ -99,9 +99,7 @@ def _write_site(archive: Archive, out: Path) -> Written:
             recs = archive.browser.day_events(chan, day, UTC)
             _write(
                 folder / f"{day.isoformat()}.txt",
-                "".join(text_line(r, tz=UTC) + "\n" for r in recs).encode(
-                    "utf-8", "surrogateescape"
-                ),
+                "".join(log_line(r, UTC) + "\n" for r in recs).encode("utf-8", "surrogateescape"),
             )
             _write(
                 folder / f"{day.isoformat()}.json",

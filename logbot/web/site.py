@@ -231,6 +231,13 @@ def day_lines(records: Iterable[Record], tz: tzinfo, chan: str) -> list[Line]:
     return out
 
 
+def log_line(rec: Record, tz: tzinfo) -> str:
+    """``rec`` in the text log's format (``[20:35:22] <alice> hello``), in zone ``tz``."""
+    # text_line is "YYYY-MM-DD HH:MM:SS CHANNEL BODY", the channel made visible char for char
+    line = text_line(rec, tz=tz)
+    return f"[{line[11:19]}] {line[21 + len(rec.channel) :]}"
+
+
 def _http_date(when: datetime) -> str:
     return format_datetime(when.astimezone(UTC), usegmt=True)
 
@@ -479,7 +486,7 @@ class Archive:
         if ext in ("txt", "json"):
             recs = self.browser.day_events(chan, day, tz)
             if ext == "txt":
-                lines = [text_line(r, tz=tz) for r in recs]
+                lines = [log_line(r, tz) for r in recs]
                 ctype = "text/plain; charset=utf-8"
             else:
                 lines = [json_line(r) for r in recs]
