@@ -344,3 +344,20 @@ def test_listen_parsing() -> None:
     assert parse_listen("[::1]:80") == ("::1", 80)
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen("8080x")
+
+
+def test_a_closed_day_is_rendered_once_then_served_from_memory(db: str) -> None:
+    archive = Archive(db, clock=lambda: NOW)
+    first = archive.handle(["libera", "#x", "2026-11-28"], {}, {})
+    calls: list[object] = []
+    original = archive.browser.day_events
+    archive.browser.day_events = lambda *a, **k: calls.append(a) or original(*a, **k)  # type: ignore[method-assign]
+    again = archive.handle(["libera", "#x", "2026-11-28"], {}, {})
+    assert again.body == first.body
+    assert calls == []
+    # another variant is another page; today is never kept
+    assert archive.handle(["libera", "#x", "2026-11-28.txt"], {}, {}).body != first.body
+    archive.handle(["libera", "#x", "2026-11-29"], {}, {})
+    archive.handle(["libera", "#x", "2026-11-29"], {}, {})
+    assert len(calls) == 3
+    archive.close()

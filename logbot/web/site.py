@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 import zoneinfo
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -48,6 +49,9 @@ PROGRESS_STEPS = 5_000
 AT_WINDOW = timedelta(seconds=5)
 #: seconds a channel list read from the database is reused
 CHANNELS_TTL = 10.0
+#: bytes of rendered closed-day pages kept in memory (a closed day's page only changes
+#: with its ETag, which is the cache key)
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -281,6 +285,8 @@ class Archive:
         )
         self._channels: tuple[float, list[ChannelInfo]] | None = None
         self._lock = threading.Lock()
+        self._pages: OrderedDict[str, bytes] = OrderedDict()
+        self._pages_size = 0
         self._readers = threading.local()
 
     def close(self) -> None:
@@ -465,7 +471,9 @@ class Archive:
             raise HttpError(404, f"Nothing was logged in {chan.name} on {day.isoformat()}.")
         low_day_end = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(days=1)
         closed = low_day_end <= now
-        variant = f"{__version__}|{zone}|{hide}|{ext}|{stamp.events}|{stamp.last_id}"
+        variant = (
+            f"{__version__}|{chan.id}|{day}|{zone}|{hide}|{ext}|{stamp.events}|{stamp.last_id}"
+        )
         etag = '"' + hashlib.blake2s(variant.encode(), digest_size=12).hexdigest() + '"'
         assert stamp.last_id is not None
         modified = record_time(stamp.last_id).replace(microsecond=0)
@@ -483,6 +491,16 @@ class Archive:
             env = self.env.get_template("lines.html")
             body = env.render(lines=day_lines(recs, tz, chan.name)).encode()
             return Page(body, headers={"X-Last-Id": str(recs[-1].id if recs else after_id)})
+        if closed:
+            cached = self._cached(etag)
+            if cached is not None:
+                return Page(
+                    cached,
+                    _DAY_TYPES[ext],
+                    etag=etag,
+                    last_modified=modified,
+                    cacheable=True,
+                )
         if ext in ("txt", "json"):
             recs = self.browser.day_events(chan, day, tz)
             if ext == "txt":
@@ -496,9 +514,30 @@ class Archive:
             today = now.astimezone(tz).date()
             body = self.day_html(chan, day, Links(), tz, zone, hide=hide, live=day == today)
             ctype = "text/html; charset=utf-8"
+        if closed:
+            self._keep(etag, body)
         return Page(
             body, ctype, etag=etag if closed else None, last_modified=modified, cacheable=closed
         )
+
+    def _cached(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._pages.get(etag)
+            if body is not None:
+                self._pages.move_to_end(etag)
+            return body
+
+    def _keep(self, etag: str, body: bytes) -> None:
+        if len(body) > PAGE_CACHE_BYTES // 8:
+            return
+        with self._lock:
+            if etag in self._pages:
+                return
+            self._pages[etag] = body
+            self._pages_size += len(body)
+            while self._pages_size > PAGE_CACHE_BYTES:
+                _, old = self._pages.popitem(last=False)
+                self._pages_size -= len(old)
 
     def at(self, chan: ChannelInfo, args: Mapping[str, str]) -> Page:
         raw = args.get("time", "")
@@ -691,6 +730,14 @@ class Archive:
         if more and hits:
             headers["X-Next-Before"] = str(hits[-1].id)
         return Page(body, "application/x-ndjson; charset=utf-8", headers=headers)
+
+
+_DAY_TYPES = {
+    "": "text/html; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/x-ndjson; charset=utf-8",
+}
 
 
 def _sentence(text: str) -> str:
