@@ -361,3 +361,23 @@ def test_a_closed_day_is_rendered_once_then_served_from_memory(db: str) -> None:
     archive.handle(["libera", "#x", "2026-11-29"], {}, {})
     assert len(calls) == 3
     archive.close()
+
+
+def test_the_same_pages_from_sqlite_and_postgresql(db_target: str) -> None:
+    """browse.py's reads and the search page work on both engines, read-only."""
+    fill(db_target)
+    archive = Archive(db_target, clock=lambda: NOW)
+    try:
+        day = archive.handle(["libera", "#x", "2026-11-28"], {}, {})
+        assert day.status == 200
+        assert day.body.count(b'<li id="e') == 14
+        cal = archive.handle(["libera", "#x", ""], {"tz": "Asia/Tokyo"}, {})
+        assert b'title="2 events"' in cal.body
+        at = archive.handle(["libera", "#x", "at"], {"time": "2026-11-28T20:35:21Z"}, {})
+        assert at.status == 302
+        found = archive.handle(["api", "search"], {"q": "deploy", "channel": "#x"}, {})
+        assert found.body.count(b"\n") == 2
+        assert archive.handle(["libera", "#x", "2026-11-28.json"], {}, {}).body.count(b"\n") == 14
+        assert [c.name for c in archive.channels()] == ["#secret", "#x", "#y"]
+    finally:
+        archive.close()
