@@ -14,13 +14,15 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from logbot.events import Event, Kind
 from tests.integration.conftest import free_port, wait_for
-from tests.web_data import HOSTILE, fill
+from tests.web_data import HOSTILE, events, fill
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -39,10 +41,17 @@ def _browser_missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`logbot web` on a free port over the shared test archive; its base URL."""
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("browser") / "logbot.sqlite"
-    fill(str(db))
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=1, microsecond=0)
+    fill(str(db), [*events(), Event(today, "libera", "#x", Kind.MESSAGE, "alice", "first today")])
+    return db
+
+
+@pytest.fixture(scope="module")
+def site(db_path: Path) -> Iterator[str]:
+    """`logbot web` on a free port over the shared test archive; its base URL."""
+    db = db_path
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "logbot", "web", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
@@ -174,6 +183,16 @@ def test_hostile_messages_show_as_text_and_run_nothing(site: str, browser: Any) 
     # no alert is open and nothing changed the title after a moment of running
     browser.execute_script("return 1")
     assert browser.title == title
+
+
+def test_todays_page_shows_new_lines_as_they_arrive(site: str, browser: Any, db_path: Path) -> None:
+    today = datetime.now(UTC)
+    browser.get(site + f"/libera/%23x/{today.date().isoformat()}")
+    assert "first today" in _by_css(browser, "ol.log").text
+    fill(str(db_path), [Event(today, "libera", "#x", Kind.MESSAGE, "bob", "a live line <b>x</b>")])
+    wait_for(lambda: "a live line <b>x</b>" in _by_css(browser, "ol.log").text, 30, "the new line")
+    assert len(_all_css(browser, "ol.log li")) == 2
+    assert _all_css(browser, "ol.log b") == []
 
 
 def test_screenshots_of_a_day_and_a_search(site: str, browser: Any, tmp_path: Path) -> None:
