@@ -287,6 +287,17 @@ class Browser:
             Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "") for r in rows
         ]
 
+    def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
+        """Every event of a channel, oldest first, read in one streamed query."""
+        net, name = chan.network, chan.name
+        with self._conn() as conn:
+            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
+                {"c": chan.id},
+            )
+            for r in rows:
+                yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
+
     def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
         """The nearest earlier and later days (in ``tz``) that have events."""
         low, high = day_bounds(day, tz)

@@ -2,10 +2,11 @@
 
 Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 ``DIR/{network}/{channel}/index.html`` (the calendar), ``DIR/{network}/{channel}/
-{YYYY-MM-DD}.html`` (UTC days), the ``.txt`` and ``.json`` beside each day, and
-``DIR/static/`` (CSS). ``DIR/.logbot-html.json`` remembers each day's event count, newest
-id and neighbours: a rerun rewrites a day only when one of them changed (new lines, or a
-new day next to it), and a channel's calendar only when one of its days did.
+{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). Each channel is read once, in one
+streamed query, and split into days here. ``DIR/.logbot-html.json`` remembers each day's
+event count, newest id and neighbours: a rerun rewrites a day only when one of them
+changed (new lines, or a new day next to it), and a channel's calendar only when one of its
+days did.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from logbot import __version__
-from logbot.render import json_line
-from logbot.web.site import Archive, Links, disk_name, log_line
+from logbot.render import Record
+from logbot.storage.browse import ChannelInfo
+from logbot.storage.schema import KEY_SPREAD
+from logbot.web.site import Archive, Links, disk_name
+
+_EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 
 MANIFEST = ".logbot-html.json"
 
@@ -58,6 +63,42 @@ def write_site(
         archive.close()
 
 
+_LINKS = Links(static=True, depth=2)
+
+
+def _day(
+    archive: Archive,
+    chan: ChannelInfo,
+    folder: Path,
+    old: dict[str, list[object]],
+    new: dict[str, list[object]],
+    done: Written,
+    day: date,
+    recs: list[Record],
+    neighbours: tuple[date | None, date | None],
+) -> bool:
+    """Write one day's page unless the manifest says it is as it was; True if written."""
+    key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
+    prev, nxt = neighbours
+    facts: list[object] = [
+        len(recs),
+        recs[-1].id,
+        prev.isoformat() if prev else None,
+        nxt.isoformat() if nxt else None,
+    ]
+    new[key] = facts
+    page = folder / f"{day.isoformat()}.html"
+    if old.get(key) == facts and page.exists():
+        done.days_kept += 1
+        return False
+    done.days_written += 1
+    body = archive.day_html(
+        chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours, sources=False
+    )
+    _write(page, body)
+    return True
+
+
 def _write_site(archive: Archive, out: Path) -> Written:
     manifest_path = out / MANIFEST
     old: dict[str, list[object]] = {}
@@ -75,42 +116,31 @@ def _write_site(archive: Archive, out: Path) -> Written:
             _write(out / "static" / item.name, item.read_bytes())
     _write(out / "index.html", archive.index_html(Links(static=True)))
     new: dict[str, list[object]] = {}
-    links = Links(static=True, depth=2)
     for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
-        stamps = archive.browser.day_stamps(chan.id, UTC)
-        days = sorted(stamps)
+        counts: dict[date, int] = {}
         changed = False
-        for i, day in enumerate(days):
-            prev = days[i - 1].isoformat() if i else None
-            nxt = days[i + 1].isoformat() if i + 1 < len(days) else None
-            stamp = stamps[day]
-            key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
-            facts: list[object] = [stamp.events, stamp.last_id, prev, nxt]
-            new[key] = facts
-            page = folder / f"{day.isoformat()}.html"
-            if old.get(key) == facts and page.exists():
-                done.days_kept += 1
+        # one streamed read of the channel, split into UTC days; a day is written once the
+        # next one is known (its "next day" link)
+        held: tuple[date, list[Record]] | None = None
+        prev: date | None = None
+
+        for rec in archive.browser.channel_events(chan):
+            day = (_EPOCH_DAY + timedelta(microseconds=rec.id // KEY_SPREAD)).date()
+            if held is not None and held[0] == day:
+                held[1].append(rec)
                 continue
-            changed = True
-            done.days_written += 1
-            _write(page, archive.day_html(chan, day, links, UTC, "UTC"))
-            recs = archive.browser.day_events(chan, day, UTC)
-            _write(
-                folder / f"{day.isoformat()}.txt",
-                "".join(log_line(r, UTC) + "\n" for r in recs).encode("utf-8", "surrogateescape"),
-            )
-            _write(
-                folder / f"{day.isoformat()}.json",
-                "".join(json_line(r) + "\n" for r in recs).encode("utf-8", "surrogateescape"),
-            )
+            if held is not None:
+                changed |= _day(archive, chan, folder, old, new, done, *held, (prev, day))
+                counts[held[0]] = len(held[1])
+                prev = held[0]
+            held = (day, [rec])
+        if held is not None:
+            changed |= _day(archive, chan, folder, old, new, done, *held, (prev, None))
+            counts[held[0]] = len(held[1])
         if changed or not (folder / "index.html").exists():
-            counts = {d: s.events for d, s in stamps.items()}
-            _write(
-                folder / "index.html",
-                archive.calendar_html(chan, links, UTC, "UTC", counts),
-            )
+            _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
     _write(
         manifest_path,
         json.dumps(

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from logbot.render import visible
 
-__all__ = ["NICK_COLOURS", "irc_html", "nick_colour", "strip_codes"]
+__all__ = ["NICK_COLOURS", "esc", "irc_html", "nick_colour", "strip_codes"]
 
 #: how many nick colour classes the stylesheet has (``n0`` .. ``n15``)
 NICK_COLOURS = 16
@@ -46,6 +46,27 @@ _BIDI = {
 _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'\x00-\x1f]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}>'\""
+
+
+# anything that needs more than plain escaping: codes, controls, bidi marks, a URL
+_SPECIAL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]|://|www\.", re.IGNORECASE
+)
+
+
+def esc(text: str) -> str:
+    """``text`` escaped for HTML text and attribute values (as Jinja2's autoescape does)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&#34;")
+    if "'" in text:
+        text = text.replace("'", "&#39;")
+    return text
 
 
 def strip_codes(text: str) -> str:
@@ -99,6 +120,8 @@ def _linked(text: str) -> str:
 
 def irc_html(text: str) -> Markup:
     """IRC message text as HTML: formatting rendered or dropped, URLs linked, all escaped."""
+    if _SPECIAL.search(text) is None:
+        return Markup(esc(text))
     if not _CODE.search(text):
         return Markup(_linked(text))
     out: list[str] = []

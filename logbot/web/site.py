@@ -16,7 +16,7 @@ import time
 import urllib.parse
 import zoneinfo
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from email.utils import format_datetime, parsedate_to_datetime
@@ -30,9 +30,9 @@ from logbot.query import QueryError, highlight_spans, parse
 from logbot.render import Record, json_line, record_time, text_line, visible
 from logbot.search import SearchError, SearchRequest, build_filters, open_reader
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
-from logbot.storage.schema import channel_key
+from logbot.storage.schema import KEY_SPREAD, channel_key
 from logbot.timeparse import TimeParseError
-from logbot.web.ircformat import irc_html, nick_colour, strip_codes
+from logbot.web.ircformat import esc, irc_html, nick_colour, strip_codes
 
 __all__ = ["Archive", "HttpError", "Links", "Page", "parse_zone"]
 
@@ -155,84 +155,95 @@ def _query(**params: str | None) -> str:
     return "?" + urllib.parse.urlencode(kept) if kept else ""
 
 
-_BODIES: dict[str, Callable[[str, str], str]] = {}
-
-
-def _kind_text(rec: Record, nick: Markup, text: Markup, chan: Markup) -> Markup:
-    """What happened, as HTML after the nick column (text is already rendered)."""
+def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
+    """What happened, as HTML after the nick (``nick``, ``text``, ``chan``: already HTML)."""
     k = rec.kind
-    who = (
-        nick + (Markup(" <span class=uh>(%s)</span>") % visible(rec.userhost))
-        if rec.userhost
-        else nick
-    )
-    target = escape(visible(rec.target))
-    reason = Markup(" (%s)") % text if rec.text else Markup("")
+    who = f'{nick} <span class="uh">({esc(visible(rec.userhost))})</span>' if rec.userhost else nick
+    reason = f" ({text})" if rec.text else ""
     if k == "join":
-        return Markup("%s has joined %s") % (who, chan)
+        return f"{who} has joined {chan}"
     if k == "part":
-        return Markup("%s has left %s") % (who, chan) + reason
+        return f"{who} has left {chan}{reason}"
     if k == "quit":
-        return Markup("%s has quit") % who + reason
+        return f"{who} has quit{reason}"
+    target = esc(visible(rec.target))
     if k == "kick":
-        return Markup("%s has kicked %s from %s") % (nick, target, chan) + reason
+        return f"{nick} has kicked {target} from {chan}{reason}"
     if k == "nick":
-        return Markup("%s is now known as %s") % (nick, target)
+        return f"{nick} is now known as {target}"
     if k == "topic":
         if not rec.text:
-            return Markup("%s cleared the topic") % (nick or "the server")
+            return f"{nick or 'the server'} cleared the topic"
         if not rec.nick:
-            return Markup("the topic is: %s") % text
-        return Markup("%s changed the topic to: %s") % (nick, text)
+            return f"the topic is: {text}"
+        return f"{nick} changed the topic to: {text}"
     if k == "mode":
-        return Markup("%s sets mode %s") % (nick or "the server", text)
-    return Markup("[%s] %s %s") % (k, nick, text)
+        return f"{nick or 'the server'} sets mode {text}"
+    return f"[{esc(k)}] {nick} {text}"
 
 
-class Line:
-    """One event as a day page shows it."""
-
-    __slots__ = ("anchor", "body", "colour", "kind", "nick", "prefix", "time", "utc")
-
-    def __init__(self, rec: Record, tz: tzinfo, colour: int, chan: str) -> None:
-        when = record_time(rec.id)
-        self.anchor = f"e{rec.id}"
-        self.utc = when.isoformat()
-        self.time = when.astimezone(tz).strftime("%H:%M:%S")
-        self.kind = rec.kind
-        self.colour = colour
-        self.nick = visible(rec.nick)
-        text = irc_html(rec.text)
-        nick = Markup('<span class="nick n%d">%s</span>') % (colour, visible(rec.nick))
-        if rec.kind == "message":
-            self.prefix = Markup("&lt;%s&gt;") % nick
-            self.body = text
-        elif rec.kind == "action":
-            self.prefix = Markup("*")
-            self.body = nick + Markup(" ") + text
-        elif rec.kind == "notice":
-            self.prefix = Markup("-%s-") % nick
-            self.body = text
-        else:
-            self.prefix = Markup("--&gt;") if rec.kind == "join" else Markup("&lt;--")
-            if rec.kind not in ("join", "part", "quit", "kick"):
-                self.prefix = Markup("--")
-            self.body = _kind_text(rec, nick, text, escape(visible(chan)))
+_PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--"}
 
 
-def day_lines(records: Iterable[Record], tz: tzinfo, chan: str) -> list[Line]:
-    """Lines with nick colours that follow a nick across its changes within the day."""
+def _clock(tz: tzinfo, records: Sequence[Record]) -> Callable[[int], str]:
+    """``HH:MM:SS`` in ``tz`` of an event id; plain arithmetic when the offset is fixed over
+    the records (every day but the two DST changes)."""
+    if not records:
+        return lambda key: ""
+    first = record_time(records[0].id)
+    last = record_time(records[-1].id)
+    offset = first.astimezone(tz).utcoffset()
+    if offset is None or offset != last.astimezone(tz).utcoffset():
+        return lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")
+    shift = int(offset.total_seconds())
+    spread = KEY_SPREAD * 1_000_000
+
+    def clock(key: int) -> str:
+        s = (key // spread + shift) % 86_400
+        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    return clock
+
+
+def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
+    """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text.
+
+    Nick colours follow a nick across its changes within these lines. Built with plain
+    string formatting (a busy day has thousands of lines); every IRC string goes through
+    :func:`esc` or :func:`irc_html`.
+    """
     alias: dict[str, int] = {}
-    out = []
+    clock = _clock(tz, records)
+    chan_html = esc(visible(chan))
+    out: list[str] = []
+    add = out.append
     for rec in records:
-        key = rec.nick.lower()
+        kind = rec.kind
+        nick = rec.nick
+        key = nick.lower()
         colour = alias.get(key)
         if colour is None:
-            colour = alias[key] = nick_colour(rec.nick)
-        if rec.kind == "nick" and rec.target:
+            colour = alias[key] = nick_colour(nick)
+        if kind == "nick" and rec.target:
             alias[rec.target.lower()] = colour
-        out.append(Line(rec, tz, colour, chan))
-    return out
+        nick_html = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+        text = str(irc_html(rec.text)) if rec.text else ""
+        if kind == "message":
+            prefix, body = f"&lt;{nick_html}&gt;", text
+        elif kind == "action":
+            prefix, body = "*", f"{nick_html} {text}"
+        elif kind == "notice":
+            prefix, body = f"-{nick_html}-", text
+        else:
+            prefix = _PREFIX.get(kind, "--")
+            body = _kind_text(rec, nick_html, text, chan_html)
+        eid = rec.id
+        add(
+            f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
+            f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
+            f'<bdi class="msg">{body}</bdi></li>\n'
+        )
+    return Markup("".join(out))
 
 
 def log_line(rec: Record, tz: tzinfo) -> str:
@@ -376,17 +387,25 @@ class Archive:
         *,
         hide: bool = False,
         live: bool = False,
+        records: Sequence[Record] | None = None,
+        neighbours: tuple[date | None, date | None] | None = None,
+        sources: bool = True,
     ) -> bytes:
-        kinds = SHOWN_KINDS if hide else ()
-        records = self.browser.day_events(chan, day, tz, kinds=kinds)
-        prev, nxt = self.browser.neighbours(chan.id, day, tz)
+        """The day page; ``records`` and ``neighbours`` when the caller has read them."""
+        if records is None:
+            kinds = SHOWN_KINDS if hide else ()
+            records = self.browser.day_events(chan, day, tz, kinds=kinds)
+        if neighbours is None:
+            neighbours = self.browser.neighbours(chan.id, day, tz)
+        prev, nxt = neighbours
         tzq = None if zone == "UTC" else zone
         return self.html(
             "day.html",
             links,
             chan=chan,
             day=day,
-            lines=day_lines(records, tz, chan.name),
+            lines=render_lines(records, tz, chan.name),
+            sources=sources,
             prev=prev,
             next=nxt,
             zone=zone,
@@ -488,8 +507,7 @@ class Archive:
                 raise HttpError(400, "after= takes an event id.") from None
             kinds = SHOWN_KINDS if hide else ()
             recs = self.browser.day_events(chan, day, tz, kinds=kinds, after=after_id)
-            env = self.env.get_template("lines.html")
-            body = env.render(lines=day_lines(recs, tz, chan.name)).encode()
+            body = str(render_lines(recs, tz, chan.name)).encode("utf-8", "surrogateescape")
             return Page(body, headers={"X-Last-Id": str(recs[-1].id if recs else after_id)})
         if closed:
             cached = self._cached(etag)
