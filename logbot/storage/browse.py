@@ -295,8 +295,9 @@ class Browser:
                 sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
                 {"c": chan.id},
             )
-            for r in rows:
-                yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
+            for part in rows.partitions():
+                for r in part:
+                    yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
 
     def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
         """The nearest earlier and later days (in ``tz``) that have events."""

@@ -26,6 +26,8 @@ from logbot.storage.schema import KEY_SPREAD
 from logbot.web.site import Archive, Links, disk_name
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
+#: event ids per UTC day
+_DAY_KEYS = 86_400 * 1_000_000 * KEY_SPREAD
 
 MANIFEST = ".logbot-html.json"
 
@@ -126,11 +128,14 @@ def _write_site(archive: Archive, out: Path) -> Written:
         held: tuple[date, list[Record]] | None = None
         prev: date | None = None
 
+        day_end = 0  # the first id after the held day
         for rec in archive.browser.channel_events(chan):
-            day = (_EPOCH_DAY + timedelta(microseconds=rec.id // KEY_SPREAD)).date()
-            if held is not None and held[0] == day:
-                held[1].append(rec)
+            if rec.id < day_end:
+                held[1].append(rec)  # type: ignore[index]
                 continue
+            number = rec.id // _DAY_KEYS
+            day_end = (number + 1) * _DAY_KEYS
+            day = (_EPOCH_DAY + timedelta(days=number)).date()
             if held is not None:
                 changed |= _day(archive, chan, folder, old, new, done, *held, (prev, day))
                 counts[held[0]] = len(held[1])

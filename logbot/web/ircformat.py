@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from logbot.render import visible
 
-__all__ = ["NICK_COLOURS", "esc", "irc_html", "nick_colour", "strip_codes"]
+__all__ = ["NICK_COLOURS", "esc", "irc_html", "irc_html_str", "nick_colour", "strip_codes"]
 
 #: how many nick colour classes the stylesheet has (``n0`` .. ``n15``)
 NICK_COLOURS = 16
@@ -120,10 +120,19 @@ def _linked(text: str) -> str:
 
 def irc_html(text: str) -> Markup:
     """IRC message text as HTML: formatting rendered or dropped, URLs linked, all escaped."""
+    return Markup(irc_html_str(text))
+
+
+def irc_html_str(text: str) -> str:
+    """:func:`irc_html` as a plain ``str`` (for callers that build HTML by hand)."""
     if _SPECIAL.search(text) is None:
-        return Markup(esc(text))
+        return esc(text)
+    return _formatted(text)
+
+
+def _formatted(text: str) -> str:
     if not _CODE.search(text):
-        return Markup(_linked(text))
+        return _linked(text)
     out: list[str] = []
     on: set[str] = set()
     fg: int | None = None
@@ -160,4 +169,4 @@ def irc_html(text: str) -> Markup:
                     bg = int(m.group(2))
         # \x04 hex colours: dropped
     flush(text[at:])
-    return Markup("".join(out))
+    return "".join(out)

@@ -32,7 +32,7 @@ from logbot.search import SearchError, SearchRequest, build_filters, open_reader
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.storage.schema import KEY_SPREAD, channel_key
 from logbot.timeparse import TimeParseError
-from logbot.web.ircformat import esc, irc_html, nick_colour, strip_codes
+from logbot.web.ircformat import esc, irc_html_str, nick_colour, strip_codes
 
 __all__ = ["Archive", "HttpError", "Links", "Page", "parse_zone"]
 
@@ -213,6 +213,7 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
     :func:`esc` or :func:`irc_html`.
     """
     alias: dict[str, int] = {}
+    shown: dict[str, str] = {}  # nick -> its HTML under its current colour
     clock = _clock(tz, records)
     chan_html = esc(visible(chan))
     out: list[str] = []
@@ -220,14 +221,17 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
     for rec in records:
         kind = rec.kind
         nick = rec.nick
-        key = nick.lower()
-        colour = alias.get(key)
-        if colour is None:
-            colour = alias[key] = nick_colour(nick)
-        if kind == "nick" and rec.target:
-            alias[rec.target.lower()] = colour
-        nick_html = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
-        text = str(irc_html(rec.text)) if rec.text else ""
+        nick_html = shown.get(nick)
+        if nick_html is None or kind == "nick":
+            key = nick.lower()
+            colour = alias.get(key)
+            if colour is None:
+                colour = alias[key] = nick_colour(nick)
+            if kind == "nick" and rec.target:
+                alias[rec.target.lower()] = colour
+                shown.pop(rec.target, None)
+            nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+        text = irc_html_str(rec.text) if rec.text else ""
         if kind == "message":
             prefix, body = f"&lt;{nick_html}&gt;", text
         elif kind == "action":
