@@ -295,7 +295,7 @@ class Browser:
                 sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
                 {"c": chan.id},
             )
-            for part in rows.partitions():
+            for part in rows.partitions(5000):
                 for r in part:
                     yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
 

@@ -41,9 +41,10 @@ class Written:
     channels: int = 0
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
     """Replace ``path`` atomically: a web server never serves half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -97,7 +98,7 @@ def _day(
     body = archive.day_html(
         chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours, sources=False
     )
-    _write(page, body)
+    _write(page, body, mkdir=False)
     return True
 
 
@@ -121,6 +122,7 @@ def _write_site(archive: Archive, out: Path) -> Written:
     for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
+        folder.mkdir(parents=True, exist_ok=True)
         counts: dict[date, int] = {}
         changed = False
         # one streamed read of the channel, split into UTC days; a day is written once the

@@ -10,6 +10,7 @@ Jinja2's autoescape or :mod:`logbot.web.ircformat`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import time
@@ -110,6 +111,7 @@ def parse_day(text: str) -> date:
         raise HttpError(400, f"{text!r} is not a date: use YYYY-MM-DD.") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _seg(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
