@@ -534,7 +534,15 @@ def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, inde
     default=False,
     help="Let search engines index the pages [default: noindex].",
 )
-def html(db: str | None, out: str, channels: tuple[str, ...], title: str, index: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(0),
+    default=0,
+    help="Processes writing pages [default: 0, one per CPU].",
+)
+def html(
+    db: str | None, out: str, channels: tuple[str, ...], title: str, index: bool, jobs: int
+) -> None:
     """Write the archive as static HTML pages (a rerun rewrites only the days that changed)."""
     from pathlib import Path
 
@@ -543,7 +551,14 @@ def html(db: str | None, out: str, channels: tuple[str, ...], title: str, index:
     from logbot.web.export import write_site
 
     try:
-        done = write_site(db, Path(out), channels=channels, title=title, noindex=not index)
+        done = write_site(
+            db,
+            Path(out),
+            channels=channels,
+            title=title,
+            noindex=not index,
+            jobs=jobs or os.cpu_count() or 1,
+        )
     except (StorageError, DatabaseGone, OSError) as exc:
         _fail(exc)
         return

@@ -87,3 +87,18 @@ def test_web_command_refuses_a_bad_listen_address() -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr == "Error: --listen takes HOST:PORT, not 'nope'\n"
+
+
+def test_several_processes_write_the_same_site(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_site(db, one, jobs=1)
+    done = write_site(db, two, jobs=2)
+    assert (done.channels, done.days_written) == (3, 5)
+    pages = sorted(p.relative_to(one) for p in one.rglob("*.html"))
+    assert pages == sorted(p.relative_to(two) for p in two.rglob("*.html"))
+    for page in pages:
+        assert (one / page).read_bytes() == (two / page).read_bytes()
+    again = write_site(db, two, jobs=2)
+    assert (again.days_written, again.days_kept) == (0, 5)

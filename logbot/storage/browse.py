@@ -149,6 +149,11 @@ class Browser:
         out.sort(key=lambda c: (c.network.lower(), channel_key(c.name)))
         return out
 
+    def channel_sizes(self) -> dict[int, int]:
+        """Events per channel id (a scan of the channel index: for planning, not pages)."""
+        rows = self._rows("SELECT channel_id, count(*) FROM events GROUP BY channel_id")
+        return {int(c): int(n) for c, n in rows}
+
     def find_channel(self, network: str, name: str) -> ChannelInfo | None:
         """The channel ``name`` (IRC-casefolded) on ``network``, or None."""
         rows = self._rows(

@@ -12,8 +12,10 @@ days did.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -57,11 +59,92 @@ def write_site(
     channels: Sequence[str] = (),
     title: str = "IRC logs",
     noindex: bool = True,
+    jobs: int = 1,
 ) -> Written:
-    """Write (or bring up to date) the static site for ``db`` in ``out``."""
+    """Write (or bring up to date) the static site for ``db`` in ``out``.
+
+    ``jobs`` > 1 writes channels in that many processes (each with its own connection),
+    the big channels spread over them first.
+    """
     archive = Archive(db, channels=channels, title=title, noindex=noindex)
     try:
-        return _write_site(archive, out)
+        manifest_path = out / MANIFEST
+        old: dict[str, list[object]] = {}
+        try:
+            saved = json.loads(manifest_path.read_text("utf-8"))
+            if saved.get("version") == __version__ and saved.get("noindex") == noindex:
+                old = saved.get("days", {})
+        except (OSError, ValueError, AttributeError):
+            pass
+        # read first: a database that cannot be read leaves DIR as it was
+        chans = archive.channels(fresh=True)
+        for item in resources.files("logbot.web").joinpath("static").iterdir():
+            if item.name.endswith(".css"):
+                _write(out / "static" / item.name, item.read_bytes())
+        _write(out / "index.html", archive.index_html(Links(static=True)))
+        if jobs <= 1 or len(chans) <= 1:
+            new, done = _write_channels(archive, out, chans, old)
+        else:
+            new, done = _in_parallel(archive, out, chans, old, jobs)
+    finally:
+        archive.close()
+    _write(
+        manifest_path,
+        json.dumps(
+            {
+                "version": __version__,
+                "noindex": noindex,
+                "written": datetime.now(UTC).isoformat(),
+                "days": new,
+            }
+        ).encode(),
+    )
+    return done
+
+
+def _in_parallel(
+    archive: Archive,
+    out: Path,
+    chans: list[ChannelInfo],
+    old: dict[str, list[object]],
+    jobs: int,
+) -> tuple[dict[str, list[object]], Written]:
+    sizes = archive.browser.channel_sizes()
+    parts: list[list[ChannelInfo]] = [[] for _ in range(min(jobs, len(chans)))]
+    loads = [0] * len(parts)
+    for chan in sorted(chans, key=lambda c: -sizes.get(c.id, 0)):
+        i = loads.index(min(loads))
+        parts[i].append(chan)
+        loads[i] += sizes.get(chan.id, 0)
+    new: dict[str, list[object]] = {}
+    done = Written()
+    # fork: the children inherit the loaded modules; each opens its own connection
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+        futures = [
+            pool.submit(_worker, archive.db, archive.title, archive.noindex, out, part, old)
+            for part in parts
+        ]
+        for future in futures:
+            part_new, part_done = future.result()
+            new.update(part_new)
+            done.days_written += part_done.days_written
+            done.days_kept += part_done.days_kept
+            done.channels += part_done.channels
+    return new, done
+
+
+def _worker(
+    db: str | None,
+    title: str,
+    noindex: bool,
+    out: Path,
+    chans: list[ChannelInfo],
+    old: dict[str, list[object]],
+) -> tuple[dict[str, list[object]], Written]:
+    archive = Archive(db, title=title, noindex=noindex)
+    try:
+        return _write_channels(archive, out, chans, old)
     finally:
         archive.close()
 
@@ -102,22 +185,10 @@ def _day(
     return True
 
 
-def _write_site(archive: Archive, out: Path) -> Written:
-    manifest_path = out / MANIFEST
-    old: dict[str, list[object]] = {}
-    try:
-        saved = json.loads(manifest_path.read_text("utf-8"))
-        if saved.get("version") == __version__ and saved.get("noindex") == archive.noindex:
-            old = saved.get("days", {})
-    except (OSError, ValueError, AttributeError):
-        pass
+def _write_channels(
+    archive: Archive, out: Path, chans: list[ChannelInfo], old: dict[str, list[object]]
+) -> tuple[dict[str, list[object]], Written]:
     done = Written()
-    # read first: a database that cannot be read leaves DIR as it was
-    chans = archive.channels(fresh=True)
-    for item in resources.files("logbot.web").joinpath("static").iterdir():
-        if item.name.endswith(".css"):
-            _write(out / "static" / item.name, item.read_bytes())
-    _write(out / "index.html", archive.index_html(Links(static=True)))
     new: dict[str, list[object]] = {}
     for chan in chans:
         done.channels += 1
@@ -148,18 +219,7 @@ def _write_site(archive: Archive, out: Path) -> Written:
             counts[held[0]] = len(held[1])
         if changed or not (folder / "index.html").exists():
             _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
-    _write(
-        manifest_path,
-        json.dumps(
-            {
-                "version": __version__,
-                "noindex": archive.noindex,
-                "written": datetime.now(UTC).isoformat(),
-                "days": new,
-            }
-        ).encode(),
-    )
-    return done
+    return new, done
 
 
 __all__ = ["MANIFEST", "Written", "write_site"]
