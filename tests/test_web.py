@@ -6,8 +6,10 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from twisted.internet.defer import Deferred, succeed
@@ -381,3 +383,43 @@ def test_the_same_pages_from_sqlite_and_postgresql(db_target: str) -> None:
         assert [c.name for c in archive.channels()] == ["#secret", "#x", "#y"]
     finally:
         archive.close()
+
+
+def test_calendar_counts_are_cached_for_closed_days_only(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second calendar reads only the days not yet closed; the cache stays bounded."""
+    from logbot.storage import browse
+
+    archive = Archive(db, clock=lambda: NOW)
+    chan = archive.channel("libera", "#x")
+    first = archive.browser.day_counts(chan.id, UTC, "UTC", NOW)
+    assert sum(first.values()) == 17
+    statements: list[str] = []
+    real = archive.browser._conn
+
+    class Spy:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def execute(self, stmt: Any, params: Any = None) -> Any:
+            statements.append(str(stmt))
+            return self.conn.execute(stmt, params)
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def spying() -> Iterator[Any]:
+        with real() as conn:
+            yield Spy(conn)
+
+    monkeypatch.setattr(archive.browser, "_conn", spying)
+    assert archive.browser.day_counts(chan.id, UTC, "UTC", NOW) == first
+    # the oldest id, then from the first open day (the 29th) on: one count, one seek
+    assert sum("count(*)" in s for s in statements) == 1
+    monkeypatch.setattr(archive.browser, "_conn", real)
+    monkeypatch.setattr(browse, "COUNT_CACHE_ENTRIES", 2)
+    for zone in ("Asia/Tokyo", "Europe/Berlin", "America/New_York"):
+        archive.browser.day_counts(chan.id, ZoneInfo(zone), zone, NOW)
+    assert len(archive.browser._closed) == 2
+    archive.close()

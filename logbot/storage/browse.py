@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 _COLUMNS = "id, kind, nick, text, target, userhost"
+#: channel calendars (per zone) whose closed days' counts are kept in memory
+COUNT_CACHE_ENTRIES = 256
 
 
 class DatabaseGone(Exception):
@@ -116,8 +119,11 @@ class Browser:
     def __init__(self, target: str | None) -> None:
         self.engine = _read_only_engine(target)
         self._lock = threading.Lock()
-        # (channel id, zone) -> (oldest id, first day not closed, counts of closed days)
-        self._closed: dict[tuple[int, str], tuple[int, date, dict[date, int]]] = {}
+        # (channel id, zone) -> (oldest id, first day not closed, counts of closed days);
+        # least recently used first, at most COUNT_CACHE_ENTRIES (a reader picks the zone)
+        self._closed: OrderedDict[tuple[int, str], tuple[int, date, dict[date, int]]] = (
+            OrderedDict()
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -192,6 +198,8 @@ class Browser:
                 return {}
             with self._lock:
                 cached = self._closed.get(key)
+                if cached is not None:
+                    self._closed.move_to_end(key)
             out: dict[date, int] = {}
             day: date | None = local_day(first, tz)
             if cached is not None and cached[0] == first:
@@ -221,6 +229,9 @@ class Browser:
         closed = {d: n for d, n in out.items() if d < today}
         with self._lock:
             self._closed[key] = (first, today, closed)
+            self._closed.move_to_end(key)
+            while len(self._closed) > COUNT_CACHE_ENTRIES:
+                self._closed.popitem(last=False)
         return out
 
     def day_stamps(self, channel_id: int, tz: tzinfo) -> dict[date, DayStamp]:
