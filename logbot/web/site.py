@@ -29,7 +29,7 @@ from markupsafe import Markup, escape
 from logbot import __version__
 from logbot.query import QueryError, highlight_spans, parse
 from logbot.render import Record, json_line, record_time, text_line, visible
-from logbot.search import SearchError, SearchRequest, build_filters, open_reader
+from logbot.search import KINDS, SearchError, SearchRequest, build_filters, open_reader
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.storage.schema import KEY_SPREAD, channel_key
 from logbot.timeparse import TimeParseError
@@ -39,7 +39,8 @@ __all__ = ["Archive", "HttpError", "Links", "Page", "parse_zone"]
 
 #: kinds the "hide joins/parts" toggle hides
 NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
-SHOWN_KINDS = ("message", "action", "notice", "kick", "topic", "mode")
+#: what a day shows with them hidden
+SHOWN_KINDS = tuple(k for k in KINDS if k not in NOISE_KINDS)
 #: search hits per page
 PAGE_SIZE = 50
 #: how long a search may run before it is stopped
