@@ -423,3 +423,9 @@ def test_calendar_counts_are_cached_for_closed_days_only(
         archive.browser.day_counts(chan.id, ZoneInfo(zone), zone, NOW)
     assert len(archive.browser._closed) == 2
     archive.close()
+
+
+def test_every_link_carries_nofollow(get: Callable[..., Response]) -> None:
+    for path in ("/", "/libera/%23x/", "/libera/%23x/2026-11-28", "/search?q=deploy", "/nope/x/"):
+        for tag in re.findall(r"<a [^>]*>", get(path).body):
+            assert "nofollow" in tag, (path, tag)
