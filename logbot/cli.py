@@ -503,7 +503,21 @@ def db_upgrade(db: str | None) -> None:
     default=False,
     help="Let search engines index the pages [default: noindex].",
 )
-def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, index: bool) -> None:
+@click.option(
+    "--index-channel",
+    "index_channels",
+    multiple=True,
+    metavar="C",
+    help="Let search engines index this channel's pages (repeatable).",
+)
+def web(
+    db: str | None,
+    listen: str,
+    channels: tuple[str, ...],
+    title: str,
+    index: bool,
+    index_channels: tuple[str, ...],
+) -> None:
     """Serve the archive to web browsers (day pages, calendars, search)."""
     from logbot.storage.engine import StorageError, default_db_path
     from logbot.web.server import parse_listen, serve
@@ -511,7 +525,9 @@ def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, inde
 
     try:
         host, port = parse_listen(listen)
-        archive = Archive(db, channels=channels, title=title, noindex=not index)
+        archive = Archive(
+            db, channels=channels, title=title, noindex=not index, index_channels=index_channels
+        )
     except (ValueError, StorageError) as exc:
         _fail(exc)
         return
@@ -540,8 +556,21 @@ def web(db: str | None, listen: str, channels: tuple[str, ...], title: str, inde
     default=0,
     help="Processes writing pages [default: 0, one per CPU].",
 )
+@click.option(
+    "--index-channel",
+    "index_channels",
+    multiple=True,
+    metavar="C",
+    help="Let search engines index this channel's pages (repeatable).",
+)
 def html(
-    db: str | None, out: str, channels: tuple[str, ...], title: str, index: bool, jobs: int
+    db: str | None,
+    out: str,
+    channels: tuple[str, ...],
+    title: str,
+    index: bool,
+    index_channels: tuple[str, ...],
+    jobs: int,
 ) -> None:
     """Write the archive as static HTML pages (a rerun rewrites only the days that changed)."""
     from pathlib import Path
@@ -557,6 +586,7 @@ def html(
             channels=channels,
             title=title,
             noindex=not index,
+            index_channels=index_channels,
             jobs=jobs or os.cpu_count() or 1,
         )
     except (StorageError, DatabaseGone, OSError) as exc:

@@ -429,3 +429,12 @@ def test_every_link_carries_nofollow(get: Callable[..., Response]) -> None:
     for path in ("/", "/libera/%23x/", "/libera/%23x/2026-11-28", "/search?q=deploy", "/nope/x/"):
         for tag in re.findall(r"<a [^>]*>", get(path).body):
             assert "nofollow" in tag, (path, tag)
+
+
+def test_a_channel_may_be_opened_to_search_engines(get: Callable[..., Response]) -> None:
+    robots = get("/robots.txt", index_channels=["#x"]).body
+    assert robots == "User-agent: *\nAllow: /libera/%23x/\nDisallow: /\n"
+    assert "noindex" not in get("/libera/%23x/2026-11-28", index_channels=["#x"]).body
+    assert "noindex" not in get("/libera/%23x/", index_channels=["#x"]).body
+    assert "noindex" in get("/libera/%23y/2026-11-26", index_channels=["#x"]).body
+    assert "noindex" in get("/", index_channels=["#x"]).body

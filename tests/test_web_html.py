@@ -102,3 +102,14 @@ def test_several_processes_write_the_same_site(tmp_path: Path) -> None:
         assert (one / page).read_bytes() == (two / page).read_bytes()
     again = write_site(db, two, jobs=2)
     assert (again.days_written, again.days_kept) == (0, 5)
+
+
+def test_static_pages_follow_the_index_setting(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    write_site(db, out, index_channels=["#y"])
+    assert "noindex" not in (out / "libera" / "#y" / "2026-11-26.html").read_text("utf-8")
+    assert "noindex" in (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
+    # a changed setting rewrites every day
+    assert write_site(db, out).days_written == 5

@@ -59,6 +59,7 @@ def write_site(
     channels: Sequence[str] = (),
     title: str = "IRC logs",
     noindex: bool = True,
+    index_channels: Sequence[str] = (),
     jobs: int = 1,
 ) -> Written:
     """Write (or bring up to date) the static site for ``db`` in ``out``.
@@ -66,13 +67,16 @@ def write_site(
     ``jobs`` > 1 writes channels in that many processes (each with its own connection),
     the big channels spread over them first.
     """
-    archive = Archive(db, channels=channels, title=title, noindex=noindex)
+    archive = Archive(
+        db, channels=channels, title=title, noindex=noindex, index_channels=index_channels
+    )
+    indexing = [noindex, sorted(archive.indexed)]
     try:
         manifest_path = out / MANIFEST
         old: dict[str, list[object]] = {}
         try:
             saved = json.loads(manifest_path.read_text("utf-8"))
-            if saved.get("version") == __version__ and saved.get("noindex") == noindex:
+            if saved.get("version") == __version__ and saved.get("noindex") == indexing:
                 old = saved.get("days", {})
         except (OSError, ValueError, AttributeError):
             pass
@@ -93,7 +97,7 @@ def write_site(
         json.dumps(
             {
                 "version": __version__,
-                "noindex": noindex,
+                "noindex": indexing,
                 "written": datetime.now(UTC).isoformat(),
                 "days": new,
             }
@@ -122,7 +126,15 @@ def _in_parallel(
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
         futures = [
-            pool.submit(_worker, archive.db, archive.title, archive.noindex, out, part, old)
+            pool.submit(
+                _worker,
+                archive.db,
+                archive.title,
+                (archive.noindex, tuple(archive.indexed)),
+                out,
+                part,
+                old,
+            )
             for part in parts
         ]
         for future in futures:
@@ -137,12 +149,12 @@ def _in_parallel(
 def _worker(
     db: str | None,
     title: str,
-    noindex: bool,
+    indexing: tuple[bool, tuple[str, ...]],
     out: Path,
     chans: list[ChannelInfo],
     old: dict[str, list[object]],
 ) -> tuple[dict[str, list[object]], Written]:
-    archive = Archive(db, title=title, noindex=noindex)
+    archive = Archive(db, title=title, noindex=indexing[0], index_channels=indexing[1])
     try:
         return _write_channels(archive, out, chans, old)
     finally:

@@ -285,6 +285,7 @@ class Archive:
         channels: Sequence[str] = (),
         title: str = "IRC logs",
         noindex: bool = True,
+        index_channels: Sequence[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         search_time_limit: float = SEARCH_TIME_LIMIT,
     ) -> None:
@@ -293,6 +294,8 @@ class Archive:
         self.allowed = frozenset(channel_key(c) for c in channels) or None
         self.title = title
         self.noindex = noindex
+        #: channels search engines may index even though the site is noindex
+        self.indexed = frozenset(channel_key(c) for c in index_channels)
         self.clock = clock
         self.search_time_limit = search_time_limit
         self.env = jinja2.Environment(
@@ -339,9 +342,17 @@ class Archive:
 
     # --- rendering --------------------------------------------------------------------
 
+    def indexable(self, channel: str | None) -> bool:
+        """May search engines index the pages of ``channel`` (None: the site's own pages)?"""
+        if not self.noindex:
+            return True
+        return channel is not None and channel_key(channel) in self.indexed
+
     def html(self, template: str, links: Links, **values: Any) -> bytes:
+        chan = values.get("chan")
+        noindex = not self.indexable(chan.name if chan is not None else None)
         page = self.env.get_template(template).render(
-            links=links, title=self.title, noindex=self.noindex, **values
+            links=links, title=self.title, noindex=noindex, **values
         )
         return page.encode("utf-8")
 
@@ -425,6 +436,18 @@ class Archive:
             heading=f"{chan.name} on {chan.network}, {day.isoformat()}",
         )
 
+    def robots(self) -> str:
+        """``/robots.txt``: everything, nothing, or only the channels set to be indexed."""
+        if not self.noindex:
+            return "User-agent: *\nAllow: /\n"
+        links = Links()
+        allowed = [
+            f"Allow: {links.channel(c.network, c.name)}\n"
+            for c in self.channels()
+            if self.indexable(c.name)
+        ]
+        return "User-agent: *\n" + "".join(allowed) + "Disallow: /\n"
+
     def error_page(self, err: HttpError) -> Page:
         body = self.html(
             "error.html", Links(), status=err.status, message=err.message, heading=str(err.status)
@@ -455,8 +478,7 @@ class Archive:
         if not segs:
             return Page(self.index_html(Links()))
         if segs == ["robots.txt"]:
-            body = "User-agent: *\nDisallow: /\n" if self.noindex else "User-agent: *\nAllow: /\n"
-            return Page(body.encode(), "text/plain; charset=utf-8")
+            return Page(self.robots().encode(), "text/plain; charset=utf-8")
         if segs == ["search"]:
             return self.search_page(args)
         if segs == ["api", "search"]:
