@@ -466,3 +466,112 @@ def db_upgrade(db: str | None) -> None:
         click.echo(f"logbot: created {where} at schema {after}")
     else:
         click.echo(f"logbot: upgraded {where} from schema {before} to {after}")
+
+
+@main.command()
+@_db_option
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--channel", "channels", multiple=True, metavar="C", help="Show only this channel (repeatable)."
+)
+@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
+@click.option(
+    "--index/--noindex",
+    default=False,
+    help="Let search engines index the pages [default: noindex].",
+)
+@click.option(
+    "--index-channel",
+    "index_channels",
+    multiple=True,
+    metavar="C",
+    help="Let search engines index this channel's pages (repeatable).",
+)
+def web(
+    db: str | None,
+    listen: str,
+    channels: tuple[str, ...],
+    title: str,
+    index: bool,
+    index_channels: tuple[str, ...],
+) -> None:
+    """Serve the archive to web browsers (day pages, calendars, search)."""
+    from logbot.service import serve_web
+    from logbot.storage.engine import StorageError, default_db_path
+    from logbot.web.server import parse_listen
+    from logbot.web.site import Archive
+
+    try:
+        host, port = parse_listen(listen)
+        archive = Archive(
+            db, channels=channels, title=title, noindex=not index, index_channels=index_channels
+        )
+    except (ValueError, StorageError) as exc:
+        _fail(exc)
+        return
+    click.echo(f"logbot: serving {db or default_db_path()} on http://{listen}/", err=True)
+    try:
+        serve_web(archive, host, port)
+    except OSError as exc:
+        _fail(exc)
+
+
+@main.command()
+@_db_option
+@click.option("--out", required=True, metavar="DIR", type=click.Path(file_okay=False))
+@click.option(
+    "--channel", "channels", multiple=True, metavar="C", help="Only this channel (repeatable)."
+)
+@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
+@click.option(
+    "--index/--noindex",
+    default=False,
+    help="Let search engines index the pages [default: noindex].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(0),
+    default=0,
+    help="Processes writing pages [default: 0, one per CPU].",
+)
+@click.option(
+    "--index-channel",
+    "index_channels",
+    multiple=True,
+    metavar="C",
+    help="Let search engines index this channel's pages (repeatable).",
+)
+def html(
+    db: str | None,
+    out: str,
+    channels: tuple[str, ...],
+    title: str,
+    index: bool,
+    index_channels: tuple[str, ...],
+    jobs: int,
+) -> None:
+    """Write the archive as static HTML pages (a rerun rewrites only the days that changed)."""
+    from pathlib import Path
+
+    from logbot.storage.browse import DatabaseGone
+    from logbot.storage.engine import StorageError
+    from logbot.web.export import write_site
+
+    try:
+        done = write_site(
+            db,
+            Path(out),
+            channels=channels,
+            title=title,
+            noindex=not index,
+            index_channels=index_channels,
+            jobs=jobs or os.cpu_count() or 1,
+        )
+    except (StorageError, DatabaseGone, OSError) as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"logbot: {out}: {done.channels} channels, {done.days_written} days written, "
+        f"{done.days_kept} unchanged",
+        err=True,
+    )

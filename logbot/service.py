@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet import defer
 from twisted.logger import (
@@ -40,6 +40,9 @@ from logbot.backends.base import (
 from logbot.settings import NetworkConfig, Settings
 from logbot.storage.messages import error_line
 from logbot.text import visible
+
+if TYPE_CHECKING:
+    from logbot.web.site import Archive, Page
 
 log = Logger(namespace="logbot.service")
 
@@ -380,3 +383,26 @@ def _reopen(opened: Sequence[FanOut]) -> None:
     log.info("SIGHUP: reopening log files")
     for sink in opened:
         sink.reopen()
+
+
+def serve_web(archive: Archive, host: str, port: int, *, threads: int = 4) -> None:
+    """``logbot web``: serve ``archive`` on ``host:port`` until interrupted.
+
+    Database reads run in their own thread pool, never on the reactor thread.
+    """
+    from twisted.internet import reactor as _reactor
+    from twisted.internet.threads import deferToThreadPool
+    from twisted.python.threadpool import ThreadPool
+
+    from logbot.web.server import make_site
+
+    reactor: Any = _reactor
+    pool = ThreadPool(minthreads=1, maxthreads=threads, name="logbot-web")
+    reactor.callWhenRunning(pool.start)
+    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+
+    def run(call: Callable[[], Page]) -> defer.Deferred[Page]:
+        return deferToThreadPool(reactor, pool, call)
+
+    reactor.listenTCP(port, make_site(archive, run), interface=host)
+    reactor.run()

@@ -310,6 +310,29 @@ def test_wheel_ships_the_migrations_and_they_run(tmp_path: Path) -> None:
     where, revision = result.stdout.split()
     assert where == str(tmp_path / "site" / "logbot" / "_migrations")
     assert revision == migrate.head_revision()
+    # the web archive's templates and static files travel inside the package
+    assert "logbot/web/templates/day.html" in names
+    assert "logbot/web/static/logbot.css" in names
+    assert "logbot/web/static/live.js" in names
+    page = (
+        "import sys, logbot.web.site as s, logbot.web.server as w; "
+        "print(s.__file__); print(sorted(w._static_files())); "
+        "print(s.Archive(sys.argv[1]).handle([], {}, {}).status)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", page, str(db)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.stdout.splitlines() == [
+        str(tmp_path / "site" / "logbot" / "web" / "site.py"),
+        "['live.js', 'logbot.css']",
+        "200",
+    ]
 
 
 def test_db_upgrade_command_creates_then_reports_head(db_target: str) -> None:

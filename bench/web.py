@@ -1,0 +1,239 @@
+"""How fast the web archive answers, on the corpus bench/search.py builds.
+
+    python bench/web.py --workdir /work/bench10m          # the 10M corpus of bench/search.py
+    python bench/web.py --workdir bench/out/search-1000000 --requests 5000
+
+Reads WORKDIR/logbot.sqlite, WORKDIR/facts.json and WORKDIR/logs/ (made by bench/search.py
+with the same --workdir); writes nothing there. Reports:
+
+1. server time (in process, warm, no HTTP): the busiest day of the busiest channel, its
+   calendar, and a search page for every query class of bench/search.py; p50 and p95;
+2. a closed day asked again with its ETag: 304;
+3. `ab -n N -c 50` (Debian's apache2-utils) against `logbot web` on loopback for that day
+   page: requests/s, failures, and the server's RSS sampled every 0.2 s (start, peak, end);
+4. `logbot html` of the whole archive against irclog2html's `logs2html` over the same
+   per-day text logs (one run each, into fresh directories).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from search import classes, logbot_command  # type: ignore[import-not-found]
+from search_corpus import load_facts  # type: ignore[import-not-found]
+
+from logbot.web.site import Archive
+
+
+def _ms(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    return statistics.median(samples) * 1000, p95 * 1000
+
+
+def _time(call: Any, runs: int) -> list[float]:
+    call()  # warm
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def busiest(archive: Archive) -> tuple[Any, Any, int]:
+    """(channel, day, events) of the busiest day of the busiest channel."""
+    with archive.browser.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        cid = conn.execute(
+            sa.text(
+                "SELECT channel_id FROM events GROUP BY channel_id ORDER BY count(*) DESC LIMIT 1"
+            )
+        ).scalar()
+    chan = next(c for c in archive.channels(fresh=True) if c.id == cid)
+    stamps = archive.browser.day_stamps(chan.id, UTC)
+    day = max(stamps, key=lambda d: stamps[d].events)
+    return chan, day, stamps[day].events
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per page")
+    ap.add_argument("--requests", type=int, default=5000, help="ab requests")
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--no-html", action="store_true", help="skip logbot html vs logs2html")
+    args = ap.parse_args()
+    db = str(args.workdir / "logbot.sqlite")
+    facts = load_facts(args.workdir / "facts.json")
+
+    archive = Archive(db)
+    chan, day, n = busiest(archive)
+    seg = [chan.network, chan.name, day.isoformat()]
+    print(f"busiest day: {chan.name} {day} ({n:,} events)")
+    rows: list[tuple[str, float, float]] = []
+
+    def rendered(query: dict[str, str]) -> Any:
+        # empty the in-memory page cache first: this is the time to build the page
+        archive._pages.clear()
+        archive._pages_size = 0
+        return archive.handle(seg, query, {})
+
+    rows.append(("day page, rendered", *_ms(_time(lambda: rendered({}), args.runs))))
+    rows.append(
+        (
+            "day page, joins hidden, rendered",
+            *_ms(_time(lambda: rendered({"hide": "1"}), args.runs)),
+        )
+    )
+    rows.append(
+        ("day page, from memory", *_ms(_time(lambda: archive.handle(seg, {}, {}), args.runs)))
+    )
+    cal = [chan.network, chan.name, ""]
+    archive.browser.forget_counts()
+    t = time.perf_counter()
+    archive.handle(cal, {}, {})
+    cold = (time.perf_counter() - t) * 1000
+    rows.append(
+        ("calendar (warm cache)", *_ms(_time(lambda: archive.handle(cal, {}, {}), args.runs)))
+    )
+    text_dir = args.workdir / "logs"
+    total = sum(facts.channel_counts) or 10**6
+    for name, cases in classes(facts, total, text_dir).items():
+        samples: list[float] = []
+        for case in cases:
+            q = {
+                "q": case.query or "",
+                "channel": ",".join(case.channels),
+                "nick": ",".join(case.nicks),
+                "since": case.since or "",
+            }
+            page = archive.handle(["search"], q, {})
+            assert page.status == 200, (name, q, page.body[:300])
+            samples += _time(lambda q=q: archive.handle(["search"], q, {}), max(3, args.runs // 10))
+        rows.append((f"search: {name}", *_ms(samples)))
+    print(f"\nserver time, in process (ms); calendar first build {cold:.0f} ms")
+    print(f"{'page':34} {'p50':>8} {'p95':>8}")
+    for label, p50, p95 in rows:
+        print(f"{label:34} {p50:8.2f} {p95:8.2f}")
+
+    tag = archive.handle(seg, {}, {}).etag
+    assert tag is not None
+    again = archive.handle(seg, {}, {"if-none-match": tag})
+    print(f"\nclosed day again with its ETag: {again.status}")
+    archive.close()
+
+    # HTTP under load
+    port = 18000 + os.getpid() % 1000
+    server = subprocess.Popen(
+        [*logbot_command(), "web", "--db", db, "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from urllib.parse import quote
+
+        net, name = quote(chan.network, safe=""), quote(chan.name, safe="")
+        url = f"http://127.0.0.1:{port}/{net}/{name}/{day}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    size = len(r.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        samples_rss: list[float] = [rss_mb(server.pid)]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                samples_rss.append(rss_mb(server.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        ab = subprocess.run(
+            ["ab", "-q", "-n", str(args.requests), "-c", str(args.concurrency), url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        done.set()
+        sampler.join()
+        samples_rss.append(rss_mb(server.pid))
+        out = ab.stdout
+
+        def grab(pattern: str) -> str:
+            m = re.search(pattern, out)
+            return m.group(1) if m else "?"
+
+        rps = grab(r"Requests per second:\s+([\d.]+)")
+        failed = grab(r"Failed requests:\s+(\d+)")
+        non2xx = grab(r"Non-2xx responses:\s+(\d+)") if "Non-2xx" in out else "0"
+        p50, p99 = grab(r"\s50%\s+(\d+)"), grab(r"\s99%\s+(\d+)")
+        print(
+            f"\nab -n {args.requests} -c {args.concurrency} (page {size:,} bytes): "
+            f"{rps} req/s, failed {failed}, non-2xx {non2xx}, p50 {p50} ms, p99 {p99} ms"
+        )
+        print(
+            f"server RSS MB: start {samples_rss[0]:.0f}, peak {max(samples_rss):.0f}, "
+            f"end {samples_rss[-1]:.0f}"
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    if args.no_html:
+        return
+    with tempfile.TemporaryDirectory(prefix="logbot-html-bench-") as tmp:
+        t = time.perf_counter()
+        subprocess.run([*logbot_command(), "html", "--db", db, "--out", f"{tmp}/site"], check=True)
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([*logbot_command(), "html", "--db", db, "--out", f"{tmp}/site"], check=True)
+        rerun = time.perf_counter() - t
+        logs2html = shutil.which("logs2html") or str(Path(sys.executable).with_name("logs2html"))
+        t = time.perf_counter()
+        for chan_dir in sorted(p for p in text_dir.iterdir() if p.is_dir()):
+            subprocess.run(
+                [logs2html, "-o", f"{tmp}/irclog2html/{chan_dir.name}", str(chan_dir)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        theirs = time.perf_counter() - t
+    print(
+        f"\nlogbot html: {ours:.1f} s (rerun, nothing changed: {rerun:.1f} s); "
+        f"logs2html: {theirs:.1f} s; {theirs / ours:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

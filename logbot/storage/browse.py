@@ -1,0 +1,361 @@
+"""The reads a browser needs: channels, per-day counts, one day's events, a line near a time.
+
+Everything here reads through a read-only SQLAlchemy engine (SQLite opened ``mode=ro``,
+PostgreSQL in read-only transactions), so a web server beside the bot never blocks the
+writer. Every query is a range on the ``(channel_id, id)`` index: ``events.id`` is a time
+key (see :mod:`logbot.storage.schema`), so a day is an id range.
+
+Per-day counts are what a calendar costs. A closed day never changes (except by an import
+or ``logbot forget``, which the cache notices through the channel's id bounds changing
+only partly, so :meth:`Browser.forget_counts` exists for them), so counts of days that
+ended are kept in memory and only days still open are counted again; each count is an
+index-only range count of that one day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+
+from logbot.render import Record
+from logbot.storage.engine import StorageError, make_engine
+from logbot.storage.names import channel_key, default_db_path, is_url, key_time, time_key
+
+__all__ = [
+    "Browser",
+    "ChannelInfo",
+    "DatabaseGone",
+    "DayStamp",
+]
+
+_COLUMNS = "id, kind, nick, text, target, userhost"
+#: channel calendars (per zone) whose closed days' counts are kept in memory
+COUNT_CACHE_ENTRIES = 256
+
+
+class DatabaseGone(Exception):
+    """The database cannot be read (missing file, server down); one line for a 503."""
+
+
+class ChannelInfo(NamedTuple):
+    id: int
+    network: str
+    name: str
+    #: the newest event's id, or None for a channel with no events
+    last_id: int | None
+
+    @property
+    def last_time(self) -> datetime | None:
+        return key_time(self.last_id) if self.last_id is not None else None
+
+
+class DayStamp(NamedTuple):
+    """What identifies a day's content: how many events, and the newest one."""
+
+    events: int
+    last_id: int | None
+
+
+def day_bounds(day: date, tz: tzinfo) -> tuple[int, int]:
+    """The ``events.id`` range ``[low, high)`` of ``day`` in zone ``tz``."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+    return time_key(start.astimezone(UTC)), time_key(end.astimezone(UTC))
+
+
+def local_day(key: int, tz: tzinfo) -> date:
+    """The day in ``tz`` on which event ``key`` happened."""
+    return key_time(key).astimezone(tz).date()
+
+
+def _read_only_engine(target: str | None) -> sa.Engine:
+    if target is None or not is_url(target) or target.startswith("sqlite:"):
+        if target is None:
+            path = default_db_path()
+        elif target.startswith("sqlite:"):
+            path = Path(sa.make_url(target).database or "")
+        else:
+            path = Path(target)
+        path = path.expanduser().absolute()
+        if path.is_dir():
+            raise StorageError(f"{path} is a directory, not a database file")
+        uri = f"{path.as_uri()}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            if not path.exists():
+                raise sqlite3.OperationalError(f"no database at {path}")
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA cache_size = -16384")
+            return conn
+
+        return sa.create_engine("sqlite+pysqlite://", creator=connect, pool_size=8)
+    engine = make_engine(target)
+    if engine.dialect.name == "postgresql":
+        sa_event.listen(engine, "connect", _pg_read_only)
+    return engine
+
+
+def _pg_read_only(dbapi_conn: Any, _record: object) -> None:
+    # every transaction on this connection is read-only: a web server must never write
+    dbapi_conn.read_only = True
+
+
+class Browser:
+    """Read-only access to one archive for pages; thread-safe (one pooled connection per
+    call). Raises :class:`DatabaseGone` when the database cannot be read."""
+
+    def __init__(self, target: str | None) -> None:
+        self.engine = _read_only_engine(target)
+        self._lock = threading.Lock()
+        # (channel id, zone) -> (oldest id, first day not closed, counts of closed days);
+        # least recently used first, at most COUNT_CACHE_ENTRIES (a reader picks the zone)
+        self._closed: OrderedDict[tuple[int, str], tuple[int, date, dict[date, int]]] = (
+            OrderedDict()
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+            raise DatabaseGone(_one_line(exc)) from None
+
+    def _rows(self, sql: str, **params: Any) -> list[Any]:
+        with self._conn() as conn:
+            return list(conn.execute(sa.text(sql), params))
+
+    # --- channels ---------------------------------------------------------------------
+
+    def channels(self) -> list[ChannelInfo]:
+        """Every channel, with its newest event's id, ordered by network and name."""
+        with self._conn() as conn:
+            chans = list(conn.execute(sa.text("SELECT id, network, name FROM channels")))
+            out = []
+            for cid, network, name in chans:
+                last = conn.execute(
+                    sa.text("SELECT max(id) FROM events WHERE channel_id = :c"), {"c": cid}
+                ).scalar()
+                out.append(ChannelInfo(cid, network, name, last))
+        out.sort(key=lambda c: (c.network.lower(), channel_key(c.name)))
+        return out
+
+    def channel_sizes(self) -> dict[int, int]:
+        """Events per channel id (a scan of the channel index: for planning, not pages)."""
+        rows = self._rows("SELECT channel_id, count(*) FROM events GROUP BY channel_id")
+        return {int(c): int(n) for c, n in rows}
+
+    def find_channel(self, network: str, name: str) -> ChannelInfo | None:
+        """The channel ``name`` (IRC-casefolded) on ``network``, or None."""
+        rows = self._rows(
+            "SELECT id, network, name FROM channels WHERE network = :n AND name_key = :k",
+            n=network,
+            k=channel_key(name),
+        )
+        if not rows:
+            return None
+        cid, net, chan = rows[0]
+        return ChannelInfo(cid, net, chan, None)
+
+    # --- days -------------------------------------------------------------------------
+
+    def bounds(self, channel_id: int) -> tuple[int | None, int | None]:
+        """The oldest and newest event ids of a channel."""
+        rows = self._rows("SELECT min(id), max(id) FROM events WHERE channel_id = :c", c=channel_id)
+        return rows[0][0], rows[0][1]
+
+    def day_counts(
+        self, channel_id: int, tz: tzinfo, zone_name: str, now: datetime
+    ) -> dict[date, int]:
+        """Events per day (in ``tz``) of a channel, only days that have any.
+
+        Days that had ended when counted come from memory (as long as the channel's
+        oldest event is the same); the others are counted, one index range each,
+        skipping empty stretches with a seek to the next event.
+        """
+        key = (channel_id, zone_name)
+        today = now.astimezone(tz).date()
+        with self._conn() as conn:
+            first = conn.execute(
+                sa.text("SELECT min(id) FROM events WHERE channel_id = :c"), {"c": channel_id}
+            ).scalar()
+            if first is None:
+                return {}
+            with self._lock:
+                cached = self._closed.get(key)
+                if cached is not None:
+                    self._closed.move_to_end(key)
+            out: dict[date, int] = {}
+            day: date | None = local_day(first, tz)
+            if cached is not None and cached[0] == first:
+                out.update(cached[2])
+                low, _ = day_bounds(cached[1], tz)
+                nxt = conn.execute(
+                    sa.text("SELECT min(id) FROM events WHERE channel_id = :c AND id >= :lo"),
+                    {"c": channel_id, "lo": low},
+                ).scalar()
+                day = local_day(nxt, tz) if nxt is not None else None
+            while day is not None:
+                low, high = day_bounds(day, tz)
+                n = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM events "
+                        "WHERE channel_id = :c AND id >= :lo AND id < :hi"
+                    ),
+                    {"c": channel_id, "lo": low, "hi": high},
+                ).scalar()
+                if n:
+                    out[day] = int(n)
+                nxt = conn.execute(
+                    sa.text("SELECT min(id) FROM events WHERE channel_id = :c AND id >= :hi"),
+                    {"c": channel_id, "hi": high},
+                ).scalar()
+                day = local_day(nxt, tz) if nxt is not None else None
+        closed = {d: n for d, n in out.items() if d < today}
+        with self._lock:
+            self._closed[key] = (first, today, closed)
+            self._closed.move_to_end(key)
+            while len(self._closed) > COUNT_CACHE_ENTRIES:
+                self._closed.popitem(last=False)
+        return out
+
+    def day_stamps(self, channel_id: int, tz: tzinfo) -> dict[date, DayStamp]:
+        """Every day (in ``tz``) of a channel that has events, with its count and newest id
+        (what ``logbot html`` compares to know which days changed)."""
+        out: dict[date, DayStamp] = {}
+        with self._conn() as conn:
+            first = conn.execute(
+                sa.text("SELECT min(id) FROM events WHERE channel_id = :c"), {"c": channel_id}
+            ).scalar()
+            day = local_day(first, tz) if first is not None else None
+            while day is not None:
+                low, high = day_bounds(day, tz)
+                n, last = conn.execute(
+                    sa.text(
+                        "SELECT count(*), max(id) FROM events "
+                        "WHERE channel_id = :c AND id >= :lo AND id < :hi"
+                    ),
+                    {"c": channel_id, "lo": low, "hi": high},
+                ).one()
+                if n:
+                    out[day] = DayStamp(int(n), last)
+                nxt = conn.execute(
+                    sa.text("SELECT min(id) FROM events WHERE channel_id = :c AND id >= :hi"),
+                    {"c": channel_id, "hi": high},
+                ).scalar()
+                day = local_day(nxt, tz) if nxt is not None else None
+        return out
+
+    def forget_counts(self) -> None:
+        """Drop every cached count (after an import or ``forget`` changed closed days)."""
+        with self._lock:
+            self._closed.clear()
+
+    def day_stamp(self, channel_id: int, day: date, tz: tzinfo) -> DayStamp:
+        low, high = day_bounds(day, tz)
+        rows = self._rows(
+            "SELECT count(*), max(id) FROM events WHERE channel_id = :c AND id >= :lo AND id < :hi",
+            c=channel_id,
+            lo=low,
+            hi=high,
+        )
+        return DayStamp(int(rows[0][0]), rows[0][1])
+
+    def day_events(
+        self,
+        chan: ChannelInfo,
+        day: date,
+        tz: tzinfo,
+        *,
+        kinds: tuple[str, ...] = (),
+        after: int | None = None,
+    ) -> list[Record]:
+        """The day's events oldest first (only ``kinds`` if given; only ids > ``after``)."""
+        low, high = day_bounds(day, tz)
+        if after is not None:
+            low = max(low, after + 1)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c AND id >= :lo AND id < :hi"
+        params: dict[str, Any] = {"c": chan.id, "lo": low, "hi": high}
+        if kinds:
+            marks = ", ".join(f":k{i}" for i in range(len(kinds)))
+            sql += f" AND kind IN ({marks})"
+            params.update({f"k{i}": k for i, k in enumerate(kinds)})
+        sql += " ORDER BY id"
+        with self._conn() as conn:
+            rows = conn.execute(sa.text(sql), params).fetchall()
+        net, name = chan.network, chan.name
+        return [
+            Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "") for r in rows
+        ]
+
+    def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
+        """Every event of a channel, oldest first, read in one streamed query."""
+        net, name = chan.network, chan.name
+        with self._conn() as conn:
+            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
+                {"c": chan.id},
+            )
+            for part in rows.partitions(5000):
+                for r in part:
+                    yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
+
+    def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
+        """The nearest earlier and later days (in ``tz``) that have events."""
+        low, high = day_bounds(day, tz)
+        with self._conn() as conn:
+            prev = conn.execute(
+                sa.text("SELECT max(id) FROM events WHERE channel_id = :c AND id < :lo"),
+                {"c": channel_id, "lo": low},
+            ).scalar()
+            nxt = conn.execute(
+                sa.text("SELECT min(id) FROM events WHERE channel_id = :c AND id >= :hi"),
+                {"c": channel_id, "hi": high},
+            ).scalar()
+        return (
+            local_day(prev, tz) if prev is not None else None,
+            local_day(nxt, tz) if nxt is not None else None,
+        )
+
+    def nearest(
+        self, channel_id: int, when: datetime, nick: str | None, window: timedelta
+    ) -> int | None:
+        """The id of the event closest to ``when`` within ``window`` (by ``nick`` if given)."""
+        low = time_key((when - window).astimezone(UTC))
+        high = time_key((when + window).astimezone(UTC))
+        rows = self._rows(
+            "SELECT id, nick FROM events WHERE channel_id = :c AND id >= :lo AND id <= :hi",
+            c=channel_id,
+            lo=low,
+            hi=high,
+        )
+        target = time_key(when.astimezone(UTC))
+        folded = nick.lower() if nick else None
+        best: int | None = None
+        for rid, rnick in rows:
+            if folded is not None and rnick.lower() != folded:
+                continue
+            if best is None or abs(rid - target) < abs(best - target):
+                best = rid
+        return best
+
+
+def _one_line(exc: BaseException) -> str:
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()
+    return text[0] if text else type(inner).__name__

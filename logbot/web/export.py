@@ -1,0 +1,237 @@
+"""``logbot html``: the site's pages as files, rewritten only where something changed.
+
+Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
+``DIR/{network}/{channel}/index.html`` (the calendar), ``DIR/{network}/{channel}/
+{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). Each channel is read once, in one
+streamed query, and split into days here. ``DIR/.logbot-html.json`` remembers each day's
+event count, newest id and neighbours: a rerun rewrites a day only when one of them
+changed (new lines, or a new day next to it), and a channel's calendar only when one of its
+days did.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from logbot import __version__
+from logbot.render import Record
+from logbot.storage.browse import ChannelInfo
+from logbot.storage.names import KEY_SPREAD
+from logbot.web.site import Archive, Links, disk_name
+
+_EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
+#: event ids per UTC day
+_DAY_KEYS = 86_400 * 1_000_000 * KEY_SPREAD
+
+MANIFEST = ".logbot-html.json"
+
+
+@dataclass
+class Written:
+    """What a run did: pages written and days left as they were."""
+
+    days_written: int = 0
+    days_kept: int = 0
+    channels: int = 0
+
+
+def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
+    """Replace ``path`` atomically: a web server never serves half a page."""
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_site(
+    db: str | None,
+    out: Path,
+    *,
+    channels: Sequence[str] = (),
+    title: str = "IRC logs",
+    noindex: bool = True,
+    index_channels: Sequence[str] = (),
+    jobs: int = 1,
+) -> Written:
+    """Write (or bring up to date) the static site for ``db`` in ``out``.
+
+    ``jobs`` > 1 writes channels in that many processes (each with its own connection),
+    the big channels spread over them first.
+    """
+    archive = Archive(
+        db, channels=channels, title=title, noindex=noindex, index_channels=index_channels
+    )
+    indexing = [noindex, sorted(archive.indexed)]
+    try:
+        manifest_path = out / MANIFEST
+        old: dict[str, list[object]] = {}
+        try:
+            saved = json.loads(manifest_path.read_text("utf-8"))
+            if saved.get("version") == __version__ and saved.get("noindex") == indexing:
+                old = saved.get("days", {})
+        except (OSError, ValueError, AttributeError):
+            pass
+        # read first: a database that cannot be read leaves DIR as it was
+        chans = archive.channels(fresh=True)
+        for item in resources.files("logbot.web").joinpath("static").iterdir():
+            if item.name.endswith(".css"):
+                _write(out / "static" / item.name, item.read_bytes())
+        _write(out / "index.html", archive.index_html(Links(static=True)))
+        if jobs <= 1 or len(chans) <= 1:
+            new, done = _write_channels(archive, out, chans, old)
+        else:
+            new, done = _in_parallel(archive, out, chans, old, jobs)
+    finally:
+        archive.close()
+    _write(
+        manifest_path,
+        json.dumps(
+            {
+                "version": __version__,
+                "noindex": indexing,
+                "written": datetime.now(UTC).isoformat(),
+                "days": new,
+            }
+        ).encode(),
+    )
+    return done
+
+
+def _in_parallel(
+    archive: Archive,
+    out: Path,
+    chans: list[ChannelInfo],
+    old: dict[str, list[object]],
+    jobs: int,
+) -> tuple[dict[str, list[object]], Written]:
+    sizes = archive.browser.channel_sizes()
+    parts: list[list[ChannelInfo]] = [[] for _ in range(min(jobs, len(chans)))]
+    loads = [0] * len(parts)
+    for chan in sorted(chans, key=lambda c: -sizes.get(c.id, 0)):
+        i = loads.index(min(loads))
+        parts[i].append(chan)
+        loads[i] += sizes.get(chan.id, 0)
+    new: dict[str, list[object]] = {}
+    done = Written()
+    # fork: the children inherit the loaded modules; each opens its own connection
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                _worker,
+                archive.db,
+                archive.title,
+                (archive.noindex, tuple(archive.indexed)),
+                out,
+                part,
+                old,
+            )
+            for part in parts
+        ]
+        for future in futures:
+            part_new, part_done = future.result()
+            new.update(part_new)
+            done.days_written += part_done.days_written
+            done.days_kept += part_done.days_kept
+            done.channels += part_done.channels
+    return new, done
+
+
+def _worker(
+    db: str | None,
+    title: str,
+    indexing: tuple[bool, tuple[str, ...]],
+    out: Path,
+    chans: list[ChannelInfo],
+    old: dict[str, list[object]],
+) -> tuple[dict[str, list[object]], Written]:
+    archive = Archive(db, title=title, noindex=indexing[0], index_channels=indexing[1])
+    try:
+        return _write_channels(archive, out, chans, old)
+    finally:
+        archive.close()
+
+
+_LINKS = Links(static=True, depth=2)
+
+
+def _day(
+    archive: Archive,
+    chan: ChannelInfo,
+    folder: Path,
+    old: dict[str, list[object]],
+    new: dict[str, list[object]],
+    done: Written,
+    day: date,
+    recs: list[Record],
+    neighbours: tuple[date | None, date | None],
+) -> bool:
+    """Write one day's page unless the manifest says it is as it was; True if written."""
+    key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
+    prev, nxt = neighbours
+    facts: list[object] = [
+        len(recs),
+        recs[-1].id,
+        prev.isoformat() if prev else None,
+        nxt.isoformat() if nxt else None,
+    ]
+    new[key] = facts
+    page = folder / f"{day.isoformat()}.html"
+    if old.get(key) == facts and page.exists():
+        done.days_kept += 1
+        return False
+    done.days_written += 1
+    body = archive.day_html(
+        chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours, sources=False
+    )
+    _write(page, body, mkdir=False)
+    return True
+
+
+def _write_channels(
+    archive: Archive, out: Path, chans: list[ChannelInfo], old: dict[str, list[object]]
+) -> tuple[dict[str, list[object]], Written]:
+    done = Written()
+    new: dict[str, list[object]] = {}
+    for chan in chans:
+        done.channels += 1
+        folder = out / disk_name(chan.network) / disk_name(chan.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        counts: dict[date, int] = {}
+        changed = False
+        # one streamed read of the channel, split into UTC days; a day is written once the
+        # next one is known (its "next day" link)
+        held: tuple[date, list[Record]] | None = None
+        prev: date | None = None
+
+        day_end = 0  # the first id after the held day
+        for rec in archive.browser.channel_events(chan):
+            if rec.id < day_end:
+                held[1].append(rec)  # type: ignore[index]
+                continue
+            number = rec.id // _DAY_KEYS
+            day_end = (number + 1) * _DAY_KEYS
+            day = (_EPOCH_DAY + timedelta(days=number)).date()
+            if held is not None:
+                changed |= _day(archive, chan, folder, old, new, done, *held, (prev, day))
+                counts[held[0]] = len(held[1])
+                prev = held[0]
+            held = (day, [rec])
+        if held is not None:
+            changed |= _day(archive, chan, folder, old, new, done, *held, (prev, None))
+            counts[held[0]] = len(held[1])
+        if changed or not (folder / "index.html").exists():
+            _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
+    return new, done
+
+
+__all__ = ["MANIFEST", "Written", "write_site"]

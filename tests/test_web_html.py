@@ -1,0 +1,115 @@
+"""`logbot html`: the pages as files, rewritten only where a day changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from logbot.events import Event, Kind
+from logbot.web.export import MANIFEST, write_site
+from tests.web_data import fill
+
+
+def _later(day: int, text: str) -> Event:
+    return Event(
+        datetime(2026, 11, day, 8, 0, tzinfo=UTC), "libera", "#x", Kind.MESSAGE, "zed", text
+    )
+
+
+def test_writes_index_calendars_and_days_with_relative_links(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    done = write_site(db, out)
+    assert done.channels == 3
+    assert done.days_written == 5
+    day = (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
+    assert 'href="../../libera/%23x/2026-11-29.html"' in day
+    assert 'href="../../static/logbot.css"' in day
+    assert "&lt;script&gt;" in day
+    assert "<script" not in day
+    assert (out / "static" / "logbot.css").exists()
+    assert 'href="libera/%23x/index.html"' in (out / "index.html").read_text("utf-8")
+    cal = (out / "libera" / "#x" / "index.html").read_text("utf-8")
+    assert 'href="../../libera/%23x/2026-11-28.html"' in cal
+    # the static day has no .txt/.json beside it (the live server has them)
+    assert not list(out.glob("*/*/*.json"))
+    assert "Also as" not in day
+
+
+def test_a_rerun_rewrites_only_the_days_that_changed(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    write_site(db, out)
+    again = write_site(db, out)
+    assert (again.days_written, again.days_kept) == (0, 5)
+    old_27 = (out / "libera" / "#x" / "2026-11-27.html").stat().st_mtime_ns
+    fill(db, [_later(29, "more today"), _later(30, "a new day")])
+    third = write_site(db, out)
+    # the 29th got a line, the 30th is new: two days (the 29th's "next" link changed too)
+    assert (third.days_written, third.days_kept) == (2, 4)
+    assert (out / "libera" / "#x" / "2026-11-27.html").stat().st_mtime_ns == old_27
+    assert "a new day" in (out / "libera" / "#x" / "2026-11-30.html").read_text("utf-8")
+    assert "2026-11-30.html" in (out / "libera" / "#x" / "2026-11-29.html").read_text("utf-8")
+    assert "2026-11-30" in (out / "libera" / "#x" / "index.html").read_text("utf-8")
+    assert json.loads((out / MANIFEST).read_text())["days"]
+
+
+def test_only_the_channels_given_are_written(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    write_site(db, out, channels=["#x"])
+    assert not (out / "libera" / "#secret").exists()
+    assert "secret" not in (out / "index.html").read_text("utf-8")
+
+
+def test_html_command_reports_and_refuses_a_missing_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    cmd = [sys.executable, "-m", "logbot", "html", "--db", db, "--out", str(tmp_path / "s")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "3 channels, 5 days written, 0 unchanged" in done.stderr
+    cmd[5] = str(tmp_path / "missing.sqlite")
+    gone = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert gone.returncode == 2
+    assert gone.stderr.count("\n") == 1
+    assert "Traceback" not in gone.stderr
+
+
+def test_web_command_refuses_a_bad_listen_address() -> None:
+    cmd = [sys.executable, "-m", "logbot", "web", "--listen", "nope"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr == "Error: --listen takes HOST:PORT, not 'nope'\n"
+
+
+def test_several_processes_write_the_same_site(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_site(db, one, jobs=1)
+    done = write_site(db, two, jobs=2)
+    assert (done.channels, done.days_written) == (3, 5)
+    pages = sorted(p.relative_to(one) for p in one.rglob("*.html"))
+    assert pages == sorted(p.relative_to(two) for p in two.rglob("*.html"))
+    for page in pages:
+        assert (one / page).read_bytes() == (two / page).read_bytes()
+    again = write_site(db, two, jobs=2)
+    assert (again.days_written, again.days_kept) == (0, 5)
+
+
+def test_static_pages_follow_the_index_setting(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    write_site(db, out, index_channels=["#y"])
+    assert "noindex" not in (out / "libera" / "#y" / "2026-11-26.html").read_text("utf-8")
+    assert "noindex" in (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
+    # a changed setting rewrites every day
+    assert write_site(db, out).days_written == 5
