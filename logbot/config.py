@@ -121,7 +121,7 @@ def _table_layer(
         if key == "channel":
             key = "channels"
         if key not in known:
-            if key == "log_level":
+            if key in ("log_level", "metrics"):
                 _fail(label(raw), "only allowed at the top level (it is one for the process)")
             if key == "network" and "name" in known:
                 _fail(label(raw), "unknown key (a network's name is its name key)")
@@ -336,6 +336,11 @@ class _Builder:
         if found is not None:
             log_level = _log_level(found.value, found.where)
 
+        metrics = None
+        found = _lookup([flags, top], "metrics")
+        if found is not None:
+            metrics = _BY_NAME["metrics"].check(found.value, found.where)
+
         shared_file = self.file_value(_lookup([flags, top], "file"))
         shared_db = self.db_value(_lookup([flags, top], "db"))
         networks = []
@@ -364,6 +369,7 @@ class _Builder:
             log_level=log_level,
             config_file=self.config_file,
             warnings=tuple(self.warnings),
+            metrics=metrics,
         )
 
     def tables(self, value: list[Any], label: str) -> list[dict[str, Any]]:
@@ -592,6 +598,10 @@ def describe(settings: Settings) -> str:
         lines.append(f"config file: {settings.config_file}")
     count = len(settings.networks)
     lines.append(f"{count} network{'s' if count != 1 else ''}, log level {settings.log_level}")
+    if settings.metrics is not None:
+        lines.append(
+            f"metrics: http://{settings.metrics}/metrics and http://{settings.metrics}/healthz"
+        )
     for network in settings.networks:
         lines.append("")
         title = network.name if network.name is not None else "(name from the server)"

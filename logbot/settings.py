@@ -96,3 +96,5 @@ class Settings:
     log_level: str = DEFAULT_LOG_LEVEL
     config_file: str | None = None
     warnings: tuple[str, ...] = ()
+    #: ``HOST:PORT`` where /metrics and /healthz are served; None: not served
+    metrics: str | None = None

@@ -65,7 +65,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from logbot.backends.base import BackendOptions
+from logbot.backends.base import BackendHealth, BackendOptions, CommitObserver
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -133,6 +133,8 @@ class Spool:
         # False once a listing found nothing to replay and we have appended nothing since:
         # spares a directory listing after every commit
         self._maybe_sealed = True
+        # segments left by another run: path -> (size, rows) as last counted by usage()
+        self._counted: dict[Path, tuple[int, int]] = {}
 
     def _ensure_dir(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -191,6 +193,38 @@ class Spool:
             self._open = None
             os.close(fd)
 
+    def usage(self) -> tuple[int, int]:
+        """(events, bytes) waiting in the spool's segments, the open one included.
+
+        Rows this process appended are counted as it appended them; a segment left by
+        an earlier run is counted once by reading it (and remembered by its size).
+        """
+        if not self._maybe_sealed and self._open is None:
+            return 0, 0
+        try:
+            paths = [p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl"]
+        except OSError:
+            return 0, 0
+        rows = size = 0
+        for path in paths:
+            try:
+                length = path.stat().st_size
+            except OSError:
+                continue  # replayed and deleted meanwhile
+            size += length
+            own = self.own_rows.get(path)
+            if own is None:
+                cached = self._counted.get(path)
+                if cached is None or cached[0] != length:
+                    try:
+                        cached = (length, _count_lines(path))
+                    except OSError:
+                        continue
+                    self._counted[path] = cached
+                own = cached[1]
+            rows += own
+        return rows, size
+
     @staticmethod
     def read(path: Path) -> list[Row]:
         """The rows of a segment (writer thread). A torn last line (crash) is ignored."""
@@ -207,6 +241,14 @@ class Spool:
                 if isinstance(item, list) and len(item) == 10:
                     rows.append(tuple(item))
         return rows
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 16):
+            lines += chunk.count(b"\n")
+    return lines
 
 
 def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
@@ -271,6 +313,9 @@ class SQLBackend:
         # after a pause that lasted too long, no new pause until the writer proves it moves
         self._press_blocked = False
 
+        self._commit_observer: CommitObserver | None = None
+        self._job_started = 0.0
+
         #: counters for tests and the benchmark
         self.committed = 0
         self.duplicates = 0
@@ -327,6 +372,23 @@ class SQLBackend:
 
     def reopen(self) -> None:
         """Nothing to reopen: database connections are not files logrotate moves."""
+
+    # -- Observable -----------------------------------------------------------------------
+
+    def set_commit_observer(self, observer: CommitObserver) -> None:
+        self._commit_observer = observer
+
+    def health(self) -> BackendHealth:
+        spooled, spool_bytes = self._spool.usage()
+        waiting = self.pending
+        problem = None
+        if not self._up:
+            problem = "database unavailable"
+        elif spooled:
+            problem = f"{spooled} events spooled, not yet in the database"
+        elif waiting >= self._max_memory:
+            problem = f"writer behind ({waiting} events waiting)"
+        return BackendHealth(self.name, waiting, spooled, spool_bytes, self._up, problem)
 
     def close(self) -> defer.Deferred[None]:
         if self._closing is not None:
@@ -461,6 +523,7 @@ class SQLBackend:
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
         self._busy = True
         self._inflight_rows = memory
+        self._job_started = self._reactor.seconds()
         d = threads.deferToThreadPool(self._reactor, self._pool, job, arg)
         d.addCallbacks(
             self._job_done,
@@ -504,6 +567,8 @@ class SQLBackend:
         self._busy = False
         self._press_blocked = False
         self._inflight_rows = []
+        if self._commit_observer is not None:
+            self._commit_observer(self._reactor.seconds() - self._job_started)
         if memory:
             self._committed_own += len(memory)
         elif isinstance(arg, Path):
