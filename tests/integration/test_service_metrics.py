@@ -93,3 +93,25 @@ def test_real_bot_serves_metrics_and_healthz_goes_503_while_the_server_is_down(
     assert status == 200
     assert (sample(text, "logbot_reconnects_total", network="test") or 0) >= 1
     assert bot.terminate() == 0
+
+
+def test_a_metrics_port_in_use_is_one_line_and_exit_2(
+    logbot_run: Callable[..., LogBot], tmp_path: Path
+) -> None:
+    """Another process holds the port: one line naming the address, exit 2, no traceback."""
+    taken = socket.socket()
+    taken.bind((HOST, 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        bot = logbot_run(
+            *("--server", HOST, "--port", "1", "--channel", "#x"),
+            *("--file", str(tmp_path / "log.txt"), "--metrics", f"{HOST}:{port}"),
+        )
+        assert bot.wait_exit() == 2
+    finally:
+        taken.close()
+    assert bot.stderr().splitlines()[-1] == (
+        f"Error: cannot serve metrics on {HOST}:{port}: Address already in use"
+    )
+    assert not (tmp_path / "log.txt").exists()  # refused before any backend opened
