@@ -14,14 +14,18 @@ The only module that imports ``prometheus_client``. Nothing on the hot path call
 A :class:`Collector` turns all of it into metric families at scrape time, on the
 reactor thread (the pages render there), so it reads state nothing else is changing.
 
-Not yet here (issue #12, gaps and backfill, lands separately): ``gaps open`` and
-``backfilled events``; they belong in :meth:`Collector.collect` as two more families
-read from whatever records the gaps.
+Other parts of the bot add their own families with :meth:`Metrics.add_family`: a
+function read at scrape time, so they need no Prometheus import either. Not yet here
+(issue #12, gaps and backfill, lands separately): ``gaps open`` and ``backfilled
+events``, which belong there, e.g.::
+
+    metrics.add_family("gauge", "logbot_gaps_open", "Gaps not yet backfilled.",
+                       ["network", "channel"], gaps.open_counts)   # -> {(net, chan): n}
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -41,6 +45,8 @@ from logbot.irc.counts import NetworkCounts
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 Sink = Callable[[Event], None]
+#: read at scrape time: label values (in the family's label order) -> value
+Reader = Callable[[], Mapping[tuple[str, ...], float]]
 
 # twisted.web is untyped: subclass and build it through Any
 _Resource: Any = Resource
@@ -119,6 +125,8 @@ class Metrics:
         self.started = self.clock.seconds()
         self.networks: list[NetworkStats] = []
         self.backends: list[Observable] = []
+        #: families other parts of the bot added (see add_family)
+        self.families: list[tuple[str, str, str, tuple[str, ...], Reader]] = []
         #: False until the service has opened the backends and started every network
         self.ready = False
         self.registry = CollectorRegistry(auto_describe=False)
@@ -130,6 +138,17 @@ class Metrics:
             buckets=COMMIT_BUCKETS,
         )
         self.registry.register(Collector(self))
+
+    def add_family(
+        self, kind: str, name: str, help: str, labels: Sequence[str], read: Reader
+    ) -> None:
+        """One more metric family, its samples from ``read()`` at each scrape.
+
+        ``kind`` is "counter" (``name`` without ``_total``: it is added) or "gauge".
+        """
+        if kind not in ("counter", "gauge"):
+            raise ValueError(f"add_family: kind must be counter or gauge, not {kind!r}")
+        self.families.append((kind, name, help, tuple(labels), read))
 
     def add_network(self, channels: Sequence[str]) -> NetworkStats:
         stats = NetworkStats(channels)
@@ -248,6 +267,13 @@ class Collector:
             spool_bytes.add_metric([health.name], health.spool_bytes)
             up.add_metric([health.name], 1 if health.up else 0)
         yield from (queue, spooled, spool_bytes, up)
+
+        for kind, name, help, labels, read in m.families:
+            family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            family = family_type(name, help, labels=list(labels))
+            for values, value in read().items():
+                family.add_metric(list(values), value)
+            yield family
 
         healthy = GaugeMetricFamily(
             "logbot_healthy", "1 when /healthz answers 200 (connected, joined, keeping up)."

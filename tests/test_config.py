@@ -843,3 +843,12 @@ def test_metrics_flag_is_checked_like_the_file(config: Path) -> None:
     assert (
         str(caught.value) == '--metrics: must be HOST:PORT (a port from 1 to 65535), got "nowhere"'
     )
+
+
+def test_config_check_says_where_metrics_are_served(config: Path) -> None:
+    """`config check` names both pages when metrics are on, and says nothing when off."""
+    write(config, 'server = "h"\nchannels = ["#x"]\nmetrics = { listen = "127.0.0.1:9108" }\n')
+    lines = describe(build_settings({}, str(config), {})).splitlines()
+    assert lines[2] == ("metrics: http://127.0.0.1:9108/metrics and http://127.0.0.1:9108/healthz")
+    off = describe(build_settings({"server": "h", "channel": ("#x",)}, None, {}))
+    assert "metrics" not in off

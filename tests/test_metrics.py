@@ -330,3 +330,25 @@ def test_metrics_page_speaks_openmetrics_when_asked(stack: Stack) -> None:
     assert request.responseHeaders.getRawHeaders(b"content-type")[0].startswith(
         b"application/openmetrics-text"
     )
+
+
+def test_another_part_of_the_bot_adds_a_family_read_at_scrape_time(stack: Stack) -> None:
+    """add_family: samples come from the reader each time /metrics is asked for."""
+    open_gaps = {("testnet", "#x"): 2}
+    stack.metrics.add_family(
+        "gauge",
+        "logbot_gaps_open",
+        "Gaps not yet backfilled.",
+        ["network", "channel"],
+        lambda: {k: float(v) for k, v in open_gaps.items()},
+    )
+    stack.metrics.add_family(
+        "counter", "logbot_backfilled_events", "Events backfilled.", [], lambda: {(): 7.0}
+    )
+    assert 'logbot_gaps_open{channel="#x",network="testnet"} 2.0' in stack.samples()
+    open_gaps[("testnet", "#x")] = 0
+    samples = stack.samples()
+    assert 'logbot_gaps_open{channel="#x",network="testnet"} 0.0' in samples
+    assert "logbot_backfilled_events_total 7.0" in samples
+    with pytest.raises(ValueError, match="kind must be counter or gauge"):
+        stack.metrics.add_family("summary", "x", "x", [], dict)
