@@ -19,6 +19,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from logbot.backends import sql
 from logbot.backends.base import BackendOptions, FanOut, Observable
+from logbot.backends.spoolstat import SpoolUsage
 from logbot.irc.factory import LogBotFactory
 from logbot.irc.protocol import LogBotProtocol
 from logbot.metrics import Metrics, resource_tree
@@ -294,8 +295,15 @@ def test_spool_left_by_an_earlier_run_is_counted_by_reading_it(tmp_path: Path) -
     """Rows in a segment this process did not write are counted from the file itself."""
     spool = sql.Spool(tmp_path / "spool")
     spool.directory.mkdir()
-    (spool.directory / "00000000000000000001-1-000000.jsonl").write_text("[1]\n[2]\n[3]\n")
-    assert spool.usage() == (3, 12)
+    segment = spool.directory / "00000000000000000001-1-000000.jsonl"
+    segment.write_text("[1]\n[2]\n[3]\n")
+    (spool.directory / "rejected.jsonl").write_text("[9]\n")  # waits for no replay
+    usage = SpoolUsage(spool)
+    assert usage() == (3, 12)
+    spool.append([("row",) * 10])  # type: ignore[list-item]
+    assert usage()[0] == 4  # this process's rows are known without reading them
+    segment.unlink()
+    assert usage()[0] == 1
 
 
 def test_sql_backend_is_observable_and_the_text_backend_is_not(

@@ -66,6 +66,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from logbot.backends.base import BackendHealth, BackendOptions, CommitObserver
+from logbot.backends.spoolstat import SpoolUsage
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -133,8 +134,6 @@ class Spool:
         # False once a listing found nothing to replay and we have appended nothing since:
         # spares a directory listing after every commit
         self._maybe_sealed = True
-        # segments left by another run: path -> (size, rows) as last counted by usage()
-        self._counted: dict[Path, tuple[int, int]] = {}
 
     def _ensure_dir(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -193,38 +192,6 @@ class Spool:
             self._open = None
             os.close(fd)
 
-    def usage(self) -> tuple[int, int]:
-        """(events, bytes) waiting in the spool's segments, the open one included.
-
-        Rows this process appended are counted as it appended them; a segment left by
-        an earlier run is counted once by reading it (and remembered by its size).
-        """
-        if not self._maybe_sealed and self._open is None:
-            return 0, 0
-        try:
-            paths = [p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl"]
-        except OSError:
-            return 0, 0
-        rows = size = 0
-        for path in paths:
-            try:
-                length = path.stat().st_size
-            except OSError:
-                continue  # replayed and deleted meanwhile
-            size += length
-            own = self.own_rows.get(path)
-            if own is None:
-                cached = self._counted.get(path)
-                if cached is None or cached[0] != length:
-                    try:
-                        cached = (length, _count_lines(path))
-                    except OSError:
-                        continue
-                    self._counted[path] = cached
-                own = cached[1]
-            rows += own
-        return rows, size
-
     @staticmethod
     def read(path: Path) -> list[Row]:
         """The rows of a segment (writer thread). A torn last line (crash) is ignored."""
@@ -241,14 +208,6 @@ class Spool:
                 if isinstance(item, list) and len(item) == 10:
                     rows.append(tuple(item))
         return rows
-
-
-def _count_lines(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 16):
-            lines += chunk.count(b"\n")
-    return lines
 
 
 def _daemon_thread(*args: Any, **kwargs: Any) -> threading.Thread:
@@ -314,6 +273,7 @@ class SQLBackend:
         self._press_blocked = False
 
         self._commit_observer: CommitObserver | None = None
+        self._spool_usage = SpoolUsage(spool)
         self._job_started = 0.0
 
         #: counters for tests and the benchmark
@@ -379,7 +339,7 @@ class SQLBackend:
         self._commit_observer = observer
 
     def health(self) -> BackendHealth:
-        spooled, spool_bytes = self._spool.usage()
+        spooled, spool_bytes = self._spool_usage()
         waiting = self.pending
         problem = None
         if not self._up:
