@@ -452,6 +452,36 @@ def prepare_irclogbot(workdir: Path, port: int, checkpoints: list[int]) -> Launc
     return Launch(cmd, TextWatcher(str(logfile), checkpoints))
 
 
+#: ports of the logbots started with ``--metrics`` (the scraper reads them each second)
+METRICS_PORTS: list[int] = []
+#: successful scrapes, printed at the end (a scraper that never got through measured nothing)
+SCRAPES = [0]
+
+
+def metrics_args() -> list[str]:
+    """``--metrics 127.0.0.1:PORT`` on a free port, which the scraper then reads."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    METRICS_PORTS.append(port)
+    return ["--metrics", f"127.0.0.1:{port}"]
+
+
+def scrape_forever(interval: float = 1.0) -> None:
+    """Scrape every logbot's /metrics each ``interval`` (more often than Prometheus would)."""
+    import urllib.request
+
+    while True:
+        time.sleep(interval)
+        for port in list(METRICS_PORTS):
+            url = f"http://127.0.0.1:{port}/metrics"
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as answer:
+                if b"logbot_events_total" in answer.read():
+                    SCRAPES[0] += 1
+
+
 def logbot_cmd(port: int, *backend: str) -> list[str]:
     return [
         *python_cmd(),
@@ -478,6 +508,12 @@ def prepare_logbot_sqlite(workdir: Path, port: int, checkpoints: list[int]) -> L
         logbot_cmd(port, "--db", str(path)),
         SqliteWatcher(path, checkpoints, key="id", fts=True),
     )
+
+
+def prepare_logbot_sqlite_metrics(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
+    launch = prepare_logbot_sqlite(workdir, port, checkpoints)
+    launch.command.extend(metrics_args())
+    return launch
 
 
 def prepare_lean(workdir: Path, port: int, checkpoints: list[int]) -> Launch:
@@ -550,6 +586,14 @@ def contenders(pg_admin: str) -> list[Contender]:
             "logbot --db F.sqlite (FTS5)",
             ALL_KINDS,
             prepare_logbot_sqlite,
+            python=True,
+            completion="last token in the events table",
+        ),
+        Contender(
+            "logbot-sqlite-metrics",
+            "logbot --db F.sqlite --metrics (/metrics scraped every second)",
+            ALL_KINDS,
+            prepare_logbot_sqlite_metrics,
             python=True,
             completion="last token in the events table",
         ),
@@ -962,6 +1006,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
+    if any(c.name.endswith("-metrics") for c in chosen):
+        import threading
+
+        threading.Thread(target=scrape_forever, daemon=True, name="scraper").start()
+
     command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rundir = args.out / f"ingest-{stamp}"
@@ -1035,6 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
         "kinds": stream.kind_counts(),
         "targets": {
             "logbot-sqlite": ">= 1.0x ZNC, searchable within 2 s, 0 lost",
+            "logbot-sqlite-metrics": "within 5% of logbot-sqlite's msgs/s",
             "logbot-text": ">= 2.5x ZNC",
             "peak_rss_mb": "< 100",
             "pong_ms": "< 1000",
@@ -1047,6 +1097,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / f"ingest-{stamp}.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nJSON: {out}")
+    if METRICS_PORTS:
+        print(f"/metrics scraped {SCRAPES[0]} times")
     return 130 if interrupted else 0
 
 

@@ -340,6 +340,10 @@ class _Builder:
         found = _lookup([top], "file_mode")
         if found is not None:
             file_mode = _BY_NAME["file_mode"].check(found.value, found.where)
+        metrics = None
+        found = _lookup([flags, top], "metrics")
+        if found is not None:
+            metrics = _BY_NAME["metrics"].check(found.value, found.where)
 
         shared_file = self.file_value(_lookup([flags, top], "file"))
         shared_db = self.db_value(_lookup([flags, top], "db"))
@@ -370,6 +374,7 @@ class _Builder:
             file_mode=file_mode,
             config_file=self.config_file,
             warnings=tuple(self.warnings),
+            metrics=metrics,
         )
 
     def tables(self, value: list[Any], label: str) -> list[dict[str, Any]]:
@@ -598,6 +603,10 @@ def describe(settings: Settings) -> str:
         lines.append(f"config file: {settings.config_file}")
     count = len(settings.networks)
     lines.append(f"{count} network{'s' if count != 1 else ''}, log level {settings.log_level}")
+    if settings.metrics is not None:
+        lines.append(
+            f"metrics: http://{settings.metrics}/metrics and http://{settings.metrics}/healthz"
+        )
     for network in settings.networks:
         lines.append("")
         title = network.name if network.name is not None else "(name from the server)"

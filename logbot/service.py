@@ -37,6 +37,8 @@ from logbot.backends.base import (
     load_backend,
     make_thread_pool,
 )
+from logbot.sdnotify import Notifier
+from logbot.setting_keys import split_listen
 from logbot.settings import NetworkConfig, Settings
 from logbot.storage.messages import error_line
 from logbot.text import visible
@@ -247,11 +249,15 @@ def connect(reactor: Any, network: NetworkConfig, factory: Any) -> None:
         reactor.connectTCP(network.server, network.port, factory)
 
 
-def _shutdown(factories: Sequence[Any], sink: FanOut) -> defer.Deferred[None]:
+def _shutdown(
+    factories: Sequence[Any], sink: FanOut, notifier: Notifier | None = None
+) -> defer.Deferred[None]:
     """QUIT every network, then flush and close every backend (a "before shutdown" trigger)."""
 
     @defer.inlineCallbacks
     def go() -> Any:
+        if notifier is not None:
+            notifier.notify("STOPPING=1")
         log.info("shutting down: sending QUIT to {count} network(s)", count=len(factories))
         for factory in factories:
             factory.stopTrying()
@@ -273,12 +279,16 @@ def run(
     *,
     begin_logging: Callable[[str], None] = start_logging,
     install_signal: SignalInstaller = signal.signal,
+    notifier: Notifier | None = None,
 ) -> int:
     """Run the bot until SIGTERM/SIGINT; returns the process exit status.
 
-    ``begin_logging(level)`` and ``install_signal(signum, handler)`` are the process-wide
-    effects; a test passes its own (and a memory reactor) to watch them.
+    ``begin_logging(level)``, ``install_signal(signum, handler)`` and ``notifier`` (systemd,
+    from ``$NOTIFY_SOCKET``) are the process-wide effects; a test passes its own (and a
+    memory reactor) to watch them.
     """
+    if notifier is None:
+        notifier = Notifier()
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -300,15 +310,28 @@ def run(
         if network.tls:
             tls_options(network)
 
+    # Listen before opening the backends (a migration may take minutes): a port in use is
+    # a startup error at once, and /healthz says "starting" meanwhile.
+    metrics = serve_metrics(settings.metrics, reactor) if settings.metrics else None
+
     backends, sinks = build_backends(settings, reactor)
     sink = FanOut(backends)
     opened.append(sink)
+    if metrics is not None:
+        metrics.add_backends(backends)
 
     from logbot.irc.factory import LogBotFactory
 
     factories = []
     for network, network_sink in zip(settings.networks, sinks, strict=True):
-        factory = LogBotFactory(network, network_sink.write, reactor)
+        write: Callable[[Any], None] = network_sink.write
+        stats = None
+        if metrics is not None:
+            stats = metrics.add_network([c.name for c in network.channels])
+            write = stats.counting(write)
+        factory = LogBotFactory(network, write, reactor)
+        if stats is not None:
+            stats.view = factory
         factories.append(factory)
         log.info(
             "connecting to {server}:{port}{tls}",
@@ -326,9 +349,43 @@ def run(
     # process answers; they do what Twisted's do: stop, which runs the shutdown trigger.
     install_signal(signal.SIGTERM, on_stop)
     install_signal(signal.SIGINT, on_stop)
-    reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink)
+    reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink, notifier)
+    reactor.callWhenRunning(_started, reactor, notifier, metrics)
     reactor.run(installSignalHandlers=False)
     return 0
+
+
+def serve_metrics(listen: str, reactor: Any) -> Any:
+    """Listen on ``HOST:PORT`` for /metrics and /healthz; the ``logbot.metrics.Metrics``."""
+    from twisted.internet.error import CannotListenError
+
+    from logbot.metrics import Metrics, site
+
+    metrics = Metrics(reactor)
+    host, port = split_listen(listen)
+    try:
+        reactor.listenTCP(port, site(metrics), interface=host)
+    except CannotListenError as exc:
+        error = getattr(exc.socketError, "strerror", None) or str(exc.socketError)
+        raise StartupError(f"cannot serve metrics on {listen}: {error}") from exc
+    log.info("serving /metrics and /healthz on http://{listen}/", listen=listen)
+    return metrics
+
+
+def _started(reactor: Any, notifier: Notifier, metrics: Any) -> None:
+    """The backends are open and every network is connecting: tell systemd and /healthz."""
+    from twisted.internet import task
+
+    if metrics is not None:
+        metrics.ready = True
+    notifier.notify("READY=1")
+    interval = notifier.watchdog_interval
+    if notifier.enabled and interval is not None:
+        # from the reactor itself: a wedged reactor stops the heartbeat and systemd
+        # restarts the service
+        heartbeat = task.LoopingCall(notifier.notify, "WATCHDOG=1")
+        heartbeat.clock = reactor
+        heartbeat.start(interval, now=True)
 
 
 def _stop(reactor: Any) -> None:

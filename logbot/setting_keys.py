@@ -27,6 +27,8 @@ DEFAULT_PING_INTERVAL = 60.0
 DEFAULT_PING_TIMEOUT = 120.0
 DEFAULT_FALLBACK_ENCODING = "latin-1"
 DEFAULT_LOG_LEVEL = "info"
+#: where ``--metrics`` is usually pointed (the README's and the example's address)
+EXAMPLE_METRICS_LISTEN = "127.0.0.1:9108"
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
@@ -204,6 +206,37 @@ def _env_name(value: object, where: str) -> str:
     return name
 
 
+def _listen(value: object, where: str) -> str:
+    """``HOST:PORT`` (``[::1]:9108`` for an IPv6 address), returned as given."""
+    text = _word(value, where)
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        _fail(where, f"write an IPv6 address in brackets, as [::1]:9108, got {_show(text)}")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        _fail(where, f"must be HOST:PORT (a port from 1 to 65535), got {_show(text)}")
+    return text
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``("127.0.0.1", 9108)`` from a value :func:`_listen` accepted (IPv6 unbracketed)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _metrics(value: object, where: str) -> str:
+    """The ``[metrics]`` table (its ``listen`` key), or ``HOST:PORT`` itself (flag, env)."""
+    if not isinstance(value, dict):
+        return _listen(value, where)
+    for name in value:
+        if name != "listen":
+            _fail(f"{where}.{name}", "unknown key (the [metrics] table has listen only)")
+    if "listen" not in value:
+        _fail(where, f'missing listen: write listen = "{EXAMPLE_METRICS_LISTEN}"')
+    return _listen(value["listen"], f"{where}.listen")
+
+
 def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
     """``"#chan"`` or ``"#chan key"`` entries (a string or an array of them)."""
     entries: Sequence[object]
@@ -357,6 +390,9 @@ KEYS: tuple[Key, ...] = (
     Key("file_mode", _file_mode,
         'Permissions of new log files, as octal ("0640" lets the group read) [default: 0600].',
         scope="top", plain=False),
+    Key("metrics", _metrics, "Serve /metrics (Prometheus) and /healthz on HOST:PORT "
+        "(the file's [metrics] table: listen = ...).", scope="top", flag="metrics",
+        metavar="HOST:PORT", plain=False),
     # [[network]] tables, or the name of the one network a file without tables describes
     Key("network", _text, "The [[network]] tables, or the name of the one network.",
         scope="top", plain=False),

@@ -98,3 +98,5 @@ class Settings:
     file_mode: int | None = None
     config_file: str | None = None
     warnings: tuple[str, ...] = ()
+    #: ``HOST:PORT`` where /metrics and /healthz are served; None: not served
+    metrics: str | None = None

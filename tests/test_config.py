@@ -791,3 +791,64 @@ def test_a_labelled_key_is_described_by_config_check() -> None:
         {"server": "h", "channel": ("#x",), "fallback_encoding": "cp1252"}, None, {}
     )
     assert "  bytes that are not UTF-8 decoded as: cp1252" in describe(settings).splitlines()
+
+
+# --- [metrics] ----------------------------------------------------------------------------
+
+
+def test_metrics_table_listen_is_the_address_and_the_flag_overrides_it(config: Path) -> None:
+    """[metrics] listen = "HOST:PORT" in the file; --metrics (or LOGBOT_METRICS) wins."""
+    write(
+        config,
+        """
+        server = "h"
+        channels = ["#x"]
+
+        [metrics]
+        listen = "127.0.0.1:9108"
+        """,
+    )
+    assert build_settings({}, str(config), {}).metrics == "127.0.0.1:9108"
+    assert build_settings({"metrics": "[::1]:9200"}, str(config), {}).metrics == "[::1]:9200"
+    assert build_settings({"server": "h", "channel": ("#x",)}, None, {}).metrics is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[metrics]\nlisten = "9108"', 'metrics.listen: must be HOST:PORT (a port from 1 to '
+         '65535), got "9108"'),
+        ('[metrics]\nlisten = "h:0"', 'metrics.listen: must be HOST:PORT (a port from 1 to '
+         '65535), got "h:0"'),
+        ('[metrics]\nlisten = "::1:9108"', "metrics.listen: write an IPv6 address in brackets, "
+         'as [::1]:9108, got "::1:9108"'),
+        ('[metrics]\nport = 9108', "metrics.port: unknown key (the [metrics] table has listen "
+         "only)"),
+        ("[metrics]", 'metrics: missing listen: write listen = "127.0.0.1:9108"'),
+        ('[[network]]\nserver = "h"\nchannels = ["#x"]\nmetrics = "h:1"',
+         "network #1: metrics: only allowed at the top level (it is one for the process)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_metrics_setting_names_the_key(config: Path, body: str, message: str) -> None:
+    top = "" if body.startswith("[[") else 'server = "h"\nchannels = ["#x"]\n'
+    config.write_text(top + body + "\n")
+    with pytest.raises(ConfigError) as caught:
+        build_settings({}, str(config), {})
+    assert str(caught.value) == f"{config}: {message}"
+
+
+def test_metrics_flag_is_checked_like_the_file(config: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_settings({"server": "h", "channel": ("#x",), "metrics": "nowhere"}, None, {})
+    assert (
+        str(caught.value) == '--metrics: must be HOST:PORT (a port from 1 to 65535), got "nowhere"'
+    )
+
+
+def test_config_check_says_where_metrics_are_served(config: Path) -> None:
+    """`config check` names both pages when metrics are on, and says nothing when off."""
+    write(config, 'server = "h"\nchannels = ["#x"]\nmetrics = { listen = "127.0.0.1:9108" }\n')
+    lines = describe(build_settings({}, str(config), {})).splitlines()
+    assert lines[2] == ("metrics: http://127.0.0.1:9108/metrics and http://127.0.0.1:9108/healthz")
+    off = describe(build_settings({"server": "h", "channel": ("#x",)}, None, {}))
+    assert "metrics" not in off

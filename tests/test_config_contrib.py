@@ -71,7 +71,7 @@ def test_systemd_unit_runs_logbot_hardened_with_reload_and_restart() -> None:
     unit = _unit_settings()
     assert unit["ExecStart"] == ["/usr/local/bin/logbot --config /etc/logbot/logbot.toml"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
-    assert unit["Type"] == ["simple"]
+    assert unit["Type"] == ["notify"]
     assert unit["Restart"] == ["on-failure"]
     assert unit["RestartSec"] == ["10s"]
     assert unit["RestartPreventExitStatus"] == ["2"]
@@ -102,6 +102,19 @@ def test_systemd_waits_longer_than_the_bots_own_shutdown_deadline() -> None:
 
     (timeout,) = _unit_settings()["TimeoutStopSec"]
     assert _seconds(timeout) > stop_deadline_seconds()
+
+
+def test_systemd_unit_waits_for_ready_and_watches_the_event_loop() -> None:
+    """Type=notify (READY=1 from the bot itself), a watchdog the reactor beats, and a start
+    timeout that leaves room for a long migration before READY."""
+    unit = _unit_settings()
+    assert unit["Type"] == ["notify"]
+    assert unit["NotifyAccess"] == ["main"]
+    (watchdog,) = unit["WatchdogSec"]
+    # the bot beats every WatchdogSec/2: a minute between beats tolerates a busy moment
+    assert 30 <= _seconds(watchdog) <= 300
+    (start,) = unit["TimeoutStartSec"]
+    assert _seconds(start) >= 600
 
 
 def test_systemd_unit_bounds_memory_and_tasks() -> None:

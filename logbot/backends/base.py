@@ -72,6 +72,42 @@ class Throttling(Protocol):
         """Install the callback; called once, before the first event."""
 
 
+CommitObserver = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class BackendHealth:
+    """How a backend is keeping up, read when someone asks (``/metrics``, ``/healthz``)."""
+
+    #: the database as the log names it (password hidden)
+    name: str
+    #: events accepted and held in memory, not yet durable (the writer's queue)
+    waiting: int
+    #: events in the spool, waiting to be written to the database
+    spooled: int
+    #: bytes of spool segments on disk
+    spool_bytes: int
+    #: the last write to the database succeeded
+    up: bool
+    #: why it is not keeping up, in a few words; None while it is
+    problem: str | None
+
+
+@runtime_checkable
+class Observable(Protocol):
+    """A backend that can say how it keeps up, and time its commits. Optional.
+
+    Both are cheap on the write path: ``health`` is computed only when asked, and the
+    observer is called once per transaction (never per event).
+    """
+
+    def health(self) -> BackendHealth:
+        """The state now (reactor thread)."""
+
+    def set_commit_observer(self, observer: CommitObserver) -> None:
+        """``observer(seconds)`` after each committed transaction: how long it took."""
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """What the service tells a backend about the run it is part of."""

@@ -73,8 +73,15 @@ from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from logbot.backends.base import BackendOptions, make_thread_pool, stop_thread_pool
+from logbot.backends.base import (
+    BackendHealth,
+    BackendOptions,
+    CommitObserver,
+    make_thread_pool,
+    stop_thread_pool,
+)
 from logbot.backends.spool import Spool, private_opener, spool_dir_for
+from logbot.backends.spoolstat import SpoolUsage
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
@@ -217,6 +224,10 @@ class SQLBackend:
         # after a pause that lasted too long, no new pause until the writer proves it moves
         self._press_blocked = False
 
+        self._commit_observer: CommitObserver | None = None
+        self._spool_usage = SpoolUsage(spool)
+        self._job_started = 0.0
+
         #: counters for tests and the benchmark
         self.committed = 0
         self.duplicates = 0
@@ -273,6 +284,26 @@ class SQLBackend:
 
     def reopen(self) -> None:
         """Nothing to reopen: database connections are not files logrotate moves."""
+
+    # -- Observable -----------------------------------------------------------------------
+
+    def set_commit_observer(self, observer: CommitObserver) -> None:
+        self._commit_observer = observer
+
+    def health(self) -> BackendHealth:
+        spooled, spool_bytes = self._spool_usage()
+        waiting = self.pending
+        problem = None
+        up = self.state in _UP
+        if self.state is State.STALLED:
+            problem = "database not answering (a write is stalled)"
+        elif not up:
+            problem = "database unavailable"
+        elif spooled:
+            problem = f"{spooled} events spooled, not yet in the database"
+        elif waiting >= self._max_memory:
+            problem = f"writer behind ({waiting} events waiting)"
+        return BackendHealth(self.name, waiting, spooled, spool_bytes, up, problem)
 
     def close(self) -> defer.Deferred[None]:
         if self._closing is not None:
@@ -448,6 +479,7 @@ class SQLBackend:
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
         self._to(State.WRITING if self.state in _UP else State.RETRYING)
         self._inflight_rows = memory
+        self._job_started = self._reactor.seconds()
         self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
         d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
         d.addCallbacks(
@@ -538,6 +570,8 @@ class SQLBackend:
             self._to(State.IDLE)
         self._press_blocked = False
         self._inflight_rows = []
+        if self._commit_observer is not None:
+            self._commit_observer(self._reactor.seconds() - self._job_started)
         if memory and was is State.STALLED:
             pass  # these rows went to the spool: counted when it is replayed
         elif memory:

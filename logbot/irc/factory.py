@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 
 from logbot.events import Event
 from logbot.irc.clock import Clock, DelayedCall
+from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
 from logbot.irc.protocol import LogBotProtocol
 from logbot.settings import NetworkConfig
@@ -66,6 +67,9 @@ class LogBotFactory(ReconnectingClientFactory):
         self._last_reason: str | None = None
         self._quit_waiters: list[defer.Deferred[None]] = []
         self._quit_deadline: DelayedCall | None = None
+        #: lines, unparsable lines and reconnects over every connection (read by metrics)
+        self.counts = NetworkCounts()
+        self._attempted = False
 
     @property
     def network_name(self) -> str:
@@ -104,7 +108,19 @@ class LogBotFactory(ReconnectingClientFactory):
         self.connection = protocol
         return protocol
 
+    @property
+    def connected(self) -> bool:
+        """Signed on to the server now (connected and welcomed)."""
+        return self.connection is not None and self.connection.registered
+
+    def is_joined(self, channel: str) -> bool:
+        """The bot is in ``channel`` on the live connection."""
+        return self.connection is not None and self.connection.is_joined(channel)
+
     def startedConnecting(self, connector: IConnector) -> None:
+        if self._attempted:
+            self.counts.reconnects += 1
+        self._attempted = True
         if self.retries:
             log.info(
                 "{network}: reconnecting to {where} (attempt {attempt})",

@@ -51,6 +51,7 @@ from logbot import __version__
 from logbot.events import Event, Kind, utcnow_from
 from logbot.irc import registration
 from logbot.irc.clock import Clock, DelayedCall
+from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
 from logbot.irc.joins import JOIN_FAILURES, Joins
 from logbot.irc.keepalive import Keepalive
@@ -162,6 +163,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self.factory = factory
         self._sink = sink
         self._clock = cast(Clock, clock)
+        #: the network's counters (the factory's, which outlive this connection)
+        self.counts = factory.counts if factory is not None else NetworkCounts()
         self.nickname = network.nick
         self.username = network.username or network.nick
         self.realname = network.realname or "logbot"
@@ -289,6 +292,15 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             return str(self.factory.network_name)
         return self.network.name or self.network.server
 
+    @property
+    def registered(self) -> bool:
+        """The server welcomed the bot (001) on this connection."""
+        return self._registered
+
+    def is_joined(self, channel: str) -> bool:
+        """The bot is in ``channel`` now (compared under the server's casemapping)."""
+        return self._roster.is_joined(channel)
+
     def _is_me(self, nick: str) -> bool:
         return nick == self.nickname or self._fold(nick) == self._folded_nick
 
@@ -402,8 +414,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._received_at = utcnow_from(self._clock.seconds())
         dispatch = self._dispatch
         fallback = self._fallback
+        counts = self.counts
+        counts.lines += len(lines)
         for raw in lines:
             if not raw:
+                counts.lines -= 1
                 continue
             try:
                 line = raw.decode()
@@ -416,6 +431,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             try:
                 self._tags, prefix, command, params = split_message(line)
             except ValueError:
+                counts.unparsed += 1
                 log.debug("{network}: ignoring a malformed line", network=self._network_name)
                 continue
             handler = dispatch.get(command)
