@@ -14,9 +14,13 @@ the writer and the full-text DDL import these same names, so there is one spelli
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logbot.casemap import channel_key
+
+if TYPE_CHECKING:
+    # pathlib (with urllib.parse, fnmatch...) costs ~4 ms: a search with --db goes without
+    from pathlib import Path
 
 __all__ = [
     "CHANNEL_MAX",
