@@ -42,9 +42,16 @@ from sqlalchemy import exc as sa_exc
 
 from logbot.storage.masking import mask_target
 from logbot.storage.messages import error_line
-from logbot.storage.names import PG_CONNECT_TIMEOUT, PG_INSTALL_HINT, default_db_path, is_url
+from logbot.storage.names import (
+    NEW_FILE_MODE,
+    PG_CONNECT_TIMEOUT,
+    PG_INSTALL_HINT,
+    default_db_path,
+    is_url,
+)
 
 __all__ = [
+    "NEW_FILE_MODE",
     "PG_CONNECT_TIMEOUT",
     "StorageError",
     "default_db_path",
@@ -66,9 +73,6 @@ SQLITE_CACHE_KIB = 8_192
 #: checkpoints move much less data. The WAL file is cut back to this size afterwards.
 SQLITE_WAL_AUTOCHECKPOINT = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-#: permissions of a log file logbot creates (the SQLite database, and the text log through
-#: logbot.backends.base): owner only, as logs of channels with a key must be
-NEW_FILE_MODE = 0o600
 #: libpq settings that notice a PostgreSQL connection that died silently (a NAT table
 #: forgot it, a failover): TCP keepalives probe an idle connection after 30 s, every 10 s,
 #: 3 times; and data left unacknowledged for 30 s (tcp_user_timeout, ms) ends it. Without

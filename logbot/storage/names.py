@@ -35,6 +35,7 @@ __all__ = [
     "KIND_MAX",
     "LATEST",
     "NETWORK_MAX",
+    "NEW_FILE_MODE",
     "NICK_MAX",
     "PG_CONNECT_TIMEOUT",
     "PG_FTS_INDEX",
@@ -78,6 +79,11 @@ FTS_COLUMN = "text"
 PG_TS_CONFIG = "logbot_text"
 #: PostgreSQL: the GIN expression index
 PG_FTS_INDEX = "ix_events_text_fts"
+
+#: permissions of a log file logbot creates (the SQLite database, and the text log through
+#: logbot.backends.base): owner only, as logs of channels with a key must be. Here, not in
+#: logbot.storage.engine, so that the text backend does not import SQLAlchemy for it.
+NEW_FILE_MODE = 0o600
 
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10
