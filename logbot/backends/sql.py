@@ -96,9 +96,8 @@ BATCH_SIZE = 1_000
 BATCH_INTERVAL = 0.25
 #: events held in memory before they go to the spool even while the database is up
 #: (a writer that cannot keep up); also the largest transaction. A waiting event costs
-#: about 1 KB with everything around it: this bound keeps the bot within 60 MB in a flood
-#: (a larger transaction saves little: 8,000 rows insert <1% faster than 2,000).
-MAX_MEMORY_ROWS = 4_000
+#: about 1 KB with everything around it: this bound keeps the bot under 100 MB in a flood.
+MAX_MEMORY_ROWS = 8_000
 #: rows per transaction when replaying a spool segment
 REPLAY_CHUNK = 5_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
