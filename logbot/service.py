@@ -264,26 +264,6 @@ def _shutdown(factories: Sequence[Any], sink: FanOut) -> defer.Deferred[None]:
 SignalInstaller = Callable[[int, Callable[[int, Any], None]], object]
 
 
-#: glibc's mallopt parameter number for the most malloc arenas
-_M_ARENA_MAX = -8
-
-
-def _one_malloc_arena() -> None:
-    """Have glibc's malloc serve every thread from one arena (the process's own effect).
-
-    By default each thread that allocates gets an arena of its own: the writer threads'
-    SQLite pages and statement buffers then sit in arenas of their own, each holding
-    freed memory the others cannot reuse (measured: ~6 MB of a SQLite flood). The threads
-    take turns under the GIL anyway, so sharing one costs nothing measurable.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
-
-
 def _global_reactor(*, tls: bool) -> Any:
     """Twisted's global reactor; without ``tls``, installed without TLS support.
 
@@ -316,7 +296,6 @@ def run(
     effects; a test passes its own (and a memory reactor) to watch them.
     """
     if reactor is None:
-        _one_malloc_arena()
         reactor = _global_reactor(tls=any(network.tls for network in settings.networks))
     begin_logging(settings.log_level)
 
