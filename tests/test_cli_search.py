@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -523,3 +525,27 @@ def test_search_on_postgresql_loads_psycopg_but_not_sqlalchemy(db: str, pg_db: s
     assert "'psycopg'" in stderr
     for heavy in ("sqlalchemy", "alembic", "twisted"):
         assert f"'{heavy}'" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["with space.sqlite", "what?.sqlite", "hash#1.sqlite", "50%.sqlite", "ünï.sqlite"],
+)
+def test_search_opens_a_database_whatever_its_file_name(tmp_path: Path, db: str, name: str) -> None:
+    """A file name with characters a ``file:`` URI gives a meaning to is still the file."""
+    target = tmp_path / name
+    shutil.copyfile(db, target)
+    found = run("search", "--db", str(target), "release", "--count")
+    assert found.exit_code == 0, found.output
+    assert found.stdout == run("search", "--db", db, "release", "--count").stdout
+
+
+def test_search_opens_a_database_whose_name_is_not_utf8(tmp_path: Path, db: str) -> None:
+    """A file name that is not UTF-8 (bytes a Linux file system allows) opens too."""
+    target = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.sqlite")
+    try:
+        shutil.copyfile(db, target)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    found = run("search", "--db", target, "release", "--count")
+    assert found.exit_code == 0, found.output
