@@ -919,6 +919,45 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+#: issue #15's targets per contender: (least x ZNC, most peak RSS MB, most seconds until a
+#: full-text search finds a line); None: no target for that figure
+TARGETS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "logbot-sqlite": (2.0, 60.0, 1.0),
+    "logbot-postgres": (1.0, None, None),
+    "logbot-text": (None, 50.0, None),
+}
+
+
+def target_lines(results: list[Result]) -> list[str]:
+    """One line per logbot contender: its ratio to ZNC and memory against the targets."""
+    lines = []
+    for r in results:
+        target = TARGETS.get(r.name)
+        if target is None or r.status != "ok":
+            continue
+        least_ratio, most_rss, most_search = target
+        parts, met = [], True
+        if r.ratio_to_znc is not None:
+            want = f" (target >= {least_ratio:.1f})" if least_ratio is not None else ""
+            parts.append(f"{r.ratio_to_znc:.2f}x ZNC{want}")
+            met &= least_ratio is None or r.ratio_to_znc >= least_ratio
+        if r.peak_rss_mb is not None:
+            want = f" (target <= {most_rss:.0f})" if most_rss is not None else ""
+            parts.append(f"peak RSS {r.peak_rss_mb:.1f} MB{want}")
+            met &= most_rss is None or r.peak_rss_mb <= most_rss
+        if most_search is not None:
+            lag = r.searchable_lag_max_s
+            parts.append(
+                f"searchable after {lag if lag is not None else float('nan'):.2f} s "
+                f"(target <= {most_search:.1f})"
+            )
+            met &= lag is not None and lag <= most_search
+        met &= r.lost == 0
+        parts.append(f"lost {r.lost}")
+        lines.append(f"{r.name}: {', '.join(parts)}: {'met' if met else 'NOT met'}")
+    return lines
+
+
 def table(results: list[Result]) -> str:
     head = (
         f"{'contender':<16} {'msgs/s':>9} {'xZNC':>6} {'CPU us/msg':>10} {'RSS MB':>7} "
@@ -1069,6 +1108,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"command: {command}")
     print(report)
+    targets = target_lines(results)
+    if targets:
+        print("\n" + "\n".join(targets))
     doc = {
         "command": command,
         "started": stamp,
@@ -1083,12 +1125,10 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": len(stream.data),
         "kinds": stream.kind_counts(),
         "targets": {
-            "logbot-sqlite": ">= 1.0x ZNC, searchable within 2 s, 0 lost",
-            "logbot-sqlite-metrics": "within 5% of logbot-sqlite's msgs/s",
-            "logbot-text": ">= 2.5x ZNC",
-            "peak_rss_mb": "< 100",
-            "pong_ms": "< 1000",
+            name: dict(zip(("min_x_znc", "max_rss_mb", "max_search_s"), t, strict=True))
+            for name, t in TARGETS.items()
         },
+        "target_lines": targets,
         "repeat": args.repeat,
         "results": [r.__dict__ for r in results],
         "runs": [r.__dict__ for r in runs] if args.repeat > 1 else [],

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from logbot import __version__
-from logbot.setting_keys import ENV_PREFIX, KEYS, Key
+from logbot.setting_keys import ENV_PREFIX
+
+if TYPE_CHECKING:
+    from logbot.setting_keys import Key
 
 
 class UsageFailure(click.ClickException):
@@ -27,8 +30,8 @@ def _env(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def _run_option(key: Key) -> Any:
-    """The click option of a run setting, from its entry in logbot.config.KEYS."""
+def _run_option(key: Key) -> click.Option:
+    """The click option of a run setting, from its entry in logbot.setting_keys.KEYS."""
     assert key.flag is not None
     extra: dict[str, Any] = {}
     if key.flag_type is bool:
@@ -49,9 +52,8 @@ def _run_option(key: Key) -> Any:
         if key.default is not None:
             extra["default"] = key.default
             extra["show_default"] = True
-    return click.option(
-        *decls,
-        key.flag,
+    return click.Option(
+        [*decls, key.flag],
         envvar=key.env,
         multiple=key.multiple,
         metavar=key.metavar,
@@ -75,19 +77,37 @@ class _RunOptions:
         )
 
 
-def _run_options(f: Any) -> Any:
-    for key in reversed([k for k in KEYS if k.flag is not None]):
-        f = _run_option(key)(f)
-    return f
+class _Root(click.Group):
+    """The ``logbot`` group. Its run options (~40, built from logbot.setting_keys) are made
+    only when they can apply: a run, ``--help``, ``config``. ``logbot search`` and the other
+    commands that ignore them never pay for building them (start-up time)."""
+
+    _run_options_added = False
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not self._run_options_added and not (
+            args and args[0] in self.commands and args[0] != "config"
+        ):
+            self._add_run_options()
+        return super().parse_args(ctx, args)
+
+    def _add_run_options(self) -> None:
+        from logbot.setting_keys import KEYS
+
+        options = [_run_option(key) for key in KEYS if key.flag is not None]
+        # after --version and before --config, as they are listed in --help
+        at = next(i for i, p in enumerate(self.params) if p.name == "config_file")
+        self.params[at:at] = options
+        self._run_options_added = True
 
 
 @click.group(
     name="logbot",
+    cls=_Root,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="logbot")
-@_run_options
 @click.option(
     "--config",
     "config_file",

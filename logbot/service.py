@@ -273,6 +273,25 @@ def _shutdown(
 SignalInstaller = Callable[[int, Callable[[int, Any], None]], object]
 
 
+def _global_reactor(*, tls: bool) -> Any:
+    """Twisted's global reactor; without ``tls``, installed without TLS support.
+
+    Twisted's TCP transport imports pyOpenSSL and cryptography (~10 MB of the bot's memory)
+    only to offer startTLS. A bot that connects to no TLS network hides them while the
+    reactor is imported, so Twisted takes its no-TLS path; in a process that already has
+    the TCP transport (a test run) this changes nothing.
+    """
+    hide = not tls and "twisted.internet.tcp" not in sys.modules and "OpenSSL" not in sys.modules
+    if hide:
+        sys.modules["OpenSSL"] = None  # type: ignore[assignment]
+    try:
+        from twisted.internet import reactor
+    finally:
+        if hide and sys.modules.get("OpenSSL", 0) is None:
+            del sys.modules["OpenSSL"]
+    return reactor
+
+
 def run(
     settings: Settings,
     reactor: Any = None,
@@ -290,9 +309,7 @@ def run(
     if notifier is None:
         notifier = Notifier()
     if reactor is None:
-        from twisted.internet import reactor as global_reactor
-
-        reactor = global_reactor
+        reactor = _global_reactor(tls=any(network.tls for network in settings.networks))
     begin_logging(settings.log_level)
 
     # SIGHUP's default action kills the process: catch it before anything slow (opening a

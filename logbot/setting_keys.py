@@ -9,7 +9,6 @@ options from it on the way to a fast ``logbot search``.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
@@ -74,6 +73,8 @@ def _show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
+        import json  # only an error message needs it: not on the way to `logbot search`
+
         text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 60 else text[:57] + '..."'
     if isinstance(value, int | float):

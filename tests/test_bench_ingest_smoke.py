@@ -124,3 +124,26 @@ def test_irclogbot_patch_changes_only_the_connect_line() -> None:
     )
     with pytest.raises(ValueError, match="connectTCP"):
         patch_irclogbot("reactor.connectTCP(host, port, f)\n")
+
+
+def test_target_lines_say_whether_each_logbot_contender_met_its_targets() -> None:
+    """The ratio lines name the figure, its target, and whether all were met."""
+    from bench.ingest import Result, target_lines
+
+    def result(name: str, ratio: float, rss: float, lag: float | None) -> Result:
+        r = Result(name, name, status="ok", ratio_to_znc=ratio, peak_rss_mb=rss, lost=0)
+        r.searchable_lag_max_s = lag
+        return r
+
+    lines = target_lines(
+        [
+            result("znc", 1.0, 16.0, None),
+            result("logbot-sqlite", 2.1, 58.0, 0.5),
+            result("logbot-text", 4.0, 52.0, None),
+        ]
+    )
+    assert lines == [
+        "logbot-sqlite: 2.10x ZNC (target >= 2.0), peak RSS 58.0 MB (target <= 60), "
+        "searchable after 0.50 s (target <= 1.0), lost 0: met",
+        "logbot-text: 4.00x ZNC, peak RSS 52.0 MB (target <= 50), lost 0: NOT met",
+    ]

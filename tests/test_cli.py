@@ -66,3 +66,16 @@ def test_environment_variables_set_options() -> None:
     result = CliRunner().invoke(main, [], env={"LOGBOT_SERVER": "h", "LOGBOT_PORT": "0"})
     assert result.exit_code == 2
     assert "LOGBOT_PORT" in result.output or "--port" in result.output
+
+
+def test_root_help_lists_every_run_option_between_version_and_config() -> None:
+    """The run options, built only when they can apply, still show in `logbot --help`
+    in the key table's order, after --version and before --config."""
+    from logbot.setting_keys import KEYS
+
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    where = [result.output.index(f"  {key.option}") for key in KEYS if key.flag is not None]
+    assert where == sorted(where)
+    assert result.output.index("--version") < where[0]
+    assert where[-1] < result.output.index("--config FILE.toml")

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -460,6 +462,58 @@ def test_search_imports_no_twisted_and_no_sqlalchemy(db: str) -> None:
     assert "STATUS 0 []" in stderr, stderr
 
 
+#: what a SQLite search may import beyond ``import sqlite3, click`` (and logbot's own
+#: modules): the start-up budget of `logbot search` (issue #15). Growing this list costs
+#: every search its import time: make the new import lazy instead.
+_SEARCH_MAY_ADD = {"heapq", "_heapq", "unicodedata", "string", "_string", "locale", "_locale"}
+
+_MODULES = "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+
+
+def _modules_after(code: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code + _MODULES],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return set(proc.stderr.split("\n")[-2].split())
+
+
+def test_search_imports_nothing_beyond_sqlite3_and_click_but_its_own_modules(db: str) -> None:
+    """A SQLite search imports only what ``import sqlite3, click`` does, logbot's search
+    modules and a few small standard ones; not the bot's run options either."""
+    floor = _modules_after("import sqlite3, click\n")
+    searched = _modules_after(
+        "import logbot.cli\n"
+        "try:\n"
+        f"    logbot.cli.main(['search', 'release', '--db', {db!r}, '--limit', '5'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "assert not logbot.cli.main._run_options_added\n"
+    )
+    assert "logbot.search.sqlite" in searched
+    extra = {m for m in searched - floor if m.split(".")[0] != "logbot"}
+    assert extra <= _SEARCH_MAY_ADD, sorted(extra - _SEARCH_MAY_ADD)
+    for heavy in ("sqlalchemy", "alembic", "twisted", "pathlib", "json", "dataclasses"):
+        assert heavy not in searched
+
+
+def test_search_help_imports_no_search_module() -> None:
+    """``logbot search --help`` loads neither the search modules nor the run options."""
+    loaded = _modules_after(
+        "import logbot.cli\n"
+        "try:\n"
+        "    logbot.cli.main(['search', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert not logbot.cli.main._run_options_added\n"
+    )
+    assert "logbot.cli" in loaded
+    assert not {m for m in loaded if m.startswith("logbot.search")}
+
+
 @pytest.mark.postgres
 def test_search_on_postgresql_loads_psycopg_but_not_sqlalchemy(db: str, pg_db: str) -> None:
     """A PostgreSQL search reads with psycopg alone (SQLAlchemy costs ~0.2 s of start-up)."""
@@ -471,3 +525,27 @@ def test_search_on_postgresql_loads_psycopg_but_not_sqlalchemy(db: str, pg_db: s
     assert "'psycopg'" in stderr
     for heavy in ("sqlalchemy", "alembic", "twisted"):
         assert f"'{heavy}'" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["with space.sqlite", "what?.sqlite", "hash#1.sqlite", "50%.sqlite", "ünï.sqlite"],
+)
+def test_search_opens_a_database_whatever_its_file_name(tmp_path: Path, db: str, name: str) -> None:
+    """A file name with characters a ``file:`` URI gives a meaning to is still the file."""
+    target = tmp_path / name
+    shutil.copyfile(db, target)
+    found = run("search", "--db", str(target), "release", "--count")
+    assert found.exit_code == 0, found.output
+    assert found.stdout == run("search", "--db", db, "release", "--count").stdout
+
+
+def test_search_opens_a_database_whose_name_is_not_utf8(tmp_path: Path, db: str) -> None:
+    """A file name that is not UTF-8 (bytes a Linux file system allows) opens too."""
+    target = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.sqlite")
+    try:
+        shutil.copyfile(db, target)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    found = run("search", "--db", target, "release", "--count")
+    assert found.exit_code == 0, found.output

@@ -15,7 +15,7 @@ from twisted.python.threadpool import ThreadPool
 from logbot.events import Event
 
 # permissions of new log files (text log, SQLite database): one rule, kept with the engine
-from logbot.storage.engine import NEW_FILE_MODE as DEFAULT_FILE_MODE
+from logbot.storage.names import NEW_FILE_MODE as DEFAULT_FILE_MODE
 
 __all__ = [
     "DEFAULT_FILE_MODE",

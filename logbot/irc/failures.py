@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from OpenSSL import SSL
-from service_identity import VerificationError
+import sys
+
 from twisted.python.failure import Failure
 
 
@@ -14,9 +14,13 @@ def describe_failure(reason: Failure, host: str) -> str:
     reprs, and they are the ones an operator most needs to understand at a glance.
     """
     value = reason.value
-    if isinstance(value, VerificationError):
+    # A TLS error can only come from TLS modules already loaded: looked up, not imported,
+    # so that a bot without TLS never loads OpenSSL and cryptography (~10 MB).
+    identity = sys.modules.get("service_identity")
+    if identity is not None and isinstance(value, identity.VerificationError):
         return f"TLS certificate is not valid for {host}"
-    if isinstance(value, SSL.Error):
+    openssl = sys.modules.get("OpenSSL.SSL")
+    if openssl is not None and isinstance(value, openssl.Error):
         args = value.args[0] if value.args else None
         details = (
             [str(item[-1]) for item in args if isinstance(item, tuple) and item]

@@ -9,8 +9,8 @@ needed.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from logbot.search.request import SearchError
@@ -52,7 +52,7 @@ def check_revision(revision: str | None, where: str) -> list[str]:
 
 def open_reader(target: str | None) -> Reader:
     """A read-only reader for ``target`` (None: the default SQLite file; a path; a URL)."""
-    path = default_db_path() if target is None else _sqlite_path(target)
+    path = str(default_db_path()) if target is None else _sqlite_path(target)
     if path is not None:
         from logbot.search.sqlite import SqliteReader
 
@@ -63,14 +63,14 @@ def open_reader(target: str | None) -> Reader:
     return PostgresReader(target)
 
 
-def _sqlite_path(target: str) -> Path | None:
+def _sqlite_path(target: str) -> str | None:
     """The SQLite file ``target`` names (a path or a ``sqlite:///`` URL); None for any
     other URL."""
     if not is_url(target):
-        return Path(target).expanduser()
+        return os.path.expanduser(target)
     m = _SQLITE_URL.fullmatch(target)
     if m is not None and m.group("path") not in ("", ":memory:"):
-        return Path(m.group("path")).expanduser()
+        return os.path.expanduser(m.group("path"))
     if target.startswith("sqlite:"):
         raise SearchError(f"an in-memory database has nothing to search: {target}")
     return None

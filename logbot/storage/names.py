@@ -14,9 +14,13 @@ the writer and the full-text DDL import these same names, so there is one spelli
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logbot.casemap import channel_key
+
+if TYPE_CHECKING:
+    # pathlib (with urllib.parse, fnmatch...) costs ~4 ms: a search with --db goes without
+    from pathlib import Path
 
 __all__ = [
     "CHANNEL_MAX",
@@ -31,6 +35,7 @@ __all__ = [
     "KIND_MAX",
     "LATEST",
     "NETWORK_MAX",
+    "NEW_FILE_MODE",
     "NICK_MAX",
     "PG_CONNECT_TIMEOUT",
     "PG_FTS_INDEX",
@@ -74,6 +79,11 @@ FTS_COLUMN = "text"
 PG_TS_CONFIG = "logbot_text"
 #: PostgreSQL: the GIN expression index
 PG_FTS_INDEX = "ix_events_text_fts"
+
+#: permissions of a log file logbot creates (the SQLite database, and the text log through
+#: logbot.backends.base): owner only, as logs of channels with a key must be. Here, not in
+#: logbot.storage.engine, so that the text backend does not import SQLAlchemy for it.
+NEW_FILE_MODE = 0o600
 
 #: seconds a PostgreSQL connection attempt may take before it counts as unreachable
 PG_CONNECT_TIMEOUT = 10

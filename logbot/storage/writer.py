@@ -124,7 +124,8 @@ def event_row(event: Event, key: int) -> Row:
         key,
         network,
         channel,
-        event.kind.value,
+        # _value_, not .value: the property costs ~0.17 us, once per event on the reactor
+        event.kind._value_,
         nick,
         text,
         target,
