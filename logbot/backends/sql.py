@@ -70,6 +70,8 @@ from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import StorageError, display_target, make_engine
 from logbot.storage.writer import (
+    OLD_ROW_FIELDS,
+    ROW_FIELDS,
     EventWriter,
     KeyAllocator,
     Row,
@@ -77,6 +79,7 @@ from logbot.storage.writer import (
     WriteResult,
     event_row,
     storable_time,
+    upgrade_row,
 )
 
 log = Logger(namespace="logbot.backends.sql")
@@ -204,8 +207,8 @@ class Spool:
                 except ValueError:
                     log.warn("spool {path}: skipping an unreadable line", path=str(path))
                     continue
-                if isinstance(item, list) and len(item) == 10:
-                    rows.append(tuple(item))
+                if isinstance(item, list) and len(item) in (ROW_FIELDS, OLD_ROW_FIELDS):
+                    rows.append(upgrade_row(item))
         return rows
 
 

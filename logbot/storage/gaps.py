@@ -1,0 +1,167 @@
+"""Where a channel's record has holes: the ``gaps`` table, written and read.
+
+A gap is an interval in which a channel was not being logged (the bot disconnected, was
+kicked or parted, was not running), with the reason. The IRC side states the facts as
+events (:data:`logbot.events.GAP_KINDS`); the writer applies them here, in order with
+the events, on its thread:
+
+- gap_start opens a gap at its time, unless the channel already has an open one (kicked,
+  then disconnected, is one hole that started at the kick);
+- gap_end closes the channel's open gap. The first join of a run (text
+  :data:`~logbot.events.GAP_END_FIRST_JOIN`) with no open gap records the hole since the
+  channel's last stored event, "the bot was not running" (a crash or ``kill -9`` says
+  nothing as it goes; a clean stop leaves an open "bot stopped" gap instead);
+- gap_filled (the server's history gave everything from S to P) removes the gaps of the
+  channel that started at or after S and ended by P, and makes one still open after P
+  start at P.
+
+Readers (``logbot gaps``, the web archive) call :func:`list_gaps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from logbot.events import GAP_END_FIRST_JOIN, GAP_NOT_RUNNING, Kind
+from logbot.storage.names import EPOCH, GAP_REASON_MAX, KEY_SPREAD, channel_key, epoch_micros
+
+__all__ = ["Gap", "Mark", "apply_marks", "list_gaps"]
+
+#: a gap event as the writer hands it over:
+#: (channel_id, kind, time key, text, received_us)
+Mark = tuple[int, str, int, str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """One interval in which ``channel`` was not logged; ``end`` None: not logged since."""
+
+    network: str
+    channel: str
+    start: datetime
+    end: datetime | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object ``logbot gaps --format json`` prints."""
+        return {
+            "network": self.network,
+            "channel": self.channel,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end is not None else None,
+            "reason": self.reason,
+        }
+
+
+def _micros_time(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def apply_marks(conn: Any, mark: str, marks: Sequence[Mark]) -> None:
+    """Apply gap events to the ``gaps`` table through a DB-API connection (no commit).
+
+    ``mark`` is the driver's parameter marker (``?`` or ``%s``).
+    """
+    m = mark
+    cur = conn.cursor()
+    try:
+        for channel_id, kind, key, text, received_us in marks:
+            at = key // KEY_SPREAD
+            if kind == Kind.GAP_START.value:
+                cur.execute(
+                    f"SELECT 1 FROM gaps WHERE channel_id = {m} AND end_us IS NULL", (channel_id,)
+                )
+                if cur.fetchone() is None:
+                    cur.execute(
+                        f"INSERT INTO gaps (channel_id, start_us, end_us, reason) "
+                        f"VALUES ({m}, {m}, NULL, {m})",
+                        (channel_id, at, (text or "unknown")[:GAP_REASON_MAX]),
+                    )
+            elif kind == Kind.GAP_END.value:
+                cur.execute(
+                    f"UPDATE gaps SET end_us = {m} WHERE channel_id = {m} AND end_us IS NULL "
+                    f"AND start_us <= {m}",
+                    (at, channel_id, at),
+                )
+                if cur.rowcount == 0 and text == GAP_END_FIRST_JOIN:
+                    cur.execute(
+                        f"SELECT max(id) FROM events WHERE channel_id = {m} AND id < {m}",
+                        (channel_id, at * KEY_SPREAD),
+                    )
+                    last = cur.fetchone()
+                    if last is not None and last[0] is not None:
+                        last_us = int(last[0]) // KEY_SPREAD
+                        if last_us < at:
+                            cur.execute(
+                                f"INSERT INTO gaps (channel_id, start_us, end_us, reason) "
+                                f"VALUES ({m}, {m}, {m}, {m})",
+                                (channel_id, last_us, at, GAP_NOT_RUNNING),
+                            )
+            elif kind == Kind.GAP_FILLED.value and received_us is not None and received_us > at:
+                cur.execute(
+                    f"DELETE FROM gaps WHERE channel_id = {m} AND start_us >= {m} "
+                    f"AND end_us IS NOT NULL AND end_us <= {m}",
+                    (channel_id, at, received_us),
+                )
+                cur.execute(
+                    f"UPDATE gaps SET start_us = {m} WHERE channel_id = {m} AND start_us >= {m} "
+                    f"AND start_us < {m}",
+                    (received_us, channel_id, at, received_us),
+                )
+    finally:
+        cur.close()
+
+
+def list_gaps(
+    conn: sa.Connection,
+    *,
+    networks: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Gap]:
+    """The gaps that overlap ``[since, until)``, oldest first.
+
+    ``channels`` compare as IRC names do (casefolded); an empty filter means all. A gap
+    still open (the channel is not being logged now) has ``end`` None. A web day page
+    asks with ``since`` and ``until`` the day's bounds and one network and channel.
+    """
+    from logbot.storage.schema import channels as channels_t
+    from logbot.storage.schema import gaps as gaps_t
+
+    query = (
+        sa.select(
+            channels_t.c.network,
+            channels_t.c.name,
+            gaps_t.c.start_us,
+            gaps_t.c.end_us,
+            gaps_t.c.reason,
+        )
+        .join_from(gaps_t, channels_t, gaps_t.c.channel_id == channels_t.c.id)
+        .order_by(gaps_t.c.start_us, gaps_t.c.id)
+    )
+    if networks:
+        query = query.where(channels_t.c.network.in_(list(networks)))
+    if channels:
+        query = query.where(channels_t.c.name_key.in_([channel_key(c) for c in channels]))
+    if until is not None:
+        query = query.where(gaps_t.c.start_us < epoch_micros(until))
+    if since is not None:
+        query = query.where(
+            sa.or_(gaps_t.c.end_us.is_(None), gaps_t.c.end_us > epoch_micros(since))
+        )
+    return [
+        Gap(
+            network,
+            name,
+            _micros_time(start),
+            _micros_time(end) if end is not None else None,
+            reason,
+        )
+        for network, name, start, end, reason in conn.execute(query)
+    ]
