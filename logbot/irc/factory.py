@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from logbot.events import Event
 from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.failures import describe_failure
+from logbot.irc.history import GapBook
 from logbot.irc.protocol import LogBotProtocol
 from logbot.settings import NetworkConfig
 
@@ -66,6 +67,8 @@ class LogBotFactory(ReconnectingClientFactory):
         self._last_reason: str | None = None
         self._quit_waiters: list[defer.Deferred[None]] = []
         self._quit_deadline: DelayedCall | None = None
+        #: where each channel's hole started, across reconnects (see logbot.irc.history)
+        self.gaps = GapBook()
 
     @property
     def network_name(self) -> str:
