@@ -393,6 +393,13 @@ class EventWriter:
         kept: list[_DbRow] = []
         seen_ids: set[tuple[int, str]] = set()
         seen_lines: set[tuple[int, int, str, str, str]] = set()
+        # live rows of this very batch count as stored: a history page may arrive within
+        # the batch window of the lines it repeats
+        for r in db_rows:
+            if not r[10]:
+                if r[9] is not None:
+                    seen_ids.add((r[1], r[9]))
+                seen_lines.add((r[1], r[0] // (KEY_SPREAD * 1_000_000), r[2], r[3], r[4]))
         cur = conn.cursor()
         try:
             for r in db_rows:
