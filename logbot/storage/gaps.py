@@ -15,7 +15,9 @@ the events, on its thread:
   channel that started at or after S and ended by P, and makes one still open after P
   start at P.
 
-Readers (``logbot gaps``, the web archive) call :func:`list_gaps`.
+Readers: :func:`read_gaps` opens a database by its ``--db`` value (never creating
+one) for ``logbot gaps``; :func:`list_gaps` queries an open connection (a web archive
+asks it for one channel and day: ``since`` and ``until`` the day's bounds).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from logbot.events import GAP_END_FIRST_JOIN, GAP_NOT_RUNNING, Kind
+from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
 from logbot.storage.names import EPOCH, GAP_REASON_MAX, KEY_SPREAD, channel_key, epoch_micros
 
-__all__ = ["Gap", "Mark", "apply_marks", "list_gaps"]
+__all__ = ["Gap", "Mark", "apply_marks", "describe", "list_gaps", "read_gaps"]
 
 #: a gap event as the writer hands it over:
 #: (channel_id, kind, time key, text, received_us)
@@ -165,3 +168,64 @@ def list_gaps(
         )
         for network, name, start, end, reason in conn.execute(query)
     ]
+
+
+def read_gaps(
+    target: str | None,
+    *,
+    networks: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Gap]:
+    """:func:`list_gaps` of the database ``target`` (a ``--db`` value; None: the default).
+
+    Only reads: a missing SQLite file, or a database from before gaps were recorded
+    (schema older than 0003), raises :class:`StorageError` with one line.
+    """
+    engine = make_engine(target, create_dirs=False, must_exist=True)
+    try:
+        with storage_errors(engine), engine.connect() as conn:
+            if not sa.inspect(conn).has_table("gaps"):
+                raise StorageError(
+                    f"{display_target(engine)} records no gaps yet (its schema is older): "
+                    "run logbot db upgrade"
+                )
+            return list_gaps(conn, networks=networks, channels=channels, since=since, until=until)
+    finally:
+        engine.dispose()
+
+
+def _span(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs or not parts:
+        parts.append(f"{secs}s")
+    return " ".join(parts[:2])
+
+
+def describe(gap: Gap, now: datetime) -> str:
+    """One line for people: ``2026-05-01 12:00:00 to 12:05:00 (5m) net #x: disconnected``.
+
+    Local time; the end's date is shown only when it differs from the start's; an open
+    gap ends ``now``.
+    """
+    start = gap.start.astimezone()
+    if gap.end is None:
+        until, length = "now", now - gap.start
+    else:
+        end = gap.end.astimezone()
+        same_day = end.date() == start.date()
+        until = end.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+        length = gap.end - gap.start
+    return (
+        f"{start:%Y-%m-%d %H:%M:%S} to {until} ({_span(length.total_seconds())}) "
+        f"{gap.network} {gap.channel}: {gap.reason}"
+    )
