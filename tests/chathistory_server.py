@@ -52,6 +52,8 @@ class FakeHistoryServer:
     history: dict[str, list[Stored]] = field(default_factory=dict)
     #: every CHATHISTORY line the bot sent
     requests: list[str] = field(default_factory=list)
+    #: the label of each request ("" when it had none)
+    labels: list[str] = field(default_factory=list)
     #: called with the request's number (1-based) before it is answered
     before_answer: list[Callable[[int], None]] = field(default_factory=list)
     proto: LogBotProtocol | None = None
@@ -177,6 +179,7 @@ class FakeHistoryServer:
         for tag in tags.lstrip("@").split(";"):
             if tag.startswith("label="):
                 label = tag[len("label=") :]
+        self.labels.append(label)
         if len(self.requests) == self.fail_on:
             self.send(f":{NAME} FAIL CHATHISTORY MESSAGE_ERROR {words[2]} :History unavailable")
             return

@@ -120,11 +120,13 @@ def disconnect_during_traffic(
     return one, rejoin
 
 
+@pytest.mark.parametrize("labels", [False, True], ids=["unlabeled", "labeled-response"])
 def test_a_disconnect_during_traffic_is_filled_from_chathistory_in_pages(
-    clock: task.Clock, db: sa.Engine
+    clock: task.Clock, db: sa.Engine, labels: bool
 ) -> None:
     """The missed lines come back in pages within CHATHISTORY=3; the gap is gone afterwards."""
-    server = FakeHistoryServer(clock, limit=3)
+    caps = (*HISTORY_CAPS, "labeled-response") if labels else HISTORY_CAPS
+    server = FakeHistoryServer(clock, caps=caps, limit=3)
     run = Run(server, clock)
     one, _ = disconnect_during_traffic(run, server, clock)
     server.pump(seconds=30)
@@ -133,6 +135,7 @@ def test_a_disconnect_during_traffic_is_filled_from_chathistory_in_pages(
     # storage keeps it once
     assert run.said(backfilled=True) == ["one"] + [f"line {n}" for n in range(2, 9)]
     assert all(r.endswith(" 3") for r in server.requests)  # never more than the limit
+    assert server.labels == (["lb1", "lb2", "lb3"] if labels else ["", "", ""])
     assert server.requests[0].startswith("CHATHISTORY BETWEEN #x timestamp=")
     assert server.requests[1].startswith("CHATHISTORY BETWEEN #x msgid=")
     assert len(server.requests) == 3  # 8 lines in the window (one was heard): 3 + 3 + 2

@@ -158,9 +158,8 @@ class History:
         if not self.enabled or end <= start:
             return False
         key = self._fold(channel)
-        label = f"lb{next(self._label_ids)}" if self.labels else ""
         request = _Request(
-            channel, key, start, end, label, "timestamp=" + history_timestamp(start - MARGIN)
+            channel, key, start, end, "", "timestamp=" + history_timestamp(start - MARGIN)
         )
         self._requests[key] = request
         log.info(
@@ -177,6 +176,8 @@ class History:
         request.pages += 1
         request.count = 0
         request.batch = None
+        # a fresh label per page: a late answer to an earlier page cannot pass for this one
+        request.label = f"lb{next(self._label_ids)}" if self.labels else ""
         head = f"@label={request.label} " if request.label else ""
         until = history_timestamp(request.end + MARGIN)
         self._send(
@@ -231,8 +232,9 @@ class History:
             for request in self._requests.values():
                 if request.label == label:
                     return request
+        # an answer without a label (a server that ignores them) is matched by channel
         by_channel = self._requests.get(self._fold(target)) if target else None
-        if by_channel is not None and by_channel.batch is None and not by_channel.label:
+        if by_channel is not None and by_channel.batch is None and not label:
             return by_channel
         return None
 
