@@ -12,6 +12,7 @@ from twisted.internet import task
 from logbot.events import (
     GAP_DISCONNECTED,
     GAP_END_FIRST_JOIN,
+    GAP_KICKED,
     GAP_NOT_RUNNING,
     GAP_STOPPED,
     Event,
@@ -24,7 +25,7 @@ from logbot.storage import migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.gaps import Gap, list_gaps
 from logbot.storage.writer import EventWriter, KeyAllocator, event_row
-from tests.chathistory_server import HISTORY_CAPS, FakeHistoryServer
+from tests.chathistory_server import HISTORY_CAPS, FakeHistoryServer, stamp
 
 T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z
 
@@ -134,6 +135,8 @@ def test_a_disconnect_during_traffic_is_filled_from_chathistory_in_pages(
     # the request starts a little before the last line heard: "one" comes again, and
     # storage keeps it once
     assert run.said(backfilled=True) == ["one"] + [f"line {n}" for n in range(2, 9)]
+    [live] = [e for e in run.events if e.text == "one" and not e.backfilled]
+    assert live.msgid == "m1"  # the live line's IRCv3 msgid is recorded too
     assert all(r.endswith(" 3") for r in server.requests)  # never more than the limit
     assert server.labels == (["lb1", "lb2", "lb3"] if labels else ["", "", ""])
     assert server.requests[0].startswith("CHATHISTORY BETWEEN #x timestamp=")
@@ -175,6 +178,23 @@ def test_live_lines_keep_being_logged_while_history_pages_arrive(
     assert [t for t, _ in stored(db)].count("live meanwhile") == 1
     assert ("live meanwhile", False) in stored(db)
     assert gaps(db) == []
+
+
+def test_a_kick_is_a_gap_filled_after_the_rejoin(clock: task.Clock, db: sa.Engine) -> None:
+    """Kicked: the hole starts at the kick, the rejoin ends it, the history fills it."""
+    server = FakeHistoryServer(clock, limit=10)
+    run = Run(server, clock)
+    run.connect()
+    server.send(f"@time={stamp(server.now)} :op!o@h KICK #x logbot :out")
+    server.joined.discard("#x")
+    clock.advance(1)
+    server.say("#x", "alice", "while you were out")
+    server.pump(seconds=10)  # the bot rejoins after kick_rejoin_delay
+    assert (Kind.GAP_START, GAP_KICKED) in run.gap_events()
+    assert run.said(backfilled=True) == ["while you were out"]
+    store(db, run.events)
+    assert gaps(db) == []
+    assert stored(db) == [("while you were out", True)]
 
 
 def test_old_mentions_in_the_history_get_no_answer(clock: task.Clock) -> None:
