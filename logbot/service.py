@@ -292,7 +292,9 @@ def run(
 
     factories = []
     for network, network_sink in zip(settings.networks, sinks, strict=True):
-        factory = LogBotFactory(network, network_sink.write, reactor)
+        factory = LogBotFactory(
+            network, network_sink.write, reactor, resume=network_sink.last_event_before
+        )
         factories.append(factory)
         log.info(
             "connecting to {server}:{port}{tls}",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from twisted.internet import task
+from twisted.internet import defer, task
 
 from logbot.events import (
     GAP_DISCONNECTED,
@@ -19,11 +19,17 @@ from logbot.events import (
     Kind,
 )
 from logbot.irc.factory import LogBotFactory
-from logbot.irc.history import GapBook, History, history_available, history_timestamp
+from logbot.irc.history import (
+    GapBook,
+    History,
+    Resume,
+    history_available,
+    history_timestamp,
+)
 from logbot.settings import ChannelConfig, NetworkConfig
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
-from logbot.storage.gaps import Gap, list_gaps
+from logbot.storage.gaps import Gap, last_event_before, list_gaps
 from logbot.storage.writer import EventWriter, KeyAllocator, event_row
 from tests.chathistory_server import HISTORY_CAPS, FakeHistoryServer, stamp
 
@@ -37,7 +43,9 @@ def at(seconds: float) -> datetime:
 class Run:
     """One run of the bot (one factory) against a fake server, its events kept in order."""
 
-    def __init__(self, server: FakeHistoryServer, clock: task.Clock) -> None:
+    def __init__(
+        self, server: FakeHistoryServer, clock: task.Clock, resume: Resume | None = None
+    ) -> None:
         network = NetworkConfig(
             server="irc.example",
             name="net",
@@ -46,7 +54,7 @@ class Run:
             ping_timeout=7200.0,
         )
         self.events: list[Event] = []
-        self.factory = LogBotFactory(network, self.events.append, clock)
+        self.factory = LogBotFactory(network, self.events.append, clock, resume=resume)
         self.server = server
 
     def connect(self) -> None:
@@ -286,6 +294,51 @@ def test_a_restart_records_the_time_the_bot_was_not_running(
     third.connect()
     store(db, third.events)
     assert [(g.reason, g.start, g.end) for g in gaps(db)][1:] == [(GAP_NOT_RUNNING, last, back)]
+
+
+def test_after_a_crash_the_next_run_fetches_what_it_missed_from_the_last_stored_event(
+    clock: task.Clock, db: sa.Engine
+) -> None:
+    """The first join of a run asks storage where #x stopped and fills the rest from history."""
+    server = FakeHistoryServer(clock, limit=5)
+    first = Run(server, clock)
+    first.connect()
+    server.say("#x", "alice", "last heard")
+    store(db, first.events)
+    server.drop()  # a crash: the first run records nothing more
+    for n in range(1, 8):
+        clock.advance(30)
+        server.say("#x", "alice", f"missed {n}")
+    clock.advance(30)
+    asked: list[tuple[str, str]] = []
+
+    def resume(network: str, channel: str, before: datetime) -> defer.Deferred[datetime | None]:
+        asked.append((network, channel))
+        with db.connect() as conn:
+            return defer.succeed(last_event_before(conn, network, channel, before))
+
+    second = Run(server, clock, resume=resume)
+    second.connect()
+    server.pump(seconds=30)
+    assert asked == [("net", "#x")]
+    assert second.said(backfilled=True)[-7:] == [f"missed {n}" for n in range(1, 8)]
+    store(db, second.events)
+    assert gaps(db) == []  # the "not running" gap was recorded, then filled
+    assert [t for t, _ in stored(db)] == ["last heard"] + [f"missed {n}" for n in range(1, 8)]
+
+
+def test_a_first_join_without_history_does_not_ask_storage(clock: task.Clock) -> None:
+    """No chathistory: nothing to fetch, so storage is not asked where the record stopped."""
+    server = FakeHistoryServer(clock, caps=("server-time",))
+    asked: list[str] = []
+
+    def resume(network: str, channel: str, before: datetime) -> defer.Deferred[datetime | None]:
+        asked.append(channel)
+        return defer.succeed(None)
+
+    Run(server, clock, resume=resume).connect()
+    assert asked == []
+    assert server.requests == []
 
 
 # -- the pieces -------------------------------------------------------------------------

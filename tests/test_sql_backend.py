@@ -466,6 +466,21 @@ def test_gap_events_and_msgids_go_through_the_spool_into_their_tables(tmp_path: 
     assert [tuple(r) for r in gaps] == [(start, start + 5_000_000, "disconnected")]
 
 
+def test_the_backend_says_where_a_channel_stopped_without_blocking(tmp_path: Path) -> None:
+    """last_event_before runs on the writer's pool and answers None for an unknown channel."""
+    db = str(tmp_path / "resume.sqlite")
+    backend = sql.create(db, BackendOptions(reactor=ClockReactor()), pool=InlinePool())
+    backend.write(Event(T0, "net", "#x", Kind.MESSAGE, "al", "hi"))
+    backend.write(Event(T0 + timedelta(seconds=9), "net", "#x", Kind.MESSAGE, "al", "later"))
+    assert _fired(backend.flush())
+    answers: list[object] = []
+    backend.last_event_before("net", "#X", T0 + timedelta(seconds=5)).addCallback(answers.append)
+    backend.last_event_before("net", "#y", T0 + timedelta(seconds=5)).addCallback(answers.append)
+    backend.last_event_before("net", "#x", T0).addCallback(answers.append)
+    assert answers == [T0, None, None]
+    assert _fired(backend.close())
+
+
 def test_create_when_the_database_is_unreachable_holds_events(
     tmp_path: Path, logged: list[str]
 ) -> None:

@@ -55,6 +55,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,8 @@ from twisted.python.threadpool import ThreadPool
 
 from logbot.backends.base import BackendOptions
 from logbot.events import Event, Kind
-from logbot.storage import migrate
-from logbot.storage.engine import StorageError, display_target, make_engine
+from logbot.storage import gaps, migrate
+from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
 from logbot.storage.writer import (
     OLD_ROW_FIELDS,
     ROW_FIELDS,
@@ -326,6 +327,32 @@ class SQLBackend:
             self._pump(force=True)
         else:
             self._spill()
+        return d
+
+    def last_event_before(
+        self, network: str, channel: str, before: datetime
+    ) -> defer.Deferred[datetime | None]:
+        """Resumable: asked on the writer thread, so it never blocks the reactor; a
+        database that is down answers None (the bot then fetches no history for it)."""
+        if self._closed or self._pool is None or not self._up:
+            return defer.succeed(None)
+
+        def ask() -> datetime | None:
+            with storage_errors(self._writer.engine), self._writer.engine.connect() as conn:
+                return gaps.last_event_before(conn, network, channel, before)
+
+        d = threads.deferToThreadPool(self._reactor, self._pool, ask)
+
+        def failed(failure: Failure) -> None:
+            log.debug(
+                "{db}: cannot tell where {channel} stopped: {error}",
+                db=self.name,
+                channel=channel,
+                error=str(failure.value),
+            )
+            return
+
+        d.addErrback(failed)
         return d
 
     def reopen(self) -> None:

@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from logbot.events import Event
 from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.failures import describe_failure
-from logbot.irc.history import GapBook
+from logbot.irc.history import GapBook, Resume
 from logbot.irc.protocol import LogBotProtocol
 from logbot.settings import NetworkConfig
 
@@ -53,9 +53,15 @@ class LogBotFactory(ReconnectingClientFactory):
     noisy = False
 
     def __init__(
-        self, network: NetworkConfig, sink: Callable[[Event], None], clock: IReactorTime
+        self,
+        network: NetworkConfig,
+        sink: Callable[[Event], None],
+        clock: IReactorTime,
+        resume: Resume | None = None,
     ) -> None:
         self.network = network
+        #: where storage says a channel's record stopped (see logbot.irc.history.Resume)
+        self.resume = resume
         self.sink = sink
         self.clock = clock
         self._clock = cast(Clock, clock)

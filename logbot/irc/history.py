@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from logbot.events import Event, Kind
@@ -50,6 +51,12 @@ MAX_PAGES = 500
 MARGIN = timedelta(seconds=2)
 
 _CTCP = "\x01"
+
+#: ``resume(network, channel, before)``: fires with the time of the channel's newest
+#: stored event before ``before`` (None: unknown). The service builds it from the backends
+#: (:meth:`logbot.backends.base.FanOut.last_event_before`); the IRC side asks it at a
+#: run's first join, to fetch what happened while the bot was not running.
+Resume = Callable[[str, str, datetime], "defer.Deferred[datetime | None]"]
 
 
 @dataclass

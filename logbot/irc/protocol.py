@@ -877,9 +877,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                 times=times,
                 msgid=self._msgid(),
             )
+            self._history.configure(self.caps)
             if since is not None:
-                self._history.configure(self.caps)
                 self._history.fill(channel, since, times[0])
+            elif first and self._history.enabled:
+                self._resume(channel, times[0])
         else:
             joined = self._joined(channel)
             if joined is None:
@@ -1109,6 +1111,20 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._emit(channel, Kind.NOTICE, nick_of(prefix), text=text)
 
     # -- the server's history (see logbot.irc.history) -----------------------------------
+
+    def _resume(self, channel: str, joined: datetime) -> None:
+        """A run's first join: fill the time the bot was not running, from where storage
+        says the channel's record stopped."""
+        resume = self.factory.resume if self.factory is not None else None
+        if resume is None:
+            return
+
+        def fill(since: datetime | None) -> None:
+            # the answer comes from another thread, later: the connection may be gone
+            if since is not None and not self._lost and self._joined(channel) is not None:
+                self._history.fill(channel, since, joined)
+
+        resume(self._network_name, channel, joined).addCallback(fill)
 
     def irc_BATCH(self, prefix: str, params: list[str]) -> None:
         self._history.batch(self._tags, params)

@@ -33,7 +33,7 @@ from logbot.events import GAP_END_FIRST_JOIN, GAP_NOT_RUNNING, Kind
 from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
 from logbot.storage.names import EPOCH, GAP_REASON_MAX, KEY_SPREAD, channel_key, epoch_micros
 
-__all__ = ["Gap", "Mark", "apply_marks", "describe", "list_gaps", "read_gaps"]
+__all__ = ["Gap", "Mark", "apply_marks", "describe", "last_event_before", "list_gaps", "read_gaps"]
 
 #: a gap event as the writer hands it over:
 #: (channel_id, kind, time key, text, received_us)
@@ -118,6 +118,29 @@ def apply_marks(conn: Any, mark: str, marks: Sequence[Mark]) -> None:
                 )
     finally:
         cur.close()
+
+
+def last_event_before(
+    conn: sa.Connection, network: str, channel: str, before: datetime
+) -> datetime | None:
+    """The time of the channel's newest stored event before ``before`` (None: there is none).
+
+    Where a run's first join finds the record stopped: the start of its "not running" gap.
+    """
+    from logbot.storage.schema import channels as channels_t
+    from logbot.storage.schema import events as events_t
+
+    query = (
+        sa.select(sa.func.max(events_t.c.id))
+        .join_from(events_t, channels_t, events_t.c.channel_id == channels_t.c.id)
+        .where(
+            channels_t.c.network == network,
+            channels_t.c.name_key == channel_key(channel),
+            events_t.c.id < epoch_micros(before) * KEY_SPREAD,
+        )
+    )
+    last = conn.execute(query).scalar()
+    return None if last is None else _micros_time(int(last) // KEY_SPREAD)
 
 
 def list_gaps(
