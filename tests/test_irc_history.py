@@ -26,6 +26,7 @@ from logbot.irc.history import (
     history_available,
     history_timestamp,
 )
+from logbot.irc.protocol import _msgid_of
 from logbot.settings import ChannelConfig, NetworkConfig
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
@@ -425,3 +426,19 @@ def test_event_playback_lines_become_their_kinds() -> None:
     ]
     assert events[-1].kind is Kind.GAP_FILLED
     assert not history.owns("batch=b1")
+
+
+@pytest.mark.parametrize(
+    ("tags", "msgid"),
+    [
+        ("time=2025-11-24T16:00:00.000Z;msgid=abc", "abc"),
+        ("msgid=abc;time=x", "abc"),
+        ("msgid=a\\sb\\:c", "a b;c"),
+        ("+draft/xmsgid=no;msgid=yes", "yes"),
+        ("+draft/xmsgid=no", ""),
+        ("time=x", ""),
+    ],
+)
+def test_the_msgid_tag_is_read_as_the_spec_escapes_it(tags: str, msgid: str) -> None:
+    """Only the `msgid` tag itself counts (not one ending in msgid), unescaped."""
+    assert _msgid_of(tags) == msgid

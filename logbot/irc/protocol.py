@@ -79,6 +79,7 @@ from logbot.irc.wire import (
     plausible_server_time,
     split_message,
     tag_value,
+    unescape_tag_value,
 )
 from logbot.settings import NetworkConfig
 
@@ -376,10 +377,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def _msgid(self) -> str:
         """The current line's IRCv3 ``msgid`` tag, or ``""``."""
-        tags = self._tags
-        if tags and "msgid=" in tags:
-            return tag_value(tags, "msgid") or ""
-        return ""
+        return _msgid_of(self._tags) if self._tags else ""
 
     def _gap_start(self, channel: str, why: str, when: datetime) -> None:
         """``channel`` stops being logged at ``when`` (once per hole)."""
@@ -1045,8 +1043,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             when, received = self._times()
         else:
             when, received = self._received_at, None
-        tags = self._tags
-        msgid = (tag_value(tags, "msgid") or "") if tags and "msgid=" in tags else ""
+        msgid = _msgid_of(self._tags) if self._tags else ""
         self._sink(
             Event(when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid)
         )
@@ -1135,6 +1132,19 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def irc_ACK(self, prefix: str, params: list[str]) -> None:
         self._history.ack(self._tags)
+
+
+def _msgid_of(tags: str) -> str:
+    """The ``msgid`` in a raw tag string, or ``""``: :func:`tag_value` spelled out for the
+    common case, because it runs for every message a server tags."""
+    i = tags.find("msgid=")
+    if i < 0:
+        return ""
+    if i and tags[i - 1] != ";":
+        return tag_value(tags, "msgid") or ""  # "xmsgid=": the rare slow way
+    end = tags.find(";", i)
+    value = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
+    return unescape_tag_value(value) if "\\" in value else value
 
 
 def _handlers(cls: type) -> dict[str, str]:
