@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -28,8 +27,6 @@ from logbot.irc.history import (
 )
 from logbot.irc.protocol import _msgid_of
 from logbot.settings import ChannelConfig, NetworkConfig
-from logbot.storage import migrate
-from logbot.storage.engine import make_engine
 from logbot.storage.gaps import Gap, last_event_before, list_gaps
 from logbot.storage.writer import EventWriter, KeyAllocator, event_row
 from tests.chathistory_server import HISTORY_CAPS, FakeHistoryServer, stamp
@@ -81,9 +78,8 @@ def clock() -> task.Clock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sa.Engine:
-    engine = make_engine(str(tmp_path / "logbot.sqlite"))
-    migrate.upgrade(engine)
+def db(engine: sa.Engine) -> sa.Engine:
+    """The conftest engine at the newest schema: SQLite, and PostgreSQL where there is one."""
     return engine
 
 
