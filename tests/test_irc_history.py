@@ -384,6 +384,22 @@ def test_labeled_answers_and_an_empty_ack_close_the_request() -> None:
     assert len(events) == 1
 
 
+def test_channels_are_filled_one_at_a_time() -> None:
+    """A second channel's history is asked for once the first one's fetch has ended."""
+    sent: list[str] = []
+    events: list[Event] = []
+    history = History(sent.append, events.append, lambda: "net", lambda: "logbot", str.lower, str)
+    history.configure({"batch", "server-time", "draft/chathistory", "labeled-response"})
+    assert history.fill("#x", at(T0), at(T0 + 60))
+    assert history.fill("#y", at(T0), at(T0 + 60))
+    assert not history.fill("#Y", at(T0 + 1), at(T0 + 60))  # already waiting
+    assert [line.split()[3] for line in sent] == ["#x"]
+    history.fail("label=lb1", ["CHATHISTORY", "MESSAGE_ERROR", "#x", "no history"])
+    assert [line.split()[3] for line in sent] == ["#x", "#y"]
+    history.ack("label=lb2")
+    assert [(e.channel, e.kind) for e in events] == [("#y", Kind.GAP_FILLED)]
+
+
 def test_event_playback_lines_become_their_kinds() -> None:
     """Joins, parts, quits, kicks, nick, topic and mode changes from history are recorded."""
     sent: list[str] = []

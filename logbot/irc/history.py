@@ -22,6 +22,7 @@ handled while pages arrive: only lines tagged with a history batch are set aside
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,7 +136,8 @@ class History:
         self.enabled = False
         self.labels = False
         self.limit = 0
-        self._requests: dict[str, _Request] = {}  # by channel key
+        self._requests: dict[str, _Request] = {}  # in flight (one at most), by channel key
+        self._waiting: collections.deque[_Request] = collections.deque()
         # open chathistory batches: id -> (the request it answers or None, channel name)
         self._batches: dict[str, tuple[_Request | None, str]] = {}
         # open labeled-response batches: id -> label
@@ -168,16 +170,31 @@ class History:
         request = _Request(
             channel, key, start, end, "", "timestamp=" + history_timestamp(start - MARGIN)
         )
-        self._requests[key] = request
+        if key in self._requests or any(r.key == key for r in self._waiting):
+            return False  # already being filled: that fetch reaches this rejoin too
+        if self._requests:
+            # one channel at a time: fifty channels joined at once must not queue fifty
+            # requests ahead of the bot's own PINGs, nor flood the server
+            self._waiting.append(request)
+            return True
+        self._start(request)
+        return True
+
+    def _start(self, request: _Request) -> None:
+        self._requests[request.key] = request
         log.info(
             "{network}: asking the server for the history of {channel} from {start} to {end}",
             network=self._network(),
-            channel=channel,
-            start=history_timestamp(start),
-            end=history_timestamp(end),
+            channel=request.channel,
+            start=history_timestamp(request.start),
+            end=history_timestamp(request.end),
         )
         self._ask(request)
-        return True
+
+    def _next(self) -> None:
+        """The fetch in flight ended: start the next channel's."""
+        if not self._requests and self._waiting:
+            self._start(self._waiting.popleft())
 
     def _ask(self, request: _Request) -> None:
         request.pages += 1
@@ -195,6 +212,7 @@ class History:
     def close(self) -> None:
         """The connection is gone: requests in flight are abandoned (the hole stays)."""
         self._requests.clear()
+        self._waiting.clear()
         self._batches.clear()
         self._labeled.clear()
 
@@ -371,6 +389,7 @@ class History:
             channel=request.channel,
             n=request.stored,
         )
+        self._next()
 
     def _filled(self, request: _Request, upto: datetime) -> None:
         if upto > request.start:
@@ -412,6 +431,7 @@ class History:
             text=params[-1] if params else "",
             since=history_timestamp(request.last_time or request.start),
         )
+        self._next()
 
     def ack(self, tags: str) -> None:
         """``ACK`` with a label: the request got an empty answer (no history in the hole)."""
