@@ -29,6 +29,7 @@ from logbot.storage.names import (
     EARLIEST,
     KEY_SPREAD,
     LATEST,
+    MSGID_MAX,
     NETWORK_MAX,
     NICK_MAX,
     TARGET_MAX,
@@ -132,6 +133,7 @@ def parse_line(line: str | bytes, where: str, tz: tzinfo | None = None) -> Any:
         text=_text(obj, "text", where, required=False),
         target=_text(obj, "target", where, required=False),
         userhost=_text(obj, "userhost", where, required=False),
+        msgid=_text(obj, "msgid", where, required=False),
     )
     # sequence 0: the writer walks on from there past other events of that microsecond,
     # and finds this very event if a previous import stored it
@@ -181,6 +183,7 @@ def _parse_batch(
             text = obj.get("text", "")
             target = obj.get("target") or None
             userhost = obj.get("userhost") or None
+            msgid = obj.get("msgid") or None
             if (
                 type(t) is str
                 and type(network) is str
@@ -199,6 +202,7 @@ def _parse_batch(
                 and len(text) <= _TEXT_MAX
                 and (target is None or len(target) <= fast.target)
                 and (userhost is None or len(userhost) <= fast.userhost)
+                and (msgid is None or (type(msgid) is str and len(msgid) <= MSGID_MAX))
                 and b"\\u0000" not in line
             ):
                 try:
@@ -220,6 +224,8 @@ def _parse_batch(
                                 userhost,
                                 False,
                                 None,
+                                msgid,
+                                False,
                             )
                         )
                         continue

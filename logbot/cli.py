@@ -452,6 +452,59 @@ def import_(db: str | None, file: str) -> None:
     click.echo(f"logbot: {', '.join(parts)} ({stats.lines} lines read)", err=True)
 
 
+@main.command()
+@_db_option
+@click.option("--network", multiple=True, metavar="NET", help="Only this network (repeatable).")
+@click.option("--channel", multiple=True, metavar="C", help="Only this channel (repeatable).")
+@click.option("--since", metavar="WHEN", help="Gaps that end after this time (as in search).")
+@click.option("--until", metavar="WHEN", help="Gaps that start before this time.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per gap, local time; json: one object per line, UTC.",
+)
+def gaps(
+    db: str | None,
+    network: tuple[str, ...],
+    channel: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """List the intervals in which a channel was not logged, oldest first.
+
+    Disconnected, kicked, parted, the bot stopped or not running; what the server's
+    history filled is no longer a gap. Exit 0 when there are gaps, 1 when none.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from logbot.storage import gaps as gap_store
+    from logbot.storage.engine import StorageError
+    from logbot.timeparse import TimeParseError, parse_when
+
+    now = datetime.now(UTC)
+    try:
+        low = parse_when(since, now) if since is not None else None
+        high = parse_when(until, now) if until is not None else None
+        if low is not None and high is not None and low >= high:
+            raise UsageFailure(f"--since ({since}) is not before --until ({until})")
+        found = gap_store.read_gaps(db, networks=network, channels=channel, since=low, until=high)
+    except (TimeParseError, StorageError) as exc:
+        _fail(exc)
+        return
+    if fmt == "json":
+        lines = [json.dumps(g.as_json(), ensure_ascii=False) for g in found]
+    else:
+        lines = [gap_store.describe(g, now) for g in found]
+    _emit(lines, utf8=fmt == "json")
+    if not found:
+        sys.exit(1)
+
+
 @main.group("db")
 def db_group() -> None:
     """Manage the database schema."""

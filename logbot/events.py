@@ -29,7 +29,26 @@ class Kind(enum.StrEnum):
     # backend as ircLogBot's "[connected at ...]" lines and not stored in SQL.
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    # Gap markers: facts about the record of one channel, not things said in it. The SQL
+    # backend keeps them in its ``gaps`` table; the text log already says
+    # "[disconnected at ...]" and writes nothing for them.
+    GAP_START = "gap_start"
+    GAP_END = "gap_end"
+    GAP_FILLED = "gap_filled"
 
+
+#: The gap markers (see :class:`Event` for their fields).
+GAP_KINDS: frozenset[Kind] = frozenset({Kind.GAP_START, Kind.GAP_END, Kind.GAP_FILLED})
+
+#: ``Event.text`` of a gap_start: why the channel stopped being logged
+GAP_DISCONNECTED = "disconnected"
+GAP_KICKED = "kicked"
+GAP_PARTED = "parted"
+GAP_STOPPED = "bot stopped"
+#: why, for the time between a channel's last stored event and the first join of a run
+GAP_NOT_RUNNING = "the bot was not running"
+#: ``Event.text`` of the gap_end of the first join of a channel since the bot started
+GAP_END_FIRST_JOIN = "first join"
 
 #: The kinds that belong to a channel's history (stored, searched, exported).
 CHANNEL_KINDS: frozenset[Kind] = frozenset(
@@ -62,10 +81,20 @@ class Event:
     - topic: ``text`` is the new topic; ``nick`` who set it (or the server's record of it).
     - mode: ``text`` is the mode change with its arguments, e.g. ``+o-v alice bob``.
     - connected / disconnected: ``channel`` is ``""``; ``text`` may hold a reason.
+    - gap_start: the channel stops being logged at ``time`` (disconnected, kicked,
+      parted, the bot stopping); ``text`` says why (``GAP_*`` constants above).
+    - gap_end: the channel is logged again from ``time`` (the bot rejoined); ``text`` is
+      :data:`GAP_END_FIRST_JOIN` for the first join since the bot started, when only the
+      storage knows where the record stopped (its last event of the channel).
+    - gap_filled: the server's history (IRCv3 chathistory) gave every event of the
+      channel from ``time`` up to ``received``: the gap that started at ``time`` now
+      starts at ``received`` (or is gone if it ended by then).
 
     ``own`` is true for events caused by the bot itself (its joins, its replies).
     ``time`` is when it happened (the server's ``server-time`` when offered), always
     timezone-aware UTC; ``received`` is when the bot read it, when that differs.
+    ``msgid`` is the server's IRCv3 message id when it sent one; ``backfilled`` is true
+    for events the bot did not hear live but got later from the server's history.
     """
 
     time: datetime
@@ -78,6 +107,8 @@ class Event:
     userhost: str = ""
     own: bool = False
     received: datetime | None = field(default=None, compare=False)
+    msgid: str = ""
+    backfilled: bool = False
 
     # Every logged line builds one Event, so construction is on the ingest hot path. The
     # dataclass-generated __init__ of a frozen class calls object.__setattr__ per field
@@ -95,6 +126,8 @@ class Event:
         userhost: str = "",
         own: bool = False,
         received: datetime | None = None,
+        msgid: str = "",
+        backfilled: bool = False,
     ) -> None:
         if time.tzinfo is not UTC and time.utcoffset() != _ZERO:
             raise ValueError(f"Event.time must be aware UTC, got {time!r}")
@@ -108,6 +141,8 @@ class Event:
         _set_userhost(self, userhost)
         _set_own(self, own)
         _set_received(self, received)
+        _set_msgid(self, msgid)
+        _set_backfilled(self, backfilled)
 
 
 _ZERO = timedelta(0)
@@ -122,6 +157,8 @@ _set_target = _slots.target.__set__
 _set_userhost = _slots.userhost.__set__
 _set_own = _slots.own.__set__
 _set_received = _slots.received.__set__
+_set_msgid = _slots.msgid.__set__
+_set_backfilled = _slots.backfilled.__set__
 
 
 def utcnow_from(seconds: float) -> datetime:

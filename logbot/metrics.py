@@ -36,7 +36,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
 
 from logbot.backends.base import Backend, Observable
-from logbot.events import Event
+from logbot.events import CHANNEL_KINDS, Event
 from logbot.irc.clock import Clock
 from logbot.irc.counts import NetworkCounts
 
@@ -104,9 +104,12 @@ class NetworkStats:
         """``sink``, and count each event in its channel afterwards."""
         by_name = self._by_name
         new = self._channel
+        stored = CHANNEL_KINDS
 
         def write(event: Event) -> None:
             sink(event)
+            if event.kind not in stored:
+                return  # a gap mark or a network fact: not a line said in the channel
             # the hot path: one dict lookup, an addition and an assignment per event
             channel = by_name.get(event.channel)
             if channel is None:

@@ -10,10 +10,11 @@
   ``"target"`` for the kinds that have one (kick: who was kicked; nick: the new nick) and
   ``"userhost"`` (joins, parts, quits): without them an archive would lose who was kicked and
   what a nick became, and an export imported back into its own database could not be
-  recognised as the events already there. ``"context": true`` marks lines that ``--context``
-  added around a hit. ``logbot export`` writes exactly these lines; ``logbot import`` reads
-  them back. Lossless: the characters the text output makes visible are written as
-  ``\\uXXXX`` escapes, which every JSON reader decodes back.
+  recognised as the events already there; ``"msgid"`` where the server sent one.
+  ``"context": true`` marks lines that ``--context`` added around a hit. ``logbot export``
+  writes exactly these lines; ``logbot import`` reads them back. Lossless: the characters
+  the text output makes visible are written as ``\\uXXXX`` escapes, which every JSON
+  reader decodes back.
 - csv: a header, then ``time,network,channel,nick,kind,text,target,userhost`` with the JSON's
   time; text made visible as in the text output, and a cell that a spreadsheet would take
   for a formula (starting with ``=``, ``+``, ``-`` or ``@``) starts with ``'``.
@@ -64,6 +65,8 @@ class Record(NamedTuple):
     text: str
     target: str = ""
     userhost: str = ""
+    #: the server's IRCv3 msgid, where it sent one and the database stores it
+    msgid: str = ""
 
 
 #: the aware UTC time an ``events.id`` time key stands for
@@ -178,6 +181,8 @@ def json_line(rec: Record, *, context: bool = False) -> str:
         obj["target"] = rec.target
     if rec.userhost:
         obj["userhost"] = rec.userhost
+    if rec.msgid:
+        obj["msgid"] = rec.msgid
     if context:
         obj["context"] = True
     return _dumps(obj)

@@ -346,7 +346,7 @@ def run(
         if metrics is not None:
             stats = metrics.add_network([c.name for c in network.channels])
             write = stats.counting(write)
-        factory = LogBotFactory(network, write, reactor)
+        factory = LogBotFactory(network, write, reactor, resume=network_sink.last_event_before)
         if stats is not None:
             stats.view = factory
         factories.append(factory)

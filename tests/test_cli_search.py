@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -549,3 +550,76 @@ def test_search_opens_a_database_whose_name_is_not_utf8(tmp_path: Path, db: str)
         pytest.skip("this file system refuses non-UTF-8 names")
     found = run("search", "--db", target, "release", "--count")
     assert found.exit_code == 0, found.output
+
+
+def _msgid_archive() -> str:
+    lines = [
+        {
+            "time": "2026-05-01T12:00:00+00:00",
+            "network": "net",
+            "channel": "#x",
+            "nick": "al",
+            "kind": "message",
+            "text": "with an id",
+            "msgid": "abc-1",
+        },
+        {
+            "time": "2026-05-01T12:00:01+00:00",
+            "network": "net",
+            "channel": "#x",
+            "nick": "al",
+            "kind": "message",
+            "text": "without",
+        },
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    "engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_msgid_goes_through_import_export_and_search_json_only_when_present(
+    engine_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The server's msgid is kept: in JSON as "msgid" where there is one, absent otherwise."""
+    target = (
+        str(tmp_path / "ids.sqlite")
+        if engine_name == "sqlite"
+        else request.getfixturevalue("pg_db")
+    )
+    assert run("import", "--db", target, "-", input=_msgid_archive()).exit_code == 0
+    exported = [json.loads(line) for line in run("export", "--db", target).stdout.splitlines()]
+    assert [e.get("msgid") for e in exported] == ["abc-1", None]
+    assert "msgid" not in exported[1]
+    assert [json.loads(line).get("msgid") for line in search_json(target, "id")] == ["abc-1"]
+    text = run("search", "--db", target, "--format", "text", "with")
+    assert "abc-1" not in text.stdout
+
+
+def test_a_database_from_before_msgid_is_still_searched(tmp_path: Path) -> None:
+    """Schema 0002 has no msgid column: search reads it all the same, with the upgrade note."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from logbot.storage import migrate
+    from logbot.storage.engine import make_engine
+    from logbot.storage.names import time_key
+
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(str(path))
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0002")
+        conn.execute(sa.text("INSERT INTO channels VALUES (1, 'net', '#x', '#x')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (id, channel_id, kind, nick, text) "
+                "VALUES (:k, 1, 'message', 'al', 'old words')"
+            ),
+            {"k": time_key(datetime(2026, 5, 1, tzinfo=UTC))},
+        )
+        conn.execute(sa.text("INSERT INTO events_fts(events_fts) VALUES ('rebuild')"))
+    engine.dispose()
+    result = run("search", "--db", str(path), "old", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["text"] == "old words"
+    assert "older schema revision 0002" in result.stderr

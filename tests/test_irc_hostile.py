@@ -71,6 +71,7 @@ def test_a_later_chantypes_does_not_turn_the_bots_channels_into_whispers(chantyp
     ]
     bot.feed(":logbot!l@h JOIN #later", ":bob!b@h PRIVMSG #later :hi")
     assert [(e.kind, e.channel) for e in bot.take_events()] == [
+        (Kind.GAP_END, "#later"),
         (Kind.JOIN, "#later"),
         (Kind.MESSAGE, "#later"),
     ]

@@ -6,7 +6,7 @@ No reactor, no socket, no sleep: a ``StringTransport`` stands for the connection
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from logbot.events import Event, Kind
+from logbot.events import GAP_DISCONNECTED, GAP_END_FIRST_JOIN, GAP_KICKED, Event, Kind
 from logbot.irc.factory import LogBotFactory
 from logbot.irc.protocol import MENTION_REPLY, WHISPER_REPLY, LogBotProtocol
 from logbot.irc.wire import MAX_LINE_BYTES
@@ -135,24 +135,33 @@ def test_server_without_cap_registers_and_joins_every_channel_with_keys() -> Non
 
 
 def test_session_marker_and_own_join_are_recorded() -> None:
-    """End of MOTD records the connected marker; the bot's own JOIN is recorded with own=True."""
+    """End of MOTD records the connected marker; the bot's own JOIN is recorded with own=True.
+
+    The join first says the channel is logged again (gap_end), the first time in this run.
+    """
     bot = Bot()
     bot.sign_on()
     assert bot.take_events() == [ev(Kind.CONNECTED, "", "logbot", bot.now)]
     bot.feed(":logbot!~logbot@bot.host JOIN :#x")
     assert bot.take_events() == [
-        ev(Kind.JOIN, "#x", "logbot", bot.now, userhost="~logbot@bot.host", own=True)
+        ev(Kind.GAP_END, "#x", "", bot.now, text=GAP_END_FIRST_JOIN),
+        ev(Kind.JOIN, "#x", "logbot", bot.now, userhost="~logbot@bot.host", own=True),
     ]
 
 
 def test_disconnect_records_the_marker_with_the_reason() -> None:
-    """Losing the connection records a disconnected marker carrying the reason."""
+    """Losing the connection records a disconnected marker carrying the reason.
+
+    Each joined channel's gap starts when the server was last heard from.
+    """
     bot = Bot()
     bot.ready()
+    heard = bot.now - timedelta(seconds=10)  # ready() waits 10 s after the last line
     bot.clock.advance(5)
     bot.proto.connectionLost(Failure(ConnectionDone()))
     assert bot.take_events() == [
-        ev(Kind.DISCONNECTED, "", "logbot", bot.now, text="Connection was closed cleanly.")
+        ev(Kind.GAP_START, "#x", "", heard, text=GAP_DISCONNECTED),
+        ev(Kind.DISCONNECTED, "", "logbot", bot.now, text="Connection was closed cleanly."),
     ]
 
 
@@ -243,7 +252,7 @@ def test_topic_on_join_is_recorded_with_its_setter() -> None:
         f":{SERVER} 353 logbot = #x :logbot @alice",
         f":{SERVER} 366 logbot #x :End of /NAMES list.",
     )
-    assert bot.take_events() == [
+    assert bot.take_events()[1:] == [
         ev(Kind.JOIN, "#x", "logbot", bot.now, userhost="~l@h", own=True),
         ev(Kind.TOPIC, "#x", "alice", bot.now, text="Welcome to #x"),
     ]
@@ -255,9 +264,9 @@ def test_topic_on_join_without_setter_is_recorded_at_end_of_names() -> None:
     bot.sign_on()
     bot.take_events()
     bot.feed(":logbot!~l@h JOIN #x", f":{SERVER} 332 logbot #x :Topic only")
-    assert [e.kind for e in bot.events] == [Kind.JOIN]
+    assert [e.kind for e in bot.events] == [Kind.GAP_END, Kind.JOIN]
     bot.feed(f":{SERVER} 366 logbot #x :End of /NAMES list.")
-    assert bot.take_events()[1:] == [ev(Kind.TOPIC, "#x", "", bot.now, text="Topic only")]
+    assert bot.take_events()[2:] == [ev(Kind.TOPIC, "#x", "", bot.now, text="Topic only")]
 
 
 def test_channel_name_is_recorded_as_spelled_on_join() -> None:
@@ -680,7 +689,10 @@ def test_kicked_bot_rejoins_after_a_short_delay(logged: list[str]) -> None:
     bot = Bot(channels=(ChannelConfig("#x", "sekrit"),))
     bot.ready()
     bot.feed(":op!o@h KICK #x logbot :behave")
-    assert bot.take_events() == [ev(Kind.KICK, "#x", "op", bot.now, target="logbot", text="behave")]
+    assert bot.take_events() == [
+        ev(Kind.KICK, "#x", "op", bot.now, target="logbot", text="behave"),
+        ev(Kind.GAP_START, "#x", "", bot.now, text=GAP_KICKED),
+    ]
     bot.clock.advance(LogBotProtocol.kick_rejoin_delay - 0.1)
     assert bot.sent() == []
     bot.clock.advance(0.1)

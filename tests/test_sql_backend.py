@@ -25,7 +25,7 @@ from logbot.backends.spool import Spool
 from logbot.events import Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
-from logbot.storage.schema import key_time, time_key
+from logbot.storage.schema import KEY_SPREAD, key_time, time_key
 from logbot.storage.writer import EventWriter, Row, WriteFailed, WriteResult
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -425,6 +425,61 @@ def test_create_replays_a_leftover_spool_on_start(tmp_path: Path) -> None:
         texts = list(conn.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars())
     engine.dispose()
     assert texts == ["from before", "after"]
+
+
+def test_gap_events_and_msgids_go_through_the_spool_into_their_tables(tmp_path: Path) -> None:
+    """A spool of today's rows (msgid, backfilled, gap markers) replays into events and gaps."""
+    db = str(tmp_path / "gaps.sqlite")
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    rows = [
+        [time_key(T0), "net", "#x", "message", "carol", "hi", None, None, False, None, "m1", True],
+        [
+            time_key(T0),
+            "net",
+            "#x",
+            "gap_start",
+            "",
+            "disconnected",
+            None,
+            None,
+            False,
+            None,
+            None,
+            False,
+        ],
+    ]
+    (spool_dir / "00000000000000000001-1-000000.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    backend = sql.create(
+        db, BackendOptions(reactor=ClockReactor()), pool=InlinePool(), spool_dir=spool_dir
+    )
+    backend.write(Event(T0 + timedelta(seconds=5), "net", "#x", Kind.GAP_END, ""))
+    assert _fired(backend.close())
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        stored = list(conn.execute(sa.text("SELECT text, msgid, backfilled FROM events")))
+        gaps = list(conn.execute(sa.text("SELECT start_us, end_us, reason FROM gaps")))
+    engine.dispose()
+    assert [tuple(r) for r in stored] == [("hi", "m1", 1)]
+    start = time_key(T0) // KEY_SPREAD
+    assert [tuple(r) for r in gaps] == [(start, start + 5_000_000, "disconnected")]
+
+
+def test_the_backend_says_where_a_channel_stopped_without_blocking(tmp_path: Path) -> None:
+    """last_event_before runs on the writer's pool and answers None for an unknown channel."""
+    db = str(tmp_path / "resume.sqlite")
+    backend = sql.create(db, BackendOptions(reactor=ClockReactor()), pool=InlinePool())
+    backend.write(Event(T0, "net", "#x", Kind.MESSAGE, "al", "hi"))
+    backend.write(Event(T0 + timedelta(seconds=9), "net", "#x", Kind.MESSAGE, "al", "later"))
+    assert _fired(backend.flush())
+    answers: list[object] = []
+    backend.last_event_before("net", "#X", T0 + timedelta(seconds=5)).addCallback(answers.append)
+    backend.last_event_before("net", "#y", T0 + timedelta(seconds=5)).addCallback(answers.append)
+    backend.last_event_before("net", "#x", T0).addCallback(answers.append)
+    assert answers == [T0, None, None]
+    assert _fired(backend.close())
 
 
 def test_create_when_the_database_is_unreachable_holds_events(

@@ -19,7 +19,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from logbot.backends import textfile
 from logbot.backends.base import Backend, BackendOptions, load_backend
 from logbot.backends.textfile import TextFileBackend, date_line, format_line
-from logbot.events import Event, Kind
+from logbot.events import GAP_KINDS, Event, Kind
 from logbot.text import visible
 
 # 2026-11-28 20:35:30 UTC, a Saturday
@@ -110,8 +110,8 @@ def test_session_markers_name_no_channel_in_multi_channel_mode(event: Event, bod
 
 
 def test_every_kind_has_a_golden_line() -> None:
-    """No event kind is left without a format (the golden tables cover them all)."""
-    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind)
+    """No event kind but the gap markers (never written) is left without a format."""
+    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - GAP_KINDS
 
 
 def test_lines_are_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,6 +330,18 @@ def test_flush_writes_at_once_and_its_deferred_fires(tmp_path: Path) -> None:
     assert fired == [None]
     assert lines(tmp_path / "log.txt")[-1] == "[20:35:30] <alice> now"
     backend.close()
+
+
+def test_gap_markers_and_backfilled_lines_stay_out_of_the_text_log(tmp_path: Path) -> None:
+    """The file holds what the bot heard live, in order: no gap rows, no history pages."""
+    backend = make(tmp_path)
+    for kind in sorted(GAP_KINDS):
+        backend.write(ev(kind, text="disconnected"))
+    backend.write(ev(Kind.MESSAGE, text="from history", backfilled=True))
+    backend.write(ev(Kind.MESSAGE, text="live"))
+    backend.close()
+    assert lines(tmp_path / "log.txt")[-1:] == ["[20:35:30] <alice> live"]
+    assert not any("history" in line for line in lines(tmp_path / "log.txt"))
 
 
 def test_a_burst_is_written_before_the_second_is_over(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
@@ -106,6 +107,22 @@ class Observable(Protocol):
 
     def set_commit_observer(self, observer: CommitObserver) -> None:
         """``observer(seconds)`` after each committed transaction: how long it took."""
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A backend that knows where a channel's record stopped (optional).
+
+    The IRC side asks it at a run's first join, to fetch from the server's history what
+    happened while the bot was not running. It knows nothing of IRC: a network, a channel
+    name and a time in, a time out.
+    """
+
+    def last_event_before(
+        self, network: str, channel: str, before: datetime
+    ) -> defer.Deferred[datetime | None]:
+        """Fires with the time of the channel's newest stored event before ``before``,
+        or None (none stored, or the storage cannot say now). Never fails."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +242,15 @@ class FanOut:
 
     def flush(self) -> defer.Deferred[None]:
         return self._each("flush", lambda b: b.flush())
+
+    def last_event_before(
+        self, network: str, channel: str, before: datetime
+    ) -> defer.Deferred[datetime | None]:
+        """The first :class:`Resumable` backend's answer (None when there is none)."""
+        for backend in self.backends:
+            if isinstance(backend, Resumable):
+                return backend.last_event_before(network, channel, before)
+        return defer.succeed(None)
 
     def reopen(self) -> None:
         for backend in self.backends:

@@ -20,7 +20,7 @@ from pathlib import Path
 import platformdirs
 from twisted.logger import Logger
 
-from logbot.storage.writer import Row
+from logbot.storage.writer import OLD_ROW_FIELDS, ROW_FIELDS, Row, upgrade_row
 
 log = Logger(namespace="logbot.backends.sql")
 
@@ -194,6 +194,6 @@ class Spool:
                 except ValueError:
                     log.warn("spool {path}: skipping an unreadable line", path=str(path))
                     continue
-                if isinstance(item, list) and len(item) == 10:
-                    rows.append(tuple(item))
+                if isinstance(item, list) and len(item) in (ROW_FIELDS, OLD_ROW_FIELDS):
+                    rows.append(upgrade_row(item))
         return rows

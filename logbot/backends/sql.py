@@ -65,6 +65,7 @@ import enum
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,8 @@ from logbot.backends.base import (
 from logbot.backends.spool import Spool, private_opener, spool_dir_for
 from logbot.backends.spoolstat import SpoolUsage
 from logbot.events import Event, Kind
-from logbot.storage import migrate
-from logbot.storage.engine import StorageError, display_target, make_engine
+from logbot.storage import gaps, migrate
+from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
 from logbot.storage.writer import (
     EventWriter,
     KeyAllocator,
@@ -284,6 +285,32 @@ class SQLBackend:
             self._pump(force=True)
         else:
             self._spill()
+        return d
+
+    def last_event_before(
+        self, network: str, channel: str, before: datetime
+    ) -> defer.Deferred[datetime | None]:
+        """Resumable: asked on the writer thread, so it never blocks the reactor; a
+        database that is down answers None (the bot then fetches no history for it)."""
+        if self.state not in _UP:
+            return defer.succeed(None)
+
+        def ask() -> datetime | None:
+            with storage_errors(self._writer.engine), self._writer.engine.connect() as conn:
+                return gaps.last_event_before(conn, network, channel, before)
+
+        d = threads.deferToThreadPool(self._reactor, self._pool, ask)
+
+        def failed(failure: Failure) -> None:
+            log.debug(
+                "{db}: cannot tell where {channel} stopped: {error}",
+                db=self.name,
+                channel=channel,
+                error=str(failure.value),
+            )
+            return
+
+        d.addErrback(failed)
         return d
 
     def reopen(self) -> None:

@@ -10,13 +10,20 @@ from collections.abc import Iterable
 #: message, e.g. account), multi-prefix (every prefix in NAMES, stripped correctly),
 #: account-tag, extended-join (JOIN carries the account), chghost (a host change is
 #: one CHGHOST line rather than a fake QUIT and JOIN polluting the log), away-notify,
-#: cap-notify (CAP NEW/DEL after registration).
+#: cap-notify (CAP NEW/DEL after registration); batch, chathistory (or its draft),
+#: draft/event-playback and labeled-response to fill gaps from the server's history
+#: (see :mod:`logbot.irc.history`).
 WANTED_CAPS: tuple[str, ...] = (
     "account-tag",
     "away-notify",
+    "batch",
     "cap-notify",
+    "chathistory",
     "chghost",
+    "draft/chathistory",
+    "draft/event-playback",
     "extended-join",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "server-time",

@@ -33,6 +33,7 @@ from logbot.events import Event
 from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
+from logbot.irc.history import GapBook, Resume
 from logbot.irc.protocol import LogBotProtocol
 from logbot.settings import NetworkConfig
 
@@ -53,9 +54,15 @@ class LogBotFactory(ReconnectingClientFactory):
     noisy = False
 
     def __init__(
-        self, network: NetworkConfig, sink: Callable[[Event], None], clock: IReactorTime
+        self,
+        network: NetworkConfig,
+        sink: Callable[[Event], None],
+        clock: IReactorTime,
+        resume: Resume | None = None,
     ) -> None:
         self.network = network
+        #: where storage says a channel's record stopped (see logbot.irc.history.Resume)
+        self.resume = resume
         self.sink = sink
         self.clock = clock
         self._clock = cast(Clock, clock)
@@ -70,6 +77,8 @@ class LogBotFactory(ReconnectingClientFactory):
         #: lines, unparsable lines and reconnects over every connection (read by metrics)
         self.counts = NetworkCounts()
         self._attempted = False
+        #: where each channel's hole started, across reconnects (see logbot.irc.history)
+        self.gaps = GapBook()
 
     @property
     def network_name(self) -> str:

@@ -29,6 +29,9 @@ What the protocol itself does beyond Twisted's ``IRCClient``:
 - records only what happens in the channels it is in (a line naming any other target,
   ``*`` or ``+o`` or a channel it never joined, is no history of ours), and treats a
   channel it is in or configured for as a channel whatever a later ISUPPORT says;
+- states where each channel's record has a hole (gap_start when it disconnects, is
+  kicked, parts or stops; gap_end when it rejoins) and, when the server keeps history,
+  fills the hole from it (``history``); records each line's IRCv3 ``msgid``;
 - answers whispers (never logged) and mentions (logged), both rate-limited per sender
   and in all, never a NOTICE and never another bot's answer (no reply loops);
 - sends no secret (PASS, NickServ IDENTIFY) over a connection without TLS unless
@@ -48,11 +51,21 @@ from twisted.words.protocols import irc
 from zope.interface import implementer  # type: ignore[import-untyped]
 
 from logbot import __version__
-from logbot.events import Event, Kind, utcnow_from
+from logbot.events import (
+    GAP_DISCONNECTED,
+    GAP_END_FIRST_JOIN,
+    GAP_KICKED,
+    GAP_PARTED,
+    GAP_STOPPED,
+    Event,
+    Kind,
+    utcnow_from,
+)
 from logbot.irc import registration
 from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
+from logbot.irc.history import GapBook, History
 from logbot.irc.joins import JOIN_FAILURES, Joins
 from logbot.irc.keepalive import Keepalive
 from logbot.irc.outbox import Outbox
@@ -67,6 +80,7 @@ from logbot.irc.wire import (
     plausible_server_time,
     split_message,
     tag_value,
+    unescape_tag_value,
 )
 from logbot.settings import NetworkConfig
 
@@ -256,6 +270,16 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self.join_retry_initial,
             self.join_retry_max,
         )
+        #: where each channel's hole started (kept by the factory across connections)
+        self._gaps: GapBook = factory.gaps if factory is not None else GapBook()
+        self._history = History(
+            self.sendLine,
+            self._sink,
+            lambda: self._network_name,
+            lambda: self.nickname,
+            lambda name: self._fold(name),
+            self._joined,
+        )
         self._whispers = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         self._ctcp_limit = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         self._mentions = SenderLimiter(self.whisper_interval, self.whisper_global_max)
@@ -339,13 +363,38 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         userhost: str = "",
         own: bool = False,
         times: tuple[datetime, datetime | None] | None = None,
+        msgid: str | None = None,
     ) -> None:
-        when, received = times if times is not None else self._times()
+        """Record an event; with no ``times`` it is the current line's (time and msgid)."""
+        if times is None:
+            times = self._times()
+            if msgid is None:
+                msgid = self._msgid()
+        when, received = times
         self._sink(
             Event(
-                when, self._network_name, channel, kind, nick, text, target, userhost, own, received
+                when,
+                self._network_name,
+                channel,
+                kind,
+                nick,
+                text,
+                target,
+                userhost,
+                own,
+                received,
+                msgid or "",
             )
         )
+
+    def _msgid(self) -> str:
+        """The current line's IRCv3 ``msgid`` tag, or ``""``."""
+        return _msgid_of(self._tags) if self._tags else ""
+
+    def _gap_start(self, channel: str, why: str, when: datetime) -> None:
+        """``channel`` stops being logged at ``when`` (once per hole)."""
+        if self._gaps.start(self._fold(channel), when):
+            self._sink(Event(when, self._network_name, channel, Kind.GAP_START, "", why))
 
     def _channel_of(self, target: str) -> str | None:
         """The channel a PRIVMSG/NOTICE target names, as recorded.
@@ -433,6 +482,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             except ValueError:
                 counts.unparsed += 1
                 log.debug("{network}: ignoring a malformed line", network=self._network_name)
+                continue
+            tags = self._tags
+            if tags and "batch=" in tags and self._history.owns(tags):
+                # a line of the server's history: recorded as backfilled, never live
+                self._history.line(tags, prefix, command, params)
                 continue
             handler = dispatch.get(command)
             if handler is None:
@@ -565,8 +619,17 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                 if reason is not None
                 else "connection lost"
             )
+        # the hole starts when the bot last heard from the server (a dead link can take a
+        # ping timeout to notice); a QUIT of its own starts it now
+        if self._quitting:
+            gap_why, since = GAP_STOPPED, self._now()[0]
+        else:
+            gap_why, since = GAP_DISCONNECTED, self._received_at
+        for channel in self._roster.channels():
+            self._gap_start(channel, gap_why, since)
         if self._marked_connected:
             self._emit("", Kind.DISCONNECTED, self.nickname, text=why, times=self._now())
+        self._history.close()
         self._roster.clear()
         if self.factory is not None:
             self.factory.protocol_lost(self, why)
@@ -690,6 +753,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                     self._fold = self._roster.fold
                     self._folded_nick = self._fold(self.nickname)
                     self._joins.reindex()
+            elif key == "CHATHISTORY":
+                self._history.set_limit(token.partition("=")[2])
             elif key == "NETWORK" and self.factory is not None:
                 name = supported.getFeature("NETWORK")
                 if name:
@@ -805,7 +870,32 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self._joins.joined(channel)
             self._mark_connected()
             log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
-            self._emit(channel, Kind.JOIN, self.nickname, userhost=userhost, own=True)
+            times = self._times()
+            since, first = self._gaps.end(self._fold(channel))
+            self._sink(
+                Event(
+                    times[0],
+                    self._network_name,
+                    channel,
+                    Kind.GAP_END,
+                    "",
+                    GAP_END_FIRST_JOIN if first else "",
+                )
+            )
+            self._emit(
+                channel,
+                Kind.JOIN,
+                self.nickname,
+                userhost=userhost,
+                own=True,
+                times=times,
+                msgid=self._msgid(),
+            )
+            self._history.configure(self.caps)
+            if since is not None:
+                self._history.fill(channel, since, times[0])
+            elif first and self._history.enabled:
+                self._resume(channel, times[0])
         else:
             joined = self._joined(channel)
             if joined is None:
@@ -824,6 +914,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         own = self._is_me(nick)
         self._emit(channel, Kind.PART, nick, text=reason, userhost=userhost, own=own)
         if own:
+            self._gap_start(channel, GAP_PARTED, self._times()[0])
             self._roster.left(channel)
             self._chan_cache.clear()
         else:
@@ -840,6 +931,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         kicker = nick_of(prefix)
         self._emit(channel, Kind.KICK, kicker, text=reason, target=kicked)
         if self._is_me(kicked):
+            self._gap_start(channel, GAP_KICKED, self._times()[0])
             self._roster.left(channel)
             self._chan_cache.clear()
             if self._joins.is_configured(channel):
@@ -865,7 +957,15 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         if shared:
             times = self._times()
             for channel in shared:
-                self._emit(channel, Kind.QUIT, nick, text=reason, userhost=userhost, times=times)
+                self._emit(
+                    channel,
+                    Kind.QUIT,
+                    nick,
+                    text=reason,
+                    userhost=userhost,
+                    times=times,
+                    msgid=self._msgid(),
+                )
         if self._regain.is_wanted(nick):
             self._try_regain()
 
@@ -882,8 +982,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             if self._regain.is_wanted(new):
                 self._regain.stop()
         times = self._times()
+        msgid = self._msgid()
         for channel in shared:
-            self._emit(channel, Kind.NICK, old, target=new, own=own, times=times)
+            self._emit(channel, Kind.NICK, old, target=new, own=own, times=times, msgid=msgid)
         if not own and self._regain.is_wanted(old):
             self._try_regain()
 
@@ -958,8 +1059,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             when, received = self._times()
         else:
             when, received = self._received_at, None
+        msgid = _msgid_of(self._tags) if self._tags else ""
         self._sink(
-            Event(when, self._network_name, channel, kind, nick, text, "", "", own, received)
+            Event(when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid)
         )
         if kind is Kind.MESSAGE and not own:
             n = len(self.nickname)
@@ -1020,6 +1122,45 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         if not text or text[0] == "\x01":
             return  # CTCP replies are not conversation
         self._emit(channel, Kind.NOTICE, nick_of(prefix), text=text)
+
+    # -- the server's history (see logbot.irc.history) -----------------------------------
+
+    def _resume(self, channel: str, joined: datetime) -> None:
+        """A run's first join: fill the time the bot was not running, from where storage
+        says the channel's record stopped."""
+        resume = self.factory.resume if self.factory is not None else None
+        if resume is None:
+            return
+
+        def fill(since: datetime | None) -> None:
+            # the answer comes from another thread, later: the connection may be gone
+            if since is not None and not self._lost and self._joined(channel) is not None:
+                self._history.fill(channel, since, joined)
+
+        resume(self._network_name, channel, joined).addCallback(fill)
+
+    def irc_BATCH(self, prefix: str, params: list[str]) -> None:
+        self._history.batch(self._tags, params)
+
+    def irc_FAIL(self, prefix: str, params: list[str]) -> None:
+        if params and params[0].upper() == "CHATHISTORY":
+            self._history.fail(self._tags, params)
+
+    def irc_ACK(self, prefix: str, params: list[str]) -> None:
+        self._history.ack(self._tags)
+
+
+def _msgid_of(tags: str) -> str:
+    """The ``msgid`` in a raw tag string, or ``""``: :func:`tag_value` spelled out for the
+    common case, because it runs for every message a server tags."""
+    i = tags.find("msgid=")
+    if i < 0:
+        return ""
+    if i and tags[i - 1] != ";":
+        return tag_value(tags, "msgid") or ""  # "xmsgid=": the rare slow way
+    end = tags.find(";", i)
+    value = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
+    return unescape_tag_value(value) if "\\" in value else value
 
 
 def _handlers(cls: type) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from logbot.query import Phrase, Query, matches, to_tsquery
 from logbot.search.opening import check_revision
-from logbot.search.reader import _COLUMNS, Channel, Reader, _limit, _marks, _select
+from logbot.search.reader import _COLUMNS_MSGID, Channel, Reader, _limit, _marks, _select
 from logbot.search.request import Filters, SearchError
 from logbot.storage.messages import error_line
 from logbot.storage.names import (
@@ -132,6 +132,12 @@ class PostgresReader(Reader):
                 self._tsconfig = PG_TS_CONFIG
                 cur.execute("SELECT id, network, name, name_key FROM channels")
                 self._channels = {r[0]: Channel(*r) for r in cur.fetchall()}
+                cur.execute(
+                    "SELECT 1 FROM information_schema.columns WHERE table_name = 'events' "
+                    "AND column_name = 'msgid' AND table_schema = current_schema()"
+                )
+                if cur.fetchone() is not None:
+                    self._columns = _COLUMNS_MSGID
         except psycopg.Error as exc:
             self.close()
             raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
@@ -192,7 +198,7 @@ class PostgresReader(Reader):
             if rank:
                 order = f"ts_rank({_TSVECTOR}, {self._tsquery(query, params)}) DESC, e.id DESC"
             return self._rows(
-                _select(_COLUMNS, where) + f" ORDER BY {order}" + _limit(limit), params
+                _select(self._columns, where) + f" ORDER BY {order}" + _limit(limit), params
             )
         return self._newest_windows(query, where, params, filters, limit)
 
@@ -232,13 +238,13 @@ class PostgresReader(Reader):
         if estimate <= PLAIN_MATCHES:
             with self._planner(_BITMAPS_ONLY):
                 return self._rows(
-                    _select(_COLUMNS, [*gin, *check]) + " ORDER BY e.id DESC" + _limit(limit),
+                    _select(self._columns, [*gin, *check]) + " ORDER BY e.id DESC" + _limit(limit),
                     [*gin_params, *extra],
                 )
         if total and _walk_is_cheaper(query, estimate, total, limit):
             with self._planner({"enable_bitmapscan": "off"}):
                 return self._rows(
-                    _select(_COLUMNS, exact) + " ORDER BY e.id DESC" + _limit(limit),
+                    _select(self._columns, exact) + " ORDER BY e.id DESC" + _limit(limit),
                     check_params,
                 )
         low, high = filters.id_range()
@@ -255,7 +261,7 @@ class PostgresReader(Reader):
             while top > low and len(out) < limit:
                 bottom = max(low, top - span)
                 rows = self._rows(
-                    _select(_COLUMNS, [*gin, "e.id >= ?", "e.id < ?", *check])
+                    _select(self._columns, [*gin, "e.id >= ?", "e.id < ?", *check])
                     + " ORDER BY e.id DESC"
                     + _limit(limit - len(out)),
                     [*gin_params, bottom, top, *extra],

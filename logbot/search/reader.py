@@ -60,6 +60,8 @@ DENSE_WALK_FIRST = 256
 
 #: what a reader selects of an event: :meth:`Reader._record` reads it in this order
 _COLUMNS = "e.id, e.channel_id, e.kind, e.nick, e.text, e.target, e.userhost"
+#: ... and the server's msgid, on a database that stores it (schema 0003 and later)
+_COLUMNS_MSGID = _COLUMNS + ", e.msgid"
 
 
 class Channel(NamedTuple):
@@ -84,6 +86,8 @@ class Reader:
     _channels: dict[int, Channel]
     #: one-line remarks about the database for stderr (an older schema)
     notes: list[str]
+    #: the columns read for a record: :data:`_COLUMNS`, plus msgid where it is stored
+    _columns: str = _COLUMNS
     #: SQLite walks one index per channel / nick / kind and merges (its planner would
     #: sort); PostgreSQL's planner handles IN lists and its statistics choose the plan
     _walk_drivers = True
@@ -150,7 +154,15 @@ class Reader:
         chan = self._channels.get(row[1])
         network, name = (chan.network, chan.name) if chan else ("", f"?{row[1]}")
         return Record(
-            row[0], network, name, row[2], row[3], row[4] or "", row[5] or "", row[6] or ""
+            row[0],
+            network,
+            name,
+            row[2],
+            row[3],
+            row[4] or "",
+            row[5] or "",
+            row[6] or "",
+            (row[7] or "") if len(row) > 7 else "",
         )
 
     def resolve(self, filters: Filters) -> tuple[list[int] | None, list[str]]:
@@ -233,12 +245,13 @@ class Reader:
         query: Query | None,
         order: str,
         limit: int | None,
-        columns: str = _COLUMNS,
+        columns: str | None = None,
         *,
         below: int | None = None,
         extra: str = "",
     ) -> list[tuple[str, list[Any]]]:
         """One statement per driver (or one for all) selecting the filtered events in order."""
+        columns = columns or self._columns
         drivers = self._drivers(filters, channel_ids)
         if drivers is None:
             skip, conds = "", [("", None)]
@@ -277,7 +290,7 @@ class Reader:
         *,
         below: int | None = None,
         extra: str = "",
-        columns: str = _COLUMNS,
+        columns: str | None = None,
     ) -> list[tuple[Any, ...]]:
         lists = [
             self._rows(sql, params)
@@ -360,7 +373,7 @@ class Reader:
         """The events with ``ids``, newest first."""
         if not ids:
             return []
-        sql = f"SELECT {_COLUMNS} FROM events AS e WHERE e.id IN ({_marks(ids)})"
+        sql = f"SELECT {self._columns} FROM events AS e WHERE e.id IN ({_marks(ids)})"
         return self._rows(sql + " ORDER BY e.id DESC", ids)
 
     def _may_walk(self, query: Query) -> bool:
@@ -386,12 +399,12 @@ class Reader:
         """``hit`` with ``n`` events before and after it in its channel."""
         channel_id = self._channel_ids[(hit.network, hit.channel)]
         before = self._rows(
-            f"SELECT {_COLUMNS} FROM events AS e WHERE e.channel_id = ? AND e.id < ? "
+            f"SELECT {self._columns} FROM events AS e WHERE e.channel_id = ? AND e.id < ? "
             f"ORDER BY e.id DESC LIMIT {n + 1}",
             [channel_id, hit.id],
         )
         after = self._rows(
-            f"SELECT {_COLUMNS} FROM events AS e WHERE e.channel_id = ? AND e.id > ? "
+            f"SELECT {self._columns} FROM events AS e WHERE e.channel_id = ? AND e.id > ? "
             f"ORDER BY e.id ASC LIMIT {n}",
             [channel_id, hit.id],
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 from logbot.query import Query, to_fts5
 from logbot.search.opening import check_revision
-from logbot.search.reader import _COLUMNS, Channel, Reader, _limit, _marks, nick_key
+from logbot.search.reader import _COLUMNS_MSGID, Channel, Reader, _limit, _marks, nick_key
 from logbot.search.request import Filters, SearchError
 from logbot.storage.messages import error_line
 from logbot.storage.names import FTS_TABLE, IX_CHANNEL, IX_KIND, IX_NICK
@@ -61,6 +61,9 @@ class SqliteReader(Reader):
                 r[0]: Channel(*r)
                 for r in self._conn.execute("SELECT id, network, name, name_key FROM channels")
             }
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(events)")}
+            if "msgid" in columns:
+                self._columns = _COLUMNS_MSGID
         except sqlite3.Error as exc:
             self._conn.close()
             raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
@@ -161,7 +164,7 @@ class SqliteReader(Reader):
         walk += f" ORDER BY {'score, ' if rank else ''}f.rowid DESC" + _limit(limit)
         # only the hits' rows are read, once the index has chosen them; the index is walked
         # in rowid (time) order, so no match is ever sorted by time
-        sql = f"SELECT {_COLUMNS} FROM ({walk}) AS s CROSS JOIN events AS e ON e.id = s.id"
+        sql = f"SELECT {self._columns} FROM ({walk}) AS s CROSS JOIN events AS e ON e.id = s.id"
         sql += f" ORDER BY {'s.score, ' if rank else ''}s.id DESC"
         return self._rows(sql, [*join_params, to_fts5(query), *range_params])
 
@@ -180,7 +183,7 @@ class SqliteReader(Reader):
         joins, join_params = self._probes(filters, channel_ids, "w.rowid")
         chosen = f"SELECT w.rowid AS id FROM ({walk}) AS w {joins}"
         chosen += " ORDER BY w.rowid DESC" + _limit(limit)
-        sql = f"SELECT {_COLUMNS} FROM ({chosen}) AS s CROSS JOIN events AS e ON e.id = s.id"
+        sql = f"SELECT {self._columns} FROM ({chosen}) AS s CROSS JOIN events AS e ON e.id = s.id"
         rows = self._rows(sql + " ORDER BY s.id DESC", [*walk_params, *join_params])
         if limit is not None and len(rows) >= limit:
             return rows

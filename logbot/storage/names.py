@@ -28,12 +28,16 @@ __all__ = [
     "EPOCH",
     "FTS_COLUMN",
     "FTS_TABLE",
+    "GAP_REASON_MAX",
     "IX_CHANNEL",
+    "IX_GAPS",
     "IX_KIND",
+    "IX_MSGID",
     "IX_NICK",
     "KEY_SPREAD",
     "KIND_MAX",
     "LATEST",
+    "MSGID_MAX",
     "NETWORK_MAX",
     "NEW_FILE_MODE",
     "NICK_MAX",
@@ -65,11 +69,18 @@ KIND_MAX = 12
 NICK_MAX = 100
 TARGET_MAX = 100
 USERHOST_MAX = 300
+#: IRCv3 msgid values are opaque server tokens; every known server's fit easily
+MSGID_MAX = 128
+GAP_REASON_MAX = 100
 
 #: the (channel_id, id), (lower(nick), id) and (kind, id) indexes
 IX_CHANNEL = "ix_events_channel_id_id"
 IX_NICK = "ix_events_nick_lower_id"
 IX_KIND = "ix_events_kind_id"
+#: (channel_id, msgid): is this server message already stored (backfill dedupe)
+IX_MSGID = "ix_events_channel_id_msgid"
+#: (channel_id, start_us): the gaps of a channel in time order
+IX_GAPS = "ix_gaps_channel_id_start_us"
 
 #: SQLite: the FTS5 table; its rowid is ``events.id``
 FTS_TABLE = "events_fts"

@@ -39,11 +39,15 @@ from sqlalchemy import (
 
 from logbot.storage.names import (
     CHANNEL_MAX,
+    GAP_REASON_MAX,
     IX_CHANNEL,
+    IX_GAPS,
     IX_KIND,
+    IX_MSGID,
     IX_NICK,
     KEY_SPREAD,
     KIND_MAX,
+    MSGID_MAX,
     NETWORK_MAX,
     NICK_MAX,
     TARGET_MAX,
@@ -59,6 +63,7 @@ __all__ = [
     "channel_key",
     "channels",
     "events",
+    "gaps",
     "key_time",
     "metadata",
     "time_key",
@@ -104,7 +109,25 @@ events = Table(
     Column("received_us", BigInteger, nullable=True),
     # caused by the bot itself (its joins, its replies)
     Column("own", Boolean, nullable=False, server_default=false()),
+    # the server's IRCv3 msgid, when it sent one
+    Column("msgid", String(MSGID_MAX), nullable=True),
+    # not heard live: fetched afterwards from the server's history (chathistory)
+    Column("backfilled", Boolean, nullable=False, server_default=false()),
 )
+
+# Where a channel's record has a hole: the bot was not listening from start_us to end_us
+# (microseconds since the epoch; end_us NULL while the hole is still open). Holes the
+# server's history filled are removed or narrowed to what it could not give.
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=True),
+    Column("reason", String(GAP_REASON_MAX), nullable=False),
+)
+Index(IX_GAPS, gaps.c.channel_id, gaps.c.start_us)
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
@@ -115,3 +138,5 @@ Index(IX_NICK, func.lower(events.c.nick), events.c.id)
 # "--kind topic" over a whole archive: rare kinds would otherwise need a full scan. Ten
 # kinds means ten right-hand edges to append to, so it costs little on insert.
 Index(IX_KIND, events.c.kind, events.c.id)
+# backfill asks "is this msgid of #x stored?" for every line a history page brings
+Index(IX_MSGID, events.c.channel_id, events.c.msgid)

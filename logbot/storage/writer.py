@@ -4,7 +4,9 @@ API (no Twisted here; the SQL backend runs it on its writer thread, ``logbot imp
 call it directly):
 
 - :data:`Row`: an event ready for storage, a plain tuple (cheap to build, JSON-able for the
-  spool): ``(key, network, channel, kind, nick, text, target, userhost, own, received_us)``.
+  spool): ``(key, network, channel, kind, nick, text, target, userhost, own, received_us,
+  msgid, backfilled)``. Rows of the gap kinds (:data:`logbot.events.GAP_KINDS`) travel the
+  same way, in order with the events, and become rows of ``gaps`` (see :mod:`logbot.storage.gaps`).
 - :func:`event_row` ``(event, key)`` -> ``Row``: clipped to the column sizes, NUL-free.
 - :class:`KeyAllocator`: hands out distinct time keys (``time_key(when, seq)``) for events
   arriving in one process, even many in the same microsecond.
@@ -14,6 +16,9 @@ call it directly):
   says whether retrying later can help (database down, locked, disk full) or the rows
   themselves are refused (then call again with ``salvage=True``: rows are cleaned, and any
   row still refused alone comes back in ``WriteResult.rejected``).
+
+A backfilled row (from the server's history) that is already stored is skipped: same
+msgid in the same channel, or (when either has no msgid) same second, kind, nick and text.
 
 Keys never lose an event: if a key is taken, the stored row is compared with the new one.
 Same channel, kind, nick, text, target and userhost means it is the same event written
@@ -36,28 +41,37 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from logbot.events import Event
-from logbot.storage import fts, migrate
+from logbot.events import GAP_KINDS, Event
+from logbot.storage import fts, gaps, migrate
 from logbot.storage.engine import StorageError
 from logbot.storage.messages import error_line
 from logbot.storage.names import (
     CHANNEL_MAX,
     EARLIEST,
     LATEST,
+    MSGID_MAX,
     NETWORK_MAX,
     NICK_MAX,
     TARGET_MAX,
     USERHOST_MAX,
     epoch_micros,
 )
-from logbot.storage.schema import EVENT_COLUMNS, channel_key, time_key
+from logbot.storage.schema import EVENT_COLUMNS, KEY_SPREAD, channel_key, time_key
 
-#: (key, network, channel, kind, nick, text, target, userhost, own, received_us)
-Row = tuple[int, str, str, str, str, str, str | None, str | None, bool, int | None]
+#: (key, network, channel, kind, nick, text, target, userhost, own, received_us, msgid,
+#: backfilled)
+Row = tuple[
+    int, str, str, str, str, str, str | None, str | None, bool, int | None, str | None, bool
+]
+#: the length of a Row, and of the rows spooled before msgid and backfilled existed
+ROW_FIELDS = 12
+OLD_ROW_FIELDS = 10
+
+_GAP_KIND_VALUES = frozenset(k.value for k in GAP_KINDS)
 
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
-#: rows per INSERT statement, largest first: 9 parameters a row, at most 9,000 in a
+#: rows per INSERT statement, largest first: 11 parameters a row, at most 11,000 in a
 #: statement (SQLite allows 32,766 by default, PostgreSQL 65,535); sizes this SQLite's
 #: parameter limit cannot take are skipped
 STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
@@ -120,6 +134,10 @@ def event_row(event: Event, key: int) -> Row:
     if len(network) > NETWORK_MAX or len(channel) > CHANNEL_MAX:
         network = _clip(network, NETWORK_MAX)
         channel = _clip(channel, CHANNEL_MAX)
+    msgid = event.msgid or None
+    if msgid is not None and (len(msgid) > MSGID_MAX or "\x00" in msgid):
+        # a msgid that does not fit is no use for deduplication: keep none rather than half
+        msgid = None
     return (
         key,
         network,
@@ -132,7 +150,16 @@ def event_row(event: Event, key: int) -> Row:
         userhost,
         event.own,
         epoch_micros(received) if received is not None and received != event.time else None,
+        msgid,
+        event.backfilled,
     )
+
+
+def upgrade_row(row: Sequence[Any]) -> Row:
+    """A row of any spool format as a current :data:`Row` (older ones lack the last two)."""
+    if len(row) == OLD_ROW_FIELDS:
+        return (*row, None, False)
+    return tuple(row)
 
 
 def sanitize_row(row: Sequence[Any]) -> Row:
@@ -148,6 +175,7 @@ def sanitize_row(row: Sequence[Any]) -> Row:
 
     key = int(row[0])
     received = row[9]
+    msgid = row[10] if len(row) > 10 else None
     return (
         key,
         text(row[1], NETWORK_MAX),
@@ -159,6 +187,8 @@ def sanitize_row(row: Sequence[Any]) -> Row:
         opt(row[7], USERHOST_MAX),
         bool(row[8]),
         int(received) if isinstance(received, int) and -(2**62) < received < 2**62 else None,
+        opt(msgid, MSGID_MAX) if isinstance(msgid, str) and len(msgid) <= MSGID_MAX else None,
+        bool(row[11]) if len(row) > 11 else False,
     )
 
 
@@ -247,8 +277,10 @@ _key_of = operator.itemgetter(0)
 _Content = tuple[int, str, str, str, str | None, str | None]
 # the key and those six: the first seven columns
 _CONTENT_COLUMNS = ", ".join(EVENT_COLUMNS[:7])
+# ... plus the msgid: two lines alike in all else but with different msgids are two lines
+_STORED_COLUMNS = _CONTENT_COLUMNS + ", msgid"
 # a row of events in EVENT_COLUMNS order
-_DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool]
+_DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool, str | None, bool]
 
 
 class EventWriter:
@@ -299,7 +331,8 @@ class EventWriter:
             driver = self._conn.driver_connection
             if isinstance(driver, sqlite3.Connection):
                 limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                self._sizes = tuple(n for n in STATEMENT_ROWS if n * 9 <= limit)
+                width = len(EVENT_COLUMNS)
+                self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
             elif self._copy:
                 # committed at once: created inside a batch that rolls back, it would vanish.
                 # IF NOT EXISTS: the pool may hand back a connection that already has it
@@ -397,15 +430,84 @@ class EventWriter:
     def _write(self, rows: Sequence[Row]) -> WriteResult:
         conn = self._connection()
         ids = self._resolve_channels(conn, rows)
+        marks = [r for r in rows if r[3] in _GAP_KIND_VALUES]
+        if marks:
+            rows = [r for r in rows if r[3] not in _GAP_KIND_VALUES]
         db_rows: list[_DbRow] = [
-            (r[0], ids[r[1], r[2]], r[3], r[4], r[5], r[6], r[7], r[9], r[8]) for r in rows
+            (r[0], ids[r[1], r[2]], r[3], r[4], r[5], r[6], r[7], r[9], r[8], r[10], r[11])
+            for r in rows
         ]
+        result = WriteResult()
+        if any(r[10] for r in db_rows):
+            kept = self._drop_backfilled_duplicates(conn, db_rows)
+            result.duplicates += len(db_rows) - len(kept)
+            db_rows = kept
+        if db_rows:
+            try:
+                self._insert(conn, db_rows)
+                result.inserted += len(db_rows)
+            except self._dbapi.IntegrityError:
+                conn.rollback()
+                resolved = self._write_resolving(conn, db_rows)
+                resolved.duplicates += result.duplicates
+                result = resolved
+        if marks:
+            # after the events: a first join's gap is measured from the last stored event
+            gaps.apply_marks(
+                conn, self._mark, [(ids[r[1], r[2]], r[3], r[0], r[5], r[9]) for r in marks]
+            )
+            conn.commit()
+        return result
+
+    def _drop_backfilled_duplicates(self, conn: Any, db_rows: list[_DbRow]) -> list[_DbRow]:
+        """The rows without the backfilled ones already stored (or twice in this batch)."""
+        m = self._mark
+        kept: list[_DbRow] = []
+        seen_ids: set[tuple[int, str]] = set()
+        seen_lines: set[tuple[int, int, str, str, str]] = set()
+        # live rows of this very batch count as stored: a history page may arrive within
+        # the batch window of the lines it repeats
+        for r in db_rows:
+            if not r[10]:
+                if r[9] is not None:
+                    seen_ids.add((r[1], r[9]))
+                seen_lines.add((r[1], r[0] // (KEY_SPREAD * 1_000_000), r[2], r[3], r[4]))
+        cur = conn.cursor()
         try:
-            self._insert(conn, db_rows)
-        except self._dbapi.IntegrityError:
-            conn.rollback()
-            return self._write_resolving(conn, db_rows)
-        return WriteResult(inserted=len(db_rows))
+            for r in db_rows:
+                if not r[10]:
+                    kept.append(r)
+                    continue
+                channel_id, msgid = r[1], r[9]
+                second = r[0] // (KEY_SPREAD * 1_000_000)
+                line = (channel_id, second, r[2], r[3], r[4])
+                if (msgid is not None and (channel_id, msgid) in seen_ids) or line in seen_lines:
+                    continue
+                found = None
+                if msgid is not None:
+                    cur.execute(
+                        f"SELECT 1 FROM events WHERE channel_id = {m} AND msgid = {m}",
+                        (channel_id, msgid),
+                    )
+                    found = cur.fetchone()
+                if found is None:
+                    lo = second * KEY_SPREAD * 1_000_000
+                    msgid_rule = "" if msgid is None else " AND msgid IS NULL"
+                    cur.execute(
+                        f"SELECT 1 FROM events WHERE channel_id = {m} AND id >= {m} AND id < {m} "
+                        f"AND kind = {m} AND nick = {m} AND text = {m}{msgid_rule}",
+                        (channel_id, lo, lo + KEY_SPREAD * 1_000_000, r[2], r[3], r[4]),
+                    )
+                    found = cur.fetchone()
+                if found is not None:
+                    continue
+                if msgid is not None:
+                    seen_ids.add((channel_id, msgid))
+                seen_lines.add(line)
+                kept.append(r)
+        finally:
+            cur.close()
+        return kept
 
     def _values_sql(self, cache: dict[int, str], head: str, width: int, rows: int) -> str:
         sql = cache.get(rows)
@@ -495,19 +597,22 @@ class EventWriter:
         conn.commit()
         return ids
 
-    def _stored(self, conn: Any, keys: Sequence[int]) -> dict[int, _Content]:
-        found: dict[int, _Content] = {}
+    def _stored(self, conn: Any, keys: Sequence[int]) -> dict[int, tuple[_Content, str | None]]:
+        found: dict[int, tuple[_Content, str | None]] = {}
         cur = conn.cursor()
         try:
             for start in range(0, len(keys), _LOOKUP_CHUNK):
                 chunk = keys[start : start + _LOOKUP_CHUNK]
                 marks = ", ".join([self._mark] * len(chunk))
                 cur.execute(
-                    f"SELECT {_CONTENT_COLUMNS} FROM events WHERE id IN ({marks})",
+                    f"SELECT {_STORED_COLUMNS} FROM events WHERE id IN ({marks})",
                     tuple(chunk),
                 )
                 for row in cur.fetchall():
-                    found[int(row[0])] = (int(row[1]), row[2], row[3], row[4], row[5], row[6])
+                    found[int(row[0])] = (
+                        (int(row[1]), row[2], row[3], row[4], row[5], row[6]),
+                        row[7],
+                    )
         finally:
             cur.close()
         return found
@@ -524,7 +629,12 @@ class EventWriter:
                 key = r[0]
                 duplicate = False
                 while key in taken:
-                    if stored.get(key) == content:
+                    held = stored.get(key)
+                    if (
+                        held is not None
+                        and held[0] == content
+                        and (held[1] is None or r[9] is None or held[1] == r[9])
+                    ):
                         duplicate = True
                         break
                     key += 1
