@@ -331,7 +331,7 @@ def test_a_database_that_is_gone_is_503(tmp_path: Path) -> None:
 
 def test_a_slow_search_is_cut_off(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the time limit the search stops with one sentence, and the next one runs."""
-    monkeypatch.setattr("logbot.web.site.PROGRESS_STEPS", 1)
+    monkeypatch.setattr("logbot.search.sqlite.PROGRESS_STEPS", 1)
     archive = Archive(db, clock=lambda: NOW, search_time_limit=0.0)
     page = archive.handle(["search"], {"q": "deploy"}, {})
     assert page.status == 503

@@ -31,7 +31,14 @@ from logbot.casemap import channel_key
 from logbot.events import CHANNEL_KINDS, Kind
 from logbot.query import QueryError, highlight_spans, parse
 from logbot.render import Record, json_line, record_time, text_line
-from logbot.search import SearchError, SearchRequest, build_filters, open_reader
+from logbot.search import (
+    Reader,
+    SearchError,
+    SearchRequest,
+    SearchTimeout,
+    build_filters,
+    open_reader,
+)
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.storage.names import KEY_SPREAD
 from logbot.text import visible
@@ -48,8 +55,6 @@ SHOWN_KINDS = tuple(k.value for k in Kind if k in CHANNEL_KINDS and k.value not 
 PAGE_SIZE = 50
 #: how long a search may run before it is stopped
 SEARCH_TIME_LIMIT = 2.0
-#: SQLite virtual-machine steps between checks of the search time limit
-PROGRESS_STEPS = 5_000
 #: how far from the asked time ``at`` looks for a line
 AT_WINDOW = timedelta(seconds=5)
 #: seconds a channel list read from the database is reused
@@ -642,9 +647,9 @@ class Archive:
         )
         return req, before_id
 
-    def _reader(self) -> Any:
+    def _reader(self) -> Reader:
         """This thread's search reader, reopened now and then to see new channels."""
-        held = getattr(self._readers, "held", None)
+        held: tuple[float, Reader] | None = getattr(self._readers, "held", None)
         now = time.monotonic()
         if held is not None and now - held[0] < CHANNELS_TTL:
             return held[1]
@@ -686,49 +691,18 @@ class Archive:
             reader = self._reader()
         except SearchError as exc:
             raise DatabaseGone(str(exc)) from None
-        cut = threading.Event()
-        conn: Any = getattr(reader, "_conn", None)
-        deadline = time.monotonic() + self.search_time_limit
-        timer: threading.Timer | None = None
-        if hasattr(conn, "set_progress_handler"):
-            # SQLite asks every few thousand steps whether to go on: past the limit it stops
-
-            def check() -> int:
-                if time.monotonic() >= deadline:
-                    cut.set()
-                    return 1
-                return 0
-
-            conn.set_progress_handler(check, PROGRESS_STEPS)
-        else:
-            # PostgreSQL: cancel the running statement from another thread
-
-            def stop() -> None:
-                cut.set()
-                cancel = getattr(conn, "cancel", None)
-                if cancel is not None:
-                    cancel()
-
-            timer = threading.Timer(self.search_time_limit, stop)
-            timer.start()
         try:
-            hits = reader.search(query, filters, PAGE_SIZE + 1)
+            with reader.time_limit(self.search_time_limit):
+                hits = reader.search(query, filters, PAGE_SIZE + 1)
+        except SearchTimeout:
+            raise HttpError(
+                503,
+                f"The search ran longer than {self.search_time_limit:g} s and was "
+                "stopped: narrow it with a channel, a nick or a time range.",
+            ) from None
         except SearchError as exc:
             self._drop_reader()
-            if cut.is_set():
-                raise HttpError(
-                    503,
-                    f"The search ran longer than {self.search_time_limit:g} s and was "
-                    "stopped: narrow it with a channel, a nick or a time range.",
-                ) from None
             raise DatabaseGone(str(exc)) from None
-        finally:
-            if timer is not None:
-                timer.cancel()
-            elif conn is not None:
-                # the connection is closed if the reader was dropped: nothing to undo then
-                with contextlib.suppress(Exception):
-                    conn.set_progress_handler(None, 0)
         more = len(hits) > PAGE_SIZE
         return hits[:PAGE_SIZE], more, query
 
