@@ -298,7 +298,7 @@ def test_api_search_answers_json_lines(get: Callable[..., Response]) -> None:
 def test_search_pages_older_results(
     get: Callable[..., Response], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("logbot.web.site.PAGE_SIZE", 2)
+    monkeypatch.setattr("logbot.web.searching.PAGE_SIZE", 2)
     r = get("/search?q=deploy")
     nxt = re.search(r'<p class="more"><a href="([^"]+)"', r.body)
     assert nxt is not None

@@ -25,7 +25,8 @@ from logbot import __version__
 from logbot.render import Record
 from logbot.storage.browse import ChannelInfo
 from logbot.storage.names import KEY_SPREAD
-from logbot.web.site import Archive, Links, disk_name
+from logbot.web.common import Links, disk_name
+from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 #: event ids per UTC day

@@ -17,7 +17,8 @@ from twisted.python import log
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
-from logbot.web.site import SECURITY_HEADERS, Archive, Page, page_headers
+from logbot.web.common import SECURITY_HEADERS, Page, page_headers
+from logbot.web.site import Archive
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], T]], "Deferred[T]"]
