@@ -27,6 +27,7 @@ DEFAULT_PING_INTERVAL = 60.0
 DEFAULT_PING_TIMEOUT = 120.0
 DEFAULT_FALLBACK_ENCODING = "latin-1"
 DEFAULT_LOG_LEVEL = "info"
+DEFAULT_WEB_TITLE = "IRC logs"
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
@@ -245,6 +246,31 @@ def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
     return tuple(channels)
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6; no host: 127.0.0.1) -> (host, port);
+    ValueError if malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"takes HOST:PORT, not {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _listen(value: object, where: str) -> tuple[str, int]:
+    try:
+        return parse_listen(_word(value, where))
+    except ValueError:
+        _fail(where, f'must be "HOST:PORT" like "127.0.0.1:8080", got {_show(value)}')
+
+
+def _channel_names(value: object, where: str) -> tuple[str, ...]:
+    """Channel names, without keys (a string or an array of them)."""
+    channels = _channels(value, where)
+    for channel in channels:
+        if channel.key is not None:
+            _fail(where, f"{_show(channel.name)}: a channel name only, without a key")
+    return tuple(c.name for c in channels)
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 
@@ -263,7 +289,8 @@ class Key(NamedTuple):
     #: the value when no source sets it (None: unset)
     default: Any = None
     #: "network": a [[network]] table's key, which the top level may set as a default for
-    #: every network; "top": only the top level (one for the whole process)
+    #: every network; "top": only the top level (one for the whole process); "web": a key
+    #: of the [web] table (the web archive served by the bot's own process)
     scope: str = "network"
     #: the run option that sets it (``--flag-name`` and ``LOGBOT_FLAG_NAME``); None: file only
     flag: str | None = None
@@ -360,13 +387,26 @@ KEYS: tuple[Key, ...] = (
     # [[network]] tables, or the name of the one network a file without tables describes
     Key("network", _text, "The [[network]] tables, or the name of the one network.",
         scope="top", plain=False),
+    # the [web] table: the archive's web pages served by the bot's own process
+    Key("web", _text, "The [web] table: serve the archive's web pages from this process.",
+        scope="top", plain=False),
+    Key("listen", _listen, 'Where the web pages are served, "HOST:PORT".', scope="web",
+        plain=False),
+    Key("channels", _channel_names, "Only these channels are shown [default: all].",
+        default=(), scope="web", plain=False),
+    Key("title", _text, "The site's name.", default=DEFAULT_WEB_TITLE, scope="web",
+        plain=False),
+    Key("noindex", _bool, "Ask search engines not to index the pages.", default=True,
+        scope="web", plain=False),
 )  # fmt: skip
-_BY_NAME = {key.name: key for key in KEYS}
+_BY_NAME = {key.name: key for key in KEYS if key.scope != "web"}
 #: keys a [[network]] table may hold
 _NETWORK_KEYS = tuple(key.name for key in KEYS if key.scope == "network")
 #: keys the top level may hold: every network key as a default (but a network's own name),
 #: and the process-wide ones
-_TOP_KEYS = tuple(key.name for key in KEYS if key.name != "name")
+_TOP_KEYS = tuple(key.name for key in KEYS if key.name != "name" and key.scope != "web")
+#: the keys of the [web] table
+WEB_KEYS: dict[str, Key] = {key.name: key for key in KEYS if key.scope == "web"}
 #: every key a config file may use (dashes may stand for underscores; channel = channels)
 CONFIG_KEYS: frozenset[str] = frozenset(_BY_NAME)
 #: run option name -> config key

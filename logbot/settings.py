@@ -16,6 +16,7 @@ from logbot.setting_keys import (
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
+    DEFAULT_WEB_TITLE,
 )
 
 
@@ -82,6 +83,19 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The ``[web]`` table: the archive's pages served from the bot's own process, read
+    from its database through read-only connections of their own."""
+
+    host: str
+    port: int
+    #: only these channels are shown (empty: all)
+    channels: tuple[str, ...] = ()
+    title: str = DEFAULT_WEB_TITLE
+    noindex: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """A whole run: the networks and the backends every event goes to.
 
@@ -98,3 +112,5 @@ class Settings:
     file_mode: int | None = None
     config_file: str | None = None
     warnings: tuple[str, ...] = ()
+    #: the [web] table (None: no web pages from this process)
+    web: WebConfig | None = None

@@ -16,7 +16,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from logbot.web.server import ArchiveResource, parse_listen
+from logbot.setting_keys import parse_listen
+from logbot.web.server import ArchiveResource
 from logbot.web.site import Archive, Page
 from tests.web_data import NOW, fill
 
@@ -438,3 +439,19 @@ def test_a_channel_may_be_opened_to_search_engines(get: Callable[..., Response])
     assert "noindex" not in get("/libera/%23x/", index_channels=["#x"]).body
     assert "noindex" in get("/libera/%23y/2026-11-26", index_channels=["#x"]).body
     assert "noindex" in get("/", index_channels=["#x"]).body
+
+
+def test_an_address_in_use_is_one_startup_line() -> None:
+    """listen_http turns Twisted's CannotListenError into one line naming the address."""
+    from twisted.internet.error import CannotListenError
+    from twisted.web.resource import Resource
+
+    from logbot.service import StartupError, listen_http
+
+    class Refusing:
+        def listenTCP(self, port: int, factory: object, interface: str = "") -> None:
+            raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+
+    with pytest.raises(StartupError) as caught:
+        listen_http(Refusing(), "::1", 8080, Resource())
+    assert str(caught.value) == "cannot listen on [::1]:8080: Address already in use"
