@@ -29,6 +29,16 @@ class Kind(enum.StrEnum):
     # backend as ircLogBot's "[connected at ...]" lines and not stored in SQL.
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    # A fact the server announced about its network (channel "", ``target`` the fact's
+    # name, ``text`` its value, "" for none): sent once per connection, stored per network
+    # by the SQL backend (not a line of any log).
+    FACT = "fact"
+
+
+#: the FACT of a network whose server announces the IRCv3 ``CRAWLER`` ISUPPORT token
+#: (work-in-progress "crawler preference" proposal): its ``index`` key, "allow" or "deny"
+#: ("" when the server announces none): with "deny" no page of the network is indexed
+FACT_CRAWLER_INDEX = "crawler-index"
 
 
 #: The kinds that belong to a channel's history (stored, searched, exported).
@@ -62,6 +72,7 @@ class Event:
     - topic: ``text`` is the new topic; ``nick`` who set it (or the server's record of it).
     - mode: ``text`` is the mode change with its arguments, e.g. ``+o-v alice bob``.
     - connected / disconnected: ``channel`` is ``""``; ``text`` may hold a reason.
+    - fact: ``channel`` is ``""``; ``target`` names the fact, ``text`` is its value.
 
     ``own`` is true for events caused by the bot itself (its joins, its replies).
     ``time`` is when it happened (the server's ``server-time`` when offered), always

@@ -111,7 +111,19 @@ def test_session_markers_name_no_channel_in_multi_channel_mode(event: Event, bod
 
 def test_every_kind_has_a_golden_line() -> None:
     """No event kind is left without a format (the golden tables cover them all)."""
-    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind)
+    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - {Kind.FACT}
+
+
+def test_a_network_fact_is_no_line(tmp_path: Path) -> None:
+    """FACT events (what a server announced about its network) never reach the text log."""
+    backend = make(tmp_path)
+    backend.write(ev(Kind.FACT, nick="", channel="", target="crawler-index", text="deny"))
+    backend.write(ev(Kind.MESSAGE, text="hi"))
+    backend.close()
+    assert [
+        line for line in lines(tmp_path / "log.txt") if "crawler" in line or "deny" in line
+    ] == []
+    assert lines(tmp_path / "log.txt")[-1].endswith("<alice> hi")
 
 
 def test_lines_are_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -455,3 +455,47 @@ def test_an_address_in_use_is_one_startup_line() -> None:
     with pytest.raises(StartupError) as caught:
         listen_http(Refusing(), "::1", 8080, Resource())
     assert str(caught.value) == "cannot listen on [::1]:8080: Address already in use"
+
+
+def test_a_network_that_asks_not_to_be_indexed_never_is(db: str, tmp_path: Path) -> None:
+    """CRAWLER=index:deny (stored as a network fact) beats --index and --index-channel, on
+    the live site, its robots.txt and the static pages; a change is seen by a rerun."""
+    import shutil
+    import sqlite3
+
+    from logbot.web.export import write_site
+
+    own = str(tmp_path / "deny.sqlite")
+    shutil.copy(db, own)
+
+    def say(value: str) -> None:
+        with sqlite3.connect(own) as conn:
+            conn.execute("DELETE FROM network_facts")
+            conn.execute(
+                "INSERT INTO network_facts VALUES ('libera', 'crawler-index', ?)", (value,)
+            )
+
+    def page(path: list[str], **options: Any) -> str:
+        archive = Archive(own, clock=lambda: NOW, **options)
+        try:
+            return archive.handle(path, {}, {}).body.decode()
+        finally:
+            archive.close()
+
+    say("allow")
+    assert page(["robots.txt"], noindex=False) == "User-agent: *\nAllow: /\n"
+    assert "noindex" not in page(["libera", "#x", "2026-11-28"], noindex=False)
+    say("deny")
+    assert page(["robots.txt"], noindex=False) == "User-agent: *\nDisallow: /libera/\nAllow: /\n"
+    assert page(["robots.txt"], index_channels=["#x"]) == "User-agent: *\nDisallow: /\n"
+    for options in ({"noindex": False}, {"index_channels": ["#x"]}):
+        assert "noindex" in page(["libera", "#x", "2026-11-28"], **options)
+        assert "noindex" in page(["libera", "#x", ""], **options)
+        assert "noindex" in page([], **options)
+    out = tmp_path / "site"
+    write_site(own, out, noindex=False)
+    day = (out / "libera" / "#x" / "2026-11-28.html").read_text()
+    assert '<meta name="robots" content="noindex, nofollow">' in day
+    say("allow")
+    assert write_site(own, out, noindex=False).days_kept == 0
+    assert "noindex" not in (out / "libera" / "#x" / "2026-11-28.html").read_text()

@@ -204,7 +204,8 @@ class TextFileBackend:
         )
 
     def write(self, event: Event) -> None:
-        if self._closed:
+        if self._closed or event.kind is Kind.FACT:
+            # a fact about the network is no line of the log
             return
         day = _second(event).day
         line = format_line(event, multi_channel=self.multi_channel)

@@ -172,6 +172,17 @@ class Browser:
         cid, net, chan = rows[0]
         return ChannelInfo(cid, net, chan, None)
 
+    def network_facts(self, name: str) -> dict[str, str]:
+        """Network -> the value of fact ``name`` its servers announced (see
+        :data:`logbot.storage.schema.network_facts`); none in a database made before it."""
+        with self._conn() as conn:
+            if not sa.inspect(conn).has_table("network_facts"):
+                return {}
+            rows = conn.execute(
+                sa.text("SELECT network, value FROM network_facts WHERE name = :n"), {"n": name}
+            )
+            return {str(network): str(value) for network, value in rows}
+
     # --- days -------------------------------------------------------------------------
 
     def bounds(self, channel_id: int) -> tuple[int | None, int | None]:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 
 from logbot.storage.names import (
     CHANNEL_MAX,
+    FACT_NAME_MAX,
     IX_CHANNEL,
     IX_KIND,
     IX_NICK,
@@ -61,6 +62,7 @@ __all__ = [
     "events",
     "key_time",
     "metadata",
+    "network_facts",
     "time_key",
 ]
 
@@ -104,6 +106,17 @@ events = Table(
     Column("received_us", BigInteger, nullable=True),
     # caused by the bot itself (its joins, its replies)
     Column("own", Boolean, nullable=False, server_default=false()),
+)
+
+#: What a network's servers announced about it (one row per network and fact, the latest;
+#: a fact announced as nothing has no row): the IRC side emits them as FACT events, the SQL
+#: backend stores them, the web reads them (see logbot.events.FACT_CRAWLER_INDEX).
+network_facts = Table(
+    "network_facts",
+    metadata,
+    Column("network", String(NETWORK_MAX), primary_key=True),
+    Column("name", String(FACT_NAME_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)

@@ -87,7 +87,7 @@ def parse_day(text: str) -> date:
 
 
 @functools.lru_cache(maxsize=4096)
-def _seg(text: str) -> str:
+def url_segment(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
@@ -112,8 +112,8 @@ class Links:
 
     def _path(self, network: str, channel: str) -> str:
         if self.static:
-            return f"{self.up}{_seg(disk_name(network))}/{_seg(disk_name(channel))}/"
-        return f"{self.up}{_seg(network)}/{_seg(channel)}/"
+            return f"{self.up}{url_segment(disk_name(network))}/{url_segment(disk_name(channel))}/"
+        return f"{self.up}{url_segment(network)}/{url_segment(channel)}/"
 
     def channel(self, network: str, channel: str) -> str:
         return self._path(network, channel) + ("index.html" if self.static else "")

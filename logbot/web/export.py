@@ -71,8 +71,9 @@ def write_site(
     archive = Archive(
         db, channels=channels, title=title, noindex=noindex, index_channels=index_channels
     )
-    indexing = [noindex, sorted(archive.indexed)]
     try:
+        # a network that starts or stops asking not to be indexed rewrites every page
+        indexing = [noindex, sorted(archive.indexed), sorted(archive.closed_networks())]
         manifest_path = out / MANIFEST
         old: dict[str, list[object]] = {}
         try:

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from logbot.casemap import channel_key
+from logbot.events import FACT_CRAWLER_INDEX
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.web.calendar import CalendarPages
 from logbot.web.common import (
@@ -28,6 +29,7 @@ from logbot.web.common import (
     Page,
     page_headers,
     parse_zone,
+    url_segment,
 )
 from logbot.web.days import DayPages
 from logbot.web.searching import SEARCH_TIME_LIMIT, SearchPages
@@ -76,6 +78,7 @@ class Archive(DayPages, CalendarPages, SearchPages):
             lstrip_blocks=True,
         )
         self._channels: tuple[float, list[ChannelInfo]] | None = None
+        self._closed_networks: tuple[float, frozenset[str]] | None = None
         self._lock = threading.Lock()
         self._pages: OrderedDict[str, bytes] = OrderedDict()
         self._pages_size = 0
@@ -113,15 +116,38 @@ class Archive(DayPages, CalendarPages, SearchPages):
 
     # --- rendering --------------------------------------------------------------------
 
-    def indexable(self, channel: str | None) -> bool:
-        """May search engines index the pages of ``channel`` (None: the site's own pages)?"""
-        if not self.noindex:
-            return True
-        return channel is not None and channel_key(channel) in self.indexed
+    def closed_networks(self) -> frozenset[str]:
+        """The networks whose servers announce ``CRAWLER=index:deny`` (the operators' "do
+        not index"), read from the database and reused for a few seconds."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._closed_networks
+        if cached is not None and now - cached[0] < CHANNELS_TTL:
+            return cached[1]
+        facts = self.browser.network_facts(FACT_CRAWLER_INDEX)
+        closed = frozenset(n for n, v in facts.items() if v == "deny")
+        with self._lock:
+            self._closed_networks = (now, closed)
+        return closed
+
+    def indexable(self, chan: ChannelInfo | None) -> bool:
+        """May search engines index the pages of ``chan`` (None: the site's own pages)?
+
+        Never those of a network that asks not to be indexed, nor the site's own pages
+        while they list a channel of one.
+        """
+        closed = self.closed_networks()
+        if chan is None:
+            if closed and any(c.network in closed for c in self.channels()):
+                return False
+            return not self.noindex
+        if chan.network in closed:
+            return False
+        return not self.noindex or channel_key(chan.name) in self.indexed
 
     def html(self, template: str, links: Links, **values: Any) -> bytes:
-        chan = values.get("chan")
-        noindex = not self.indexable(chan.name if chan is not None else None)
+        # an error page is never indexed (and must not need the database to say so)
+        noindex = template == "error.html" or not self.indexable(values.get("chan"))
         page = self.env.get_template(template).render(
             links=links, title=self.title, noindex=noindex, **values
         )
@@ -134,14 +160,18 @@ class Archive(DayPages, CalendarPages, SearchPages):
         return self.html("index.html", links, networks=networks, heading=self.title)
 
     def robots(self) -> str:
-        """``/robots.txt``: everything, nothing, or only the channels set to be indexed."""
-        if not self.noindex:
-            return "User-agent: *\nAllow: /\n"
+        """``/robots.txt``: everything, nothing, or only the channels set to be indexed;
+        never a network that asks not to be indexed."""
         links = Links()
+        chans = self.channels()
+        if not self.noindex:
+            closed = sorted({c.network for c in chans} & self.closed_networks())
+            if not closed:
+                return "User-agent: *\nAllow: /\n"
+            denied = [f"Disallow: {links.home()}{url_segment(n)}/\n" for n in closed]
+            return "User-agent: *\n" + "".join(denied) + "Allow: /\n"
         allowed = [
-            f"Allow: {links.channel(c.network, c.name)}\n"
-            for c in self.channels()
-            if self.indexable(c.name)
+            f"Allow: {links.channel(c.network, c.name)}\n" for c in chans if self.indexable(c)
         ]
         return "User-agent: *\n" + "".join(allowed) + "Disallow: /\n"
 
