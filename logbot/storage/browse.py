@@ -317,14 +317,28 @@ class Browser:
     def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
         """Every event of a channel, oldest first, read in one streamed query."""
         net, name = chan.network, chan.name
+        sql = f"SELECT {_COLUMNS} FROM events WHERE channel_id = ? ORDER BY id"
+        if self.engine.dialect.name == "postgresql":
+            sql = sql.replace("?", "%s")
         with self._conn() as conn:
-            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
-                {"c": chan.id},
-            )
-            for part in rows.partitions(5000):
-                for r in part:
-                    yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
+            # the driver's cursor itself: SQLAlchemy's result rows cost more than the
+            # rest of reading a channel (``logbot html`` reads every event)
+            raw: Any = conn.connection.driver_connection
+            try:
+                if self.engine.dialect.name == "postgresql":
+                    cursor = raw.cursor(name="logbot_channel_events")
+                    cursor.itersize = 5000
+                else:
+                    cursor = raw.cursor()
+                cursor.execute(sql, (chan.id,))
+                while part := cursor.fetchmany(5000):
+                    for r in part:
+                        yield Record(
+                            r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or ""
+                        )
+                cursor.close()
+            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
+                raise DatabaseGone(_one_line(exc)) from None
 
     def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
         """The nearest earlier and later days (in ``tz``) that have events."""

@@ -76,6 +76,8 @@ class Archive(DayPages, CalendarPages, SearchPages):
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # the templates ship in the package: no need to check their files per page
+            auto_reload=False,
         )
         self._channels: tuple[float, list[ChannelInfo]] | None = None
         self._closed_networks: tuple[float, frozenset[str]] | None = None
