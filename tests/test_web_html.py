@@ -113,3 +113,37 @@ def test_static_pages_follow_the_index_setting(tmp_path: Path) -> None:
     assert "noindex" in (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
     # a changed setting rewrites every day
     assert write_site(db, out).days_written == 5
+
+
+def _template_pages(db: str, out: Path, title: str = "IRC logs") -> dict[Path, bytes]:
+    """Every static day page as the day template renders it, one call per page."""
+    from logbot.web.common import Links, disk_name
+    from logbot.web.site import Archive
+
+    archive = Archive(db, title=title)
+    pages = {}
+    try:
+        for chan in archive.channels(fresh=True):
+            folder = out / disk_name(chan.network) / disk_name(chan.name)
+            for page in sorted(folder.glob("????-??-??.html")):
+                day = datetime.fromisoformat(page.stem).date()
+                pages[page] = archive.day_html(
+                    chan, day, Links(static=True, depth=2), UTC, "UTC", sources=False
+                )
+    finally:
+        archive.close()
+    return pages
+
+
+def test_every_static_day_page_is_what_the_template_renders(tmp_path: Path) -> None:
+    """The pages built from a channel's skeleton equal the template's, byte for byte
+    (first and last days, days with both neighbours, and a name holding a sentinel)."""
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    for title in ("IRC logs", "logs since 1111-11-11"):
+        out = tmp_path / title
+        write_site(db, out, title=title)
+        expected = _template_pages(db, out, title)
+        assert len(expected) == 5
+        for page, body in expected.items():
+            assert page.read_bytes() == body, page

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from logbot import __version__
 from logbot.render import Record, json_line, record_time
 from logbot.storage.browse import Browser, ChannelInfo
@@ -63,8 +65,11 @@ class DayPages:
         records: Sequence[Record] | None = None,
         neighbours: tuple[date | None, date | None] | None = None,
         sources: bool = True,
+        lines: Markup | None = None,
     ) -> bytes:
-        """The day page; ``records`` and ``neighbours`` when the caller has read them."""
+        """The day page; ``records`` and ``neighbours`` when the caller has read them,
+        ``lines`` when it has rendered them (then ``records`` gives the live page's last id
+        only)."""
         if records is None:
             kinds = SHOWN_KINDS if hide else ()
             records = self.browser.day_events(chan, day, tz, kinds=kinds)
@@ -77,7 +82,7 @@ class DayPages:
             links,
             chan=chan,
             day=day,
-            lines=render_lines(records, tz, chan.name),
+            lines=render_lines(records, tz, chan.name) if lines is None else lines,
             sources=sources,
             prev=prev,
             next=nxt,
