@@ -316,26 +316,31 @@ class Browser:
 
     def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
         """Every event of a channel, oldest first, read in one streamed query."""
-        net, name = chan.network, chan.name
-        sql = f"SELECT {_COLUMNS} FROM events WHERE channel_id = ? ORDER BY id"
-        if self.engine.dialect.name == "postgresql":
-            sql = sql.replace("?", "%s")
+        # rows in Record's own order, NULLs as "": each becomes a Record without Python
+        # code per row
+        sql = (
+            "SELECT id, ?, ?, kind, nick, coalesce(text, ''), coalesce(target, ''), "
+            "coalesce(userhost, '') FROM events WHERE channel_id = ? ORDER BY id"
+        )
+        postgres = self.engine.dialect.name == "postgresql"
+        if postgres:
+            sql = sql.replace("?", "%s").replace(
+                "SELECT id, %s, %s", "SELECT id, %s::text, %s::text"
+            )
+        make = Record._make
         with self._conn() as conn:
             # the driver's cursor itself: SQLAlchemy's result rows cost more than the
             # rest of reading a channel (``logbot html`` reads every event)
             raw: Any = conn.connection.driver_connection
             try:
-                if self.engine.dialect.name == "postgresql":
+                if postgres:
                     cursor = raw.cursor(name="logbot_channel_events")
                     cursor.itersize = 5000
                 else:
                     cursor = raw.cursor()
-                cursor.execute(sql, (chan.id,))
+                cursor.execute(sql, (chan.network, chan.name, chan.id))
                 while part := cursor.fetchmany(5000):
-                    for r in part:
-                        yield Record(
-                            r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or ""
-                        )
+                    yield from map(make, part)
                 cursor.close()
             except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
                 raise DatabaseGone(_one_line(exc)) from None
