@@ -135,9 +135,7 @@ def _template_pages(db: str, out: Path, title: str = "IRC logs") -> dict[Path, b
     return pages
 
 
-def test_every_static_day_page_is_what_the_template_renders(
-    db_target: str, tmp_path: Path
-) -> None:
+def test_every_static_day_page_is_what_the_template_renders(db_target: str, tmp_path: Path) -> None:
     """The pages built from a channel's skeleton equal the template's, byte for byte
     (first and last days, days with both neighbours, and a name holding a sentinel), on
     SQLite and PostgreSQL."""

@@ -87,6 +87,8 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
     """
     alias: dict[str, int] = {}
     shown: dict[str, str] = {}  # nick -> its HTML under its current colour
+    # nick -> what follows the time of that nick's message up to its text (most lines)
+    said: dict[str, str] = {}
     clock = _clock(tz, records)
     chan_html = esc(visible(chan))
     out: list[str] = []
@@ -94,6 +96,16 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
     for rec in records:
         kind = rec.kind
         nick = rec.nick
+        eid = rec.id
+        if kind == "message":
+            head = said.get(nick)
+            if head is not None:
+                text = irc_html_str(rec.text) if rec.text else ""
+                add(
+                    f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
+                    f'rel="nofollow">{clock(eid)}{head}{text}</bdi></li>\n'
+                )
+                continue
         nick_html = shown.get(nick)
         if nick_html is None or kind == "nick":
             key = nick.lower()
@@ -103,10 +115,13 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
             if kind == "nick" and rec.target:
                 alias[rec.target.lower()] = colour
                 shown.pop(rec.target, None)
+                said.pop(rec.target, None)
             nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+            said.pop(nick, None)
         text = irc_html_str(rec.text) if rec.text else ""
         if kind == "message":
             prefix, body = f"&lt;{nick_html}&gt;", text
+            said[nick] = f'</a> <span class="p">{prefix}</span> <bdi class="msg">'
         elif kind == "action":
             prefix, body = "*", f"{nick_html} {text}"
         elif kind == "notice":
@@ -114,7 +129,6 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
         else:
             prefix = _PREFIX.get(kind, "--")
             body = _kind_text(rec, nick_html, text, chan_html)
-        eid = rec.id
         add(
             f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
             f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
