@@ -365,6 +365,13 @@ class _Builder:
                 )
                 networks.append(self.network([flags, own, inherited], index, count))
         self.check_names(networks)
+        if web is not None and shared_db is None and any(n.db is not None for n in networks):
+            # the pages read one database: the top-level one (else the default SQLite file,
+            # which no network here writes)
+            _fail(
+                f"{name}: web",
+                "shows the top-level db, but the networks name their own: set db at the top level",
+            )
         for warning in self.warnings:
             log.warn("{warning}", warning=warning)
         return Settings(

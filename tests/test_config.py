@@ -852,3 +852,19 @@ def test_web_must_be_a_table(config: Path) -> None:
     write(config, 'server = "irc.example.org"\nchannels = ["#x"]\nweb = "yes"\n')
     with pytest.raises(ConfigError, match="web: must be a \\[web\\] table, got a string"):
         build_settings({}, str(config), {})
+
+
+def test_a_web_table_needs_the_top_level_db_when_networks_name_their_own(config: Path) -> None:
+    write(
+        config,
+        """
+        [web]
+        listen = "127.0.0.1:8080"
+        [[network]]
+        server = "irc.example.org"
+        channels = ["#x"]
+        db = "own.sqlite"
+        """,
+    )
+    with pytest.raises(ConfigError, match="web: shows the top-level db, but the networks"):
+        build_settings({}, str(config), {})
