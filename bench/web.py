@@ -89,8 +89,17 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5000, help="ab requests")
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--no-html", action="store_true", help="skip logbot html vs logs2html")
+    ap.add_argument(
+        "--html-only", action="store_true", help="only logbot html vs logs2html (part 4)"
+    )
+    ap.add_argument(
+        "--jobs", type=int, default=0, help="logbot html --jobs [default: 0, one per CPU]"
+    )
     args = ap.parse_args()
     db = str(args.workdir / "logbot.sqlite")
+    if args.html_only:
+        compare_html(db, args.workdir / "logs", args.jobs)
+        return
     facts = load_facts(args.workdir / "facts.json")
 
     archive = Archive(db)
@@ -213,12 +222,19 @@ def main() -> None:
 
     if args.no_html:
         return
+    compare_html(db, text_dir, args.jobs)
+
+
+def compare_html(db: str, text_dir: Path, jobs: int) -> None:
+    """``logbot html`` (fresh, then a rerun with nothing changed) against ``logs2html`` over
+    the same per-day text logs, one channel directory at a time, side by side."""
+    html = [*logbot_command(), "html", "--db", db, "--jobs", str(jobs)]
     with tempfile.TemporaryDirectory(prefix="logbot-html-bench-") as tmp:
         t = time.perf_counter()
-        subprocess.run([*logbot_command(), "html", "--db", db, "--out", f"{tmp}/site"], check=True)
+        subprocess.run([*html, "--out", f"{tmp}/site"], check=True)
         ours = time.perf_counter() - t
         t = time.perf_counter()
-        subprocess.run([*logbot_command(), "html", "--db", db, "--out", f"{tmp}/site"], check=True)
+        subprocess.run([*html, "--out", f"{tmp}/site"], check=True)
         rerun = time.perf_counter() - t
         logs2html = shutil.which("logs2html") or str(Path(sys.executable).with_name("logs2html"))
         t = time.perf_counter()
@@ -230,7 +246,7 @@ def main() -> None:
             )
         theirs = time.perf_counter() - t
     print(
-        f"\nlogbot html: {ours:.1f} s (rerun, nothing changed: {rerun:.1f} s); "
+        f"\nlogbot html --jobs {jobs}: {ours:.1f} s (rerun, nothing changed: {rerun:.1f} s); "
         f"logs2html: {theirs:.1f} s; {theirs / ours:.1f}x"
     )
 

@@ -569,13 +569,16 @@ def web(
     index_channels: tuple[str, ...],
 ) -> None:
     """Serve the archive to web browsers (day pages, calendars, search)."""
-    from logbot.service import serve_web
+    from logbot.service import StartupError, serve_web
+    from logbot.setting_keys import parse_listen
     from logbot.storage.engine import StorageError, default_db_path
-    from logbot.web.server import parse_listen
     from logbot.web.site import Archive
 
     try:
         host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise UsageFailure(f"--listen {exc}") from None
+    try:
         archive = Archive(
             db, channels=channels, title=title, noindex=not index, index_channels=index_channels
         )
@@ -585,7 +588,7 @@ def web(
     click.echo(f"logbot: serving {db or default_db_path()} on http://{listen}/", err=True)
     try:
         serve_web(archive, host, port)
-    except OSError as exc:
+    except (OSError, StartupError) as exc:
         _fail(exc)
 
 

@@ -45,6 +45,7 @@ from logbot.setting_keys import (
     PASSWORD_ENV,
     RUN_OPTION_KEYS,
     SASL_PASSWORD_ENV,
+    WEB_KEYS,
     ConfigError,
     Key,
     _env_name,
@@ -54,7 +55,7 @@ from logbot.setting_keys import (
     _text,
     _toml_type,
 )
-from logbot.settings import ChannelConfig, NetworkConfig, Secret, Settings
+from logbot.settings import ChannelConfig, NetworkConfig, Secret, Settings, WebConfig
 
 __all__ = [
     "CONFIG_KEYS",
@@ -74,6 +75,7 @@ __all__ = [
     "NetworkConfig",
     "Secret",
     "Settings",
+    "WebConfig",
     "build_settings",
     "describe",
 ]
@@ -299,10 +301,13 @@ class _Builder:
         flags = _given_layer(given, from_env)
         top = _Layer({}, {}, in_file=True)
         tables: list[dict[str, Any]] | None = None
+        web: WebConfig | None = None
         name = self.config_file
         if name is not None:
             document = self.load()
             top = _table_layer(document, _TOP_KEYS, lambda k: f"{name}: {k}")
+            if "web" in top.values:
+                web = self.web(top.values.pop("web"), top.labels.pop("web"))
             network = top.values.pop("network", None)
             network_label = top.labels.pop("network", f"{name}: network")
             if isinstance(network, list):
@@ -364,6 +369,13 @@ class _Builder:
                 )
                 networks.append(self.network([flags, own, inherited], index, count))
         self.check_names(networks)
+        if web is not None and shared_db is None and any(n.db is not None for n in networks):
+            # the pages read one database: the top-level one (else the default SQLite file,
+            # which no network here writes)
+            _fail(
+                f"{name}: web",
+                "shows the top-level db, but the networks name their own: set db at the top level",
+            )
         for warning in self.warnings:
             log.warn("{warning}", warning=warning)
         return Settings(
@@ -375,7 +387,26 @@ class _Builder:
             config_file=self.config_file,
             warnings=tuple(self.warnings),
             metrics=metrics,
+            web=web,
         )
+
+    def web(self, value: object, label: str) -> WebConfig:
+        """The [web] table, each key checked by its entry in the key table."""
+        if not isinstance(value, dict):
+            _fail(label, f"must be a [web] table, got {_toml_type(value)}")
+        layer = _table_layer(value, tuple(WEB_KEYS), f"{label}.".__add__)
+        if layer.values.get("channels") == []:
+            # an empty list means what no list means: every channel
+            del layer.values["channels"]
+        checked = {
+            key: WEB_KEYS[key].check(raw, layer.labels[key]) for key, raw in layer.values.items()
+        }
+        if "listen" not in checked:
+            _fail(label, 'needs listen = "HOST:PORT" (where to serve the pages)')
+        host, port = checked.pop("listen")
+        values = {k.name: k.default for k in WEB_KEYS.values() if k.name != "listen"}
+        values.update(checked)
+        return WebConfig(host=host, port=port, **values)
 
     def tables(self, value: list[Any], label: str) -> list[dict[str, Any]]:
         if not value:
@@ -652,7 +683,18 @@ def describe(settings: Settings) -> str:
             if key.label is not None and key.scope == "network":
                 lines.append(f"  {key.label}: {_value_text(getattr(network, key.name))}")
         lines.append(f"  events to: {_backend_text(network.file, network.db)}")
+    web = settings.web
+    if web is not None:
+        lines.append("")
+        lines.append(f"web pages: http://{_host_port(web.host, web.port)}/")
+        lines.append(f"  title: {_show(web.title)}")
+        lines.append(f"  channels: {', '.join(web.channels) if web.channels else 'all'}")
+        lines.append(f"  search engines: {'asked not to index' if web.noindex else 'may index'}")
     for warning in settings.warnings:
         lines.append("")
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

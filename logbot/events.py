@@ -35,6 +35,16 @@ class Kind(enum.StrEnum):
     GAP_START = "gap_start"
     GAP_END = "gap_end"
     GAP_FILLED = "gap_filled"
+    # A fact the server announced about its network (channel "", ``target`` the fact's
+    # name, ``text`` its value, "" for none): sent once per connection, stored per network
+    # by the SQL backend (not a line of any log).
+    FACT = "fact"
+
+
+#: the FACT of a network whose server announces the IRCv3 ``CRAWLER`` ISUPPORT token
+#: (work-in-progress "crawler preference" proposal): its ``index`` key, "allow" or "deny"
+#: ("" when the server announces none): with "deny" no page of the network is indexed
+FACT_CRAWLER_INDEX = "crawler-index"
 
 
 #: The gap markers (see :class:`Event` for their fields).
@@ -89,6 +99,7 @@ class Event:
     - gap_filled: the server's history (IRCv3 chathistory) gave every event of the
       channel from ``time`` up to ``received``: the gap that started at ``time`` now
       starts at ``received`` (or is gone if it ended by then).
+    - fact: ``channel`` is ``""``; ``target`` names the fact, ``text`` is its value.
 
     ``own`` is true for events caused by the bot itself (its joins, its replies).
     ``time`` is when it happened (the server's ``server-time`` when offered), always

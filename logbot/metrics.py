@@ -328,14 +328,3 @@ def resource_tree(metrics: Metrics) -> Any:
     root.putChild(b"metrics", MetricsPage(metrics.registry))
     root.putChild(b"healthz", HealthPage(metrics))
     return root
-
-
-def site(metrics: Metrics) -> Any:
-    """The ``Site`` the service listens with (no access log: scrapes come every few seconds)."""
-    from twisted.web.server import Site
-
-    site_: Any = Site
-    web = site_(resource_tree(metrics))
-    web.noisy = False
-    web.log = lambda request: None
-    return web

@@ -38,12 +38,14 @@ from logbot.backends.base import (
     make_thread_pool,
 )
 from logbot.sdnotify import Notifier
-from logbot.setting_keys import split_listen
-from logbot.settings import NetworkConfig, Settings
+from logbot.setting_keys import parse_listen
+from logbot.settings import NetworkConfig, Settings, WebConfig
 from logbot.storage.messages import error_line
 from logbot.text import visible
 
 if TYPE_CHECKING:
+    from twisted.web.resource import IResource
+
     from logbot.web.site import Archive, Page
 
 log = Logger(namespace="logbot.service")
@@ -337,6 +339,11 @@ def run(
     if metrics is not None:
         metrics.add_backends(backends)
 
+    if settings.web is not None:
+        # the archive of the shared database (the default SQLite file without one); before
+        # any network connects, so an address in use stops the start cleanly
+        start_web(reactor, settings.web, settings.db)
+
     from logbot.irc.factory import LogBotFactory
 
     factories = []
@@ -374,17 +381,11 @@ def run(
 
 def serve_metrics(listen: str, reactor: Any) -> Any:
     """Listen on ``HOST:PORT`` for /metrics and /healthz; the ``logbot.metrics.Metrics``."""
-    from twisted.internet.error import CannotListenError
-
-    from logbot.metrics import Metrics, site
+    from logbot.metrics import Metrics, resource_tree
 
     metrics = Metrics(reactor)
-    host, port = split_listen(listen)
-    try:
-        reactor.listenTCP(port, site(metrics), interface=host)
-    except CannotListenError as exc:
-        error = getattr(exc.socketError, "strerror", None) or str(exc.socketError)
-        raise StartupError(f"cannot serve metrics on {listen}: {error}") from exc
+    host, port = parse_listen(listen)
+    listen_http(reactor, host, port, resource_tree(metrics), what="metrics")
     log.info("serving /metrics and /healthz on http://{listen}/", listen=listen)
     return metrics
 
@@ -459,18 +460,35 @@ def _reopen(opened: Sequence[FanOut]) -> None:
         sink.reopen()
 
 
-def serve_web(archive: Archive, host: str, port: int, *, threads: int = 4) -> None:
-    """``logbot web``: serve ``archive`` on ``host:port`` until interrupted.
-
-    Database reads run in their own thread pool, never on the reactor thread.
+def listen_http(
+    reactor: Any, host: str, port: int, resource: IResource, *, what: str = "web pages"
+) -> Any:
+    """Serve ``resource`` over HTTP on ``host:port`` (a twisted.web Site without a request
+    log: nothing of the readers is kept, and no traceback is ever shown); the listening
+    port. Raises :class:`StartupError` if the address cannot be listened on.
     """
-    from twisted.internet import reactor as _reactor
+    from twisted.internet.error import CannotListenError
+    from twisted.web import server
+
+    site = server.Site(resource)  # type: ignore[no-untyped-call]
+    site.displayTracebacks = False
+    site.log = lambda request: None  # type: ignore[method-assign]
+    try:
+        return reactor.listenTCP(port, site, interface=host)
+    except CannotListenError as exc:
+        where = _host_port(host, port)
+        why = getattr(exc.socketError, "strerror", None) or error_line(exc.socketError)
+        raise StartupError(f"cannot serve {what} on {where}: {why}") from None
+
+
+def _web_resource(reactor: Any, archive: Archive, threads: int) -> IResource:
+    """The archive's pages, their database reads in a thread pool of their own (never on
+    the reactor thread: the bot's IRC connections and writer run there)."""
     from twisted.internet.threads import deferToThreadPool
     from twisted.python.threadpool import ThreadPool
 
-    from logbot.web.server import make_site
+    from logbot.web.server import ArchiveResource
 
-    reactor: Any = _reactor
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="logbot-web")
     reactor.callWhenRunning(pool.start)
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
@@ -478,5 +496,39 @@ def serve_web(archive: Archive, host: str, port: int, *, threads: int = 4) -> No
     def run(call: Callable[[], Page]) -> defer.Deferred[Page]:
         return deferToThreadPool(reactor, pool, call)
 
-    reactor.listenTCP(port, make_site(archive, run), interface=host)
+    return cast("IResource", ArchiveResource(archive, run))
+
+
+def start_web(reactor: Any, web: WebConfig, db: str | None, *, threads: int = 4) -> Any:
+    """The ``[web]`` table: the archive of ``db`` served by this process, on ``reactor``.
+
+    Its reads go through read-only connections of their own (:mod:`logbot.storage.browse`,
+    :mod:`logbot.search`), so the writer is never blocked; the listening port.
+    """
+    from logbot.web.site import Archive
+
+    archive = Archive(db, channels=web.channels, title=web.title, noindex=web.noindex)
+    try:
+        port = listen_http(reactor, web.host, web.port, _web_resource(reactor, archive, threads))
+    except StartupError:
+        archive.close()
+        raise
+    reactor.addSystemEventTrigger("after", "shutdown", archive.close)
+    log.info("web pages on http://{where}/", where=_host_port(web.host, web.port))
+    return port
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def serve_web(archive: Archive, host: str, port: int, *, threads: int = 4) -> None:
+    """``logbot web``: serve ``archive`` on ``host:port`` until interrupted.
+
+    Database reads run in their own thread pool, never on the reactor thread.
+    """
+    from twisted.internet import reactor as _reactor
+
+    reactor: Any = _reactor
+    listen_http(reactor, host, port, _web_resource(reactor, archive, threads))
     reactor.run()

@@ -29,6 +29,8 @@ DEFAULT_LOG_LEVEL = "info"
 #: where ``--metrics`` is usually pointed (the README's and the example's address)
 EXAMPLE_METRICS_LISTEN = "127.0.0.1:9108"
 
+DEFAULT_WEB_TITLE = "IRC logs"
+
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
 #: every run option --NAME also reads the environment variable ENV_PREFIX + NAME.upper()
@@ -207,35 +209,26 @@ def _env_name(value: object, where: str) -> str:
     return name
 
 
-def _listen(value: object, where: str) -> str:
-    """``HOST:PORT`` (``[::1]:9108`` for an IPv6 address), returned as given."""
+def _listen_text(value: object, where: str) -> str:
+    """``HOST:PORT`` checked by :func:`parse_listen`, returned as given."""
     text = _word(value, where)
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        _fail(where, f"write an IPv6 address in brackets, as [::1]:9108, got {_show(text)}")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        _fail(where, f"must be HOST:PORT (a port from 1 to 65535), got {_show(text)}")
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        _fail(where, str(exc))
     return text
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``("127.0.0.1", 9108)`` from a value :func:`_listen` accepted (IPv6 unbracketed)."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def _metrics(value: object, where: str) -> str:
     """The ``[metrics]`` table (its ``listen`` key), or ``HOST:PORT`` itself (flag, env)."""
     if not isinstance(value, dict):
-        return _listen(value, where)
+        return _listen_text(value, where)
     for name in value:
         if name != "listen":
             _fail(f"{where}.{name}", "unknown key (the [metrics] table has listen only)")
     if "listen" not in value:
         _fail(where, f'missing listen: write listen = "{EXAMPLE_METRICS_LISTEN}"')
-    return _listen(value["listen"], f"{where}.listen")
+    return _listen_text(value["listen"], f"{where}.listen")
 
 
 def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
@@ -279,6 +272,35 @@ def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
     return tuple(channels)
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); ``[::1]:8080`` for IPv6 (returned unbracketed), no
+    host means 127.0.0.1. ValueError saying what is wrong otherwise."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets, as [::1]:8080, got {_show(text)}")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT (a port from 1 to 65535), got {_show(text)}")
+    return host or "127.0.0.1", int(port)
+
+
+def _listen(value: object, where: str) -> tuple[str, int]:
+    try:
+        return parse_listen(_word(value, where))
+    except ValueError as exc:
+        _fail(where, str(exc))
+
+
+def _channel_names(value: object, where: str) -> tuple[str, ...]:
+    """Channel names, without keys (a string or an array of them)."""
+    channels = _channels(value, where)
+    for channel in channels:
+        if channel.key is not None:
+            _fail(where, f"{_show(channel.name)}: a channel name only, without a key")
+    return tuple(c.name for c in channels)
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 
@@ -297,7 +319,8 @@ class Key(NamedTuple):
     #: the value when no source sets it (None: unset)
     default: Any = None
     #: "network": a [[network]] table's key, which the top level may set as a default for
-    #: every network; "top": only the top level (one for the whole process)
+    #: every network; "top": only the top level (one for the whole process); "web": a key
+    #: of the [web] table (the web archive served by the bot's own process)
     scope: str = "network"
     #: the run option that sets it (``--flag-name`` and ``LOGBOT_FLAG_NAME``); None: file only
     flag: str | None = None
@@ -397,13 +420,26 @@ KEYS: tuple[Key, ...] = (
     # [[network]] tables, or the name of the one network a file without tables describes
     Key("network", _text, "The [[network]] tables, or the name of the one network.",
         scope="top", plain=False),
+    # the [web] table: the archive's web pages served by the bot's own process
+    Key("web", _text, "The [web] table: serve the archive's web pages from this process.",
+        scope="top", plain=False),
+    Key("listen", _listen, 'Where the web pages are served, "HOST:PORT".', scope="web",
+        plain=False),
+    Key("channels", _channel_names, "Only these channels are shown [default: all].",
+        default=(), scope="web", plain=False),
+    Key("title", _text, "The site's name.", default=DEFAULT_WEB_TITLE, scope="web",
+        plain=False),
+    Key("noindex", _bool, "Ask search engines not to index the pages.", default=True,
+        scope="web", plain=False),
 )  # fmt: skip
-_BY_NAME = {key.name: key for key in KEYS}
+_BY_NAME = {key.name: key for key in KEYS if key.scope != "web"}
 #: keys a [[network]] table may hold
 _NETWORK_KEYS = tuple(key.name for key in KEYS if key.scope == "network")
 #: keys the top level may hold: every network key as a default (but a network's own name),
 #: and the process-wide ones
-_TOP_KEYS = tuple(key.name for key in KEYS if key.name != "name")
+_TOP_KEYS = tuple(key.name for key in KEYS if key.name != "name" and key.scope != "web")
+#: the keys of the [web] table
+WEB_KEYS: dict[str, Key] = {key.name: key for key in KEYS if key.scope == "web"}
 #: every key a config file may use (dashes may stand for underscores; channel = channels)
 CONFIG_KEYS: frozenset[str] = frozenset(_BY_NAME)
 #: run option name -> config key

@@ -16,6 +16,7 @@ from logbot.setting_keys import (
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
+    DEFAULT_WEB_TITLE,
 )
 
 
@@ -82,6 +83,19 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The ``[web]`` table: the archive's pages served from the bot's own process, read
+    from its database through read-only connections of their own."""
+
+    host: str
+    port: int
+    #: only these channels are shown (empty: all)
+    channels: tuple[str, ...] = ()
+    title: str = DEFAULT_WEB_TITLE
+    noindex: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """A whole run: the networks and the backends every event goes to.
 
@@ -100,3 +114,5 @@ class Settings:
     warnings: tuple[str, ...] = ()
     #: ``HOST:PORT`` where /metrics and /healthz are served; None: not served
     metrics: str | None = None
+    #: the [web] table (None: no web pages from this process)
+    web: WebConfig | None = None

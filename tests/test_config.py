@@ -27,6 +27,7 @@ from logbot.config import (
     ConfigError,
     Secret,
     Settings,
+    WebConfig,
     build_settings,
     describe,
 )
@@ -780,9 +781,10 @@ def test_every_flagged_key_is_a_run_option_reading_its_logbot_variable() -> None
 
 def test_every_key_of_the_table_is_a_config_file_key() -> None:
     """The file accepts exactly the table's keys (dashes for underscores, channel = channels)."""
-    from logbot.setting_keys import KEYS
+    from logbot.setting_keys import KEYS, WEB_KEYS
 
-    assert {key.name for key in KEYS} == CONFIG_KEYS
+    assert {key.name for key in KEYS if key.scope != "web"} == CONFIG_KEYS
+    assert {key.name for key in KEYS if key.scope == "web"} == set(WEB_KEYS)
 
 
 def test_a_labelled_key_is_described_by_config_check() -> None:
@@ -821,7 +823,7 @@ def test_metrics_table_listen_is_the_address_and_the_flag_overrides_it(config: P
         ('[metrics]\nlisten = "h:0"', 'metrics.listen: must be HOST:PORT (a port from 1 to '
          '65535), got "h:0"'),
         ('[metrics]\nlisten = "::1:9108"', "metrics.listen: write an IPv6 address in brackets, "
-         'as [::1]:9108, got "::1:9108"'),
+         'as [::1]:8080, got "::1:9108"'),
         ('[metrics]\nport = 9108', "metrics.port: unknown key (the [metrics] table has listen "
          "only)"),
         ("[metrics]", 'metrics: missing listen: write listen = "127.0.0.1:9108"'),
@@ -852,3 +854,78 @@ def test_config_check_says_where_metrics_are_served(config: Path) -> None:
     assert lines[2] == ("metrics: http://127.0.0.1:9108/metrics and http://127.0.0.1:9108/healthz")
     off = describe(build_settings({"server": "h", "channel": ("#x",)}, None, {}))
     assert "metrics" not in off
+
+
+# --- the [web] table ----------------------------------------------------------------------
+
+
+def test_a_web_table_serves_the_archive_from_the_bot(config: Path) -> None:
+    """[web] gives the listen address, the channels shown, the title and noindex."""
+    write(
+        config,
+        """
+        server = "irc.example.org"
+        channels = ["#x", "#y"]
+        [web]
+        listen = "127.0.0.1:8080"
+        channels = ["#x"]
+        title = "Our logs"
+        noindex = false
+        """,
+    )
+    settings = build_settings({}, str(config), {})
+    assert settings.web == WebConfig(
+        host="127.0.0.1", port=8080, channels=("#x",), title="Our logs", noindex=False
+    )
+    text = describe(settings)
+    assert "web pages: http://127.0.0.1:8080/" in text
+    assert "  channels: #x" in text.split("web pages:")[1]
+    assert "search engines: may index" in text
+
+
+def test_a_web_table_has_defaults_but_listen(config: Path) -> None:
+    write(config, 'server = "irc.example.org"\nchannels = ["#x"]\n[web]\nlisten = "[::1]:80"\n')
+    assert build_settings({}, str(config), {}).web == WebConfig(host="::1", port=80)
+    write(config, 'server = "irc.example.org"\nchannels = ["#x"]\n')
+    assert build_settings({}, str(config), {}).web is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('title = "x"', 'web: needs listen = "HOST:PORT"'),
+        ('listen = "8080"', 'web.listen: must be HOST:PORT (a port from 1 to 65535), got "8080"'),
+        ('listen = "h:1"\nnick = "x"', "web.nick: unknown key"),
+        ('listen = "h:1"\nchannels = ["#x key"]', 'web.channels: "#x": a channel name only'),
+        ('listen = "h:1"\nnoindex = "yes"', "web.noindex: must be true or false, got a string"),
+    ],
+)
+def test_a_wrong_web_table_is_one_line_naming_the_key(
+    config: Path, table: str, message: str
+) -> None:
+    write(config, f'server = "irc.example.org"\nchannels = ["#x"]\n[web]\n{table}\n')
+    with pytest.raises(ConfigError) as caught:
+        build_settings({}, str(config), {})
+    assert str(caught.value).startswith(f"{config}: {message}")
+
+
+def test_web_must_be_a_table(config: Path) -> None:
+    write(config, 'server = "irc.example.org"\nchannels = ["#x"]\nweb = "yes"\n')
+    with pytest.raises(ConfigError, match="web: must be a \\[web\\] table, got a string"):
+        build_settings({}, str(config), {})
+
+
+def test_a_web_table_needs_the_top_level_db_when_networks_name_their_own(config: Path) -> None:
+    write(
+        config,
+        """
+        [web]
+        listen = "127.0.0.1:8080"
+        [[network]]
+        server = "irc.example.org"
+        channels = ["#x"]
+        db = "own.sqlite"
+        """,
+    )
+    with pytest.raises(ConfigError, match="web: shows the top-level db, but the networks"):
+        build_settings({}, str(config), {})

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from logbot.cli import main
 from logbot.config import CONFIG_KEYS
+from logbot.setting_keys import WEB_KEYS
 from tests.test_config import SASL_SECRET, SECRET, make_cert, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,7 +245,9 @@ def test_example_config_shows_every_key() -> None:
     """Every key logbot knows appears in the example (set, or as a commented alternative)."""
     text = EXAMPLE.read_text()
     shown = set(re.findall(r"^#? ?([a-z_]+) = ", text, flags=re.MULTILINE))
-    assert CONFIG_KEYS - shown == set()
+    tables = set(re.findall(r"^#? ?\[([a-z_]+)\]$", text, flags=re.MULTILINE))
+    assert CONFIG_KEYS - shown - tables == set()
+    assert set(WEB_KEYS) - shown == set()
     assert "[[network]]" in text
     assert 'network = "NAME"' in text
 

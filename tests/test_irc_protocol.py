@@ -15,7 +15,14 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from logbot.events import GAP_DISCONNECTED, GAP_END_FIRST_JOIN, GAP_KICKED, Event, Kind
+from logbot.events import (
+    FACT_CRAWLER_INDEX,
+    GAP_DISCONNECTED,
+    GAP_END_FIRST_JOIN,
+    GAP_KICKED,
+    Event,
+    Kind,
+)
 from logbot.irc.factory import LogBotFactory
 from logbot.irc.protocol import MENTION_REPLY, WHISPER_REPLY, LogBotProtocol
 from logbot.irc.wire import MAX_LINE_BYTES
@@ -141,11 +148,41 @@ def test_session_marker_and_own_join_are_recorded() -> None:
     """
     bot = Bot()
     bot.sign_on()
-    assert bot.take_events() == [ev(Kind.CONNECTED, "", "logbot", bot.now)]
+    assert bot.take_events() == [
+        ev(Kind.CONNECTED, "", "logbot", bot.now),
+        ev(Kind.FACT, "", "", bot.now, target=FACT_CRAWLER_INDEX),
+    ]
     bot.feed(":logbot!~logbot@bot.host JOIN :#x")
     assert bot.take_events() == [
         ev(Kind.GAP_END, "#x", "", bot.now, text=GAP_END_FIRST_JOIN),
         ev(Kind.JOIN, "#x", "logbot", bot.now, userhost="~logbot@bot.host", own=True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("token", "index"),
+    [
+        ("CRAWLER=index:deny,cooldown:31536000", "deny"),
+        ("CRAWLER=cooldown:60,INDEX:Allow", "allow"),
+        # a token without a value is ignored (the proposal says so), as is an unknown one
+        ("CRAWLER", ""),
+        ("CRAWLER=index:maybe", ""),
+        ("MODES=4", ""),
+    ],
+)
+def test_the_crawler_preference_is_recorded_once_per_connection(token: str, index: str) -> None:
+    """ISUPPORT CRAWLER's index key becomes one FACT event when the connection is ready."""
+    bot = Bot()
+    bot.feed(
+        f":{SERVER} 421 * CAP :Unknown command",
+        f":{SERVER} 001 logbot :Welcome",
+        f":{SERVER} 005 logbot {token} :are supported by this server",
+        f":{SERVER} 376 logbot :End of MOTD",
+        f":{SERVER} 376 logbot :End of MOTD",
+    )
+    facts = [e for e in bot.take_events() if e.kind is Kind.FACT]
+    assert facts == [
+        Event(bot.now, "testnet", "", Kind.FACT, "", text=index, target=FACT_CRAWLER_INDEX)
     ]
 
 

@@ -462,3 +462,68 @@ def test_search_never_writes_the_sqlite_file(tmp_path: Path, archive_lines: list
     run_search(SearchRequest(query="release", db=str(target), context=2))
     run_search(SearchRequest(db=str(target), count_only=True))
     assert target.read_bytes() == before
+
+
+def _deploy_hits(reader: search.Reader) -> list[str]:
+    query = parse("deploy")
+    assert query is not None
+    return texts(reader.search(query, Filters(), 100))
+
+
+@pytest.mark.postgres
+def test_postgresql_time_limit_stops_a_running_statement_and_the_reader_goes_on(
+    pg_db: str,
+) -> None:
+    """A search blocked past its time limit (here by a lock on the table) is stopped by the
+    server with SearchTimeout; once the lock is gone the same reader searches again."""
+    import psycopg
+
+    from logbot.search.postgres import pg_connect_args
+
+    with search.open_reader(pg_db) as reader:
+        # under a time limit the read-only transaction ends with the search: no lock held
+        with reader.time_limit(30):
+            want = _deploy_hits(reader)
+        assert want == expected_texts("deploy")
+        kwargs, _ = pg_connect_args(pg_db)
+        with psycopg.connect(**kwargs) as locker:
+            locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            started = datetime.now(UTC)
+            with (
+                pytest.raises(search.SearchTimeout, match=r"longer than 0\.3 s"),
+                reader.time_limit(0.3),
+            ):
+                _deploy_hits(reader)
+            took = (datetime.now(UTC) - started).total_seconds()
+            assert 0.3 <= took < 5
+            locker.rollback()
+        with reader.time_limit(30):
+            assert _deploy_hits(reader) == want
+        # the session's own settings survived the rollback that ended the stopped search
+        assert reader._rows("SHOW plan_cache_mode", []) == [("force_custom_plan",)]
+        assert reader._rows("SHOW statement_timeout", []) == [("0",)]
+
+
+def test_sqlite_time_limit_interrupts_a_running_statement(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's progress handler stops the statement once its clock is past the limit."""
+    from types import SimpleNamespace
+
+    from logbot.search import sqlite as sqlite_reader
+
+    with search.open_reader(sqlite_db) as reader:
+        monkeypatch.setattr(sqlite_reader, "PROGRESS_STEPS", 1)
+        monkeypatch.setattr(sqlite_reader, "time", SimpleNamespace(monotonic=lambda: 1e18))
+        with pytest.raises(search.SearchTimeout), reader.time_limit(60):
+            _deploy_hits(reader)
+        monkeypatch.undo()
+        with reader.time_limit(60):
+            assert _deploy_hits(reader) == expected_texts("deploy")
+
+
+def test_a_time_limit_already_spent_stops_before_the_first_statement(db: str) -> None:
+    with search.open_reader(db) as reader:
+        with pytest.raises(search.SearchTimeout), reader.time_limit(0):
+            _deploy_hits(reader)
+        assert _deploy_hits(reader) == expected_texts("deploy")

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from logbot.backends import sql
 from logbot.backends.base import Backend, BackendOptions
 from logbot.backends.spool import Spool
-from logbot.events import Event, Kind
+from logbot.events import FACT_CRAWLER_INDEX, Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.schema import KEY_SPREAD, key_time, time_key
@@ -93,6 +93,11 @@ class SwitchableWriter:
         if self.down:
             raise WriteFailed("connection refused", transient=True)
         return self.real.write(rows, salvage=salvage)
+
+    def store_facts(self, facts: dict[tuple[str, str], str]) -> None:
+        if self.down:
+            raise WriteFailed("connection refused", transient=True)
+        self.real.store_facts(facts)
 
     def close(self) -> None:
         self.real.close()
@@ -211,6 +216,36 @@ def test_session_markers_are_not_stored(rig: Rig) -> None:
     rig.write(1)
     rig.clock.advance(0.25)
     assert len(rig.stored()) == 1
+
+
+def _facts(rig: Rig) -> list[tuple[str, str, str]]:
+    with rig.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT network, name, value FROM network_facts ORDER BY 1"))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_network_facts_are_kept_latest_per_network(rig: Rig, logged: list[str]) -> None:
+    """A FACT event is stored in network_facts (the newest value wins, an empty one removes
+    it), also after an outage, and never as an event."""
+
+    def fact(network: str, value: str) -> Event:
+        return rig.event(kind=Kind.FACT, channel="", nick="", network=network, text=value,
+                         target=FACT_CRAWLER_INDEX)  # fmt: skip
+
+    rig.backend.write(fact("a", "deny"))
+    rig.backend.write(fact("b", "allow"))
+    rig.clock.advance(0.25)
+    assert _facts(rig) == [("a", "crawler-index", "deny"), ("b", "crawler-index", "allow")]
+    rig.writer.down = True
+    rig.backend.write(fact("a", ""))
+    rig.backend.write(fact("b", "deny"))
+    assert _facts(rig) == [("a", "crawler-index", "deny"), ("b", "crawler-index", "allow")]
+    assert any("network facts not stored yet (connection refused)" in line for line in logged)
+    rig.writer.down = False
+    for _ in range(4):
+        rig.clock.advance(0.25)
+    assert _facts(rig) == [("b", "crawler-index", "deny")]
+    assert rig.stored() == []
 
 
 def test_every_field_is_stored(rig: Rig) -> None:

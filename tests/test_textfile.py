@@ -110,8 +110,21 @@ def test_session_markers_name_no_channel_in_multi_channel_mode(event: Event, bod
 
 
 def test_every_kind_has_a_golden_line() -> None:
-    """No event kind but the gap markers (never written) is left without a format."""
-    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - GAP_KINDS
+    """No event kind but the gap markers and network facts (never written) is left
+    without a format."""
+    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - GAP_KINDS - {Kind.FACT}
+
+
+def test_a_network_fact_is_no_line(tmp_path: Path) -> None:
+    """FACT events (what a server announced about its network) never reach the text log."""
+    backend = make(tmp_path)
+    backend.write(ev(Kind.FACT, nick="", channel="", target="crawler-index", text="deny"))
+    backend.write(ev(Kind.MESSAGE, text="hi"))
+    backend.close()
+    assert [
+        line for line in lines(tmp_path / "log.txt") if "crawler" in line or "deny" in line
+    ] == []
+    assert lines(tmp_path / "log.txt")[-1].endswith("<alice> hi")
 
 
 def test_lines_are_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:

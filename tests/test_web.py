@@ -16,7 +16,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from logbot.web.server import ArchiveResource, parse_listen
+from logbot.setting_keys import parse_listen
+from logbot.web.server import ArchiveResource
 from logbot.web.site import Archive, Page
 from tests.web_data import NOW, fill
 
@@ -298,7 +299,7 @@ def test_api_search_answers_json_lines(get: Callable[..., Response]) -> None:
 def test_search_pages_older_results(
     get: Callable[..., Response], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("logbot.web.site.PAGE_SIZE", 2)
+    monkeypatch.setattr("logbot.web.searching.PAGE_SIZE", 2)
     r = get("/search?q=deploy")
     nxt = re.search(r'<p class="more"><a href="([^"]+)"', r.body)
     assert nxt is not None
@@ -331,7 +332,7 @@ def test_a_database_that_is_gone_is_503(tmp_path: Path) -> None:
 
 def test_a_slow_search_is_cut_off(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the time limit the search stops with one sentence, and the next one runs."""
-    monkeypatch.setattr("logbot.web.site.PROGRESS_STEPS", 1)
+    monkeypatch.setattr("logbot.search.sqlite.PROGRESS_STEPS", 1)
     archive = Archive(db, clock=lambda: NOW, search_time_limit=0.0)
     page = archive.handle(["search"], {"q": "deploy"}, {})
     assert page.status == 503
@@ -438,3 +439,63 @@ def test_a_channel_may_be_opened_to_search_engines(get: Callable[..., Response])
     assert "noindex" not in get("/libera/%23x/", index_channels=["#x"]).body
     assert "noindex" in get("/libera/%23y/2026-11-26", index_channels=["#x"]).body
     assert "noindex" in get("/", index_channels=["#x"]).body
+
+
+def test_an_address_in_use_is_one_startup_line() -> None:
+    """listen_http turns Twisted's CannotListenError into one line naming the address."""
+    from twisted.internet.error import CannotListenError
+    from twisted.web.resource import Resource
+
+    from logbot.service import StartupError, listen_http
+
+    class Refusing:
+        def listenTCP(self, port: int, factory: object, interface: str = "") -> None:
+            raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+
+    with pytest.raises(StartupError) as caught:
+        listen_http(Refusing(), "::1", 8080, Resource())
+    assert str(caught.value) == "cannot serve web pages on [::1]:8080: Address already in use"
+
+
+def test_a_network_that_asks_not_to_be_indexed_never_is(db: str, tmp_path: Path) -> None:
+    """CRAWLER=index:deny (stored as a network fact) beats --index and --index-channel, on
+    the live site, its robots.txt and the static pages; a change is seen by a rerun."""
+    import shutil
+    import sqlite3
+
+    from logbot.web.export import write_site
+
+    own = str(tmp_path / "deny.sqlite")
+    shutil.copy(db, own)
+
+    def say(value: str) -> None:
+        with sqlite3.connect(own) as conn:
+            conn.execute("DELETE FROM network_facts")
+            conn.execute(
+                "INSERT INTO network_facts VALUES ('libera', 'crawler-index', ?)", (value,)
+            )
+
+    def page(path: list[str], **options: Any) -> str:
+        archive = Archive(own, clock=lambda: NOW, **options)
+        try:
+            return archive.handle(path, {}, {}).body.decode()
+        finally:
+            archive.close()
+
+    say("allow")
+    assert page(["robots.txt"], noindex=False) == "User-agent: *\nAllow: /\n"
+    assert "noindex" not in page(["libera", "#x", "2026-11-28"], noindex=False)
+    say("deny")
+    assert page(["robots.txt"], noindex=False) == "User-agent: *\nDisallow: /libera/\nAllow: /\n"
+    assert page(["robots.txt"], index_channels=["#x"]) == "User-agent: *\nDisallow: /\n"
+    for options in ({"noindex": False}, {"index_channels": ["#x"]}):
+        assert "noindex" in page(["libera", "#x", "2026-11-28"], **options)
+        assert "noindex" in page(["libera", "#x", ""], **options)
+        assert "noindex" in page([], **options)
+    out = tmp_path / "site"
+    write_site(own, out, noindex=False)
+    day = (out / "libera" / "#x" / "2026-11-28.html").read_text()
+    assert '<meta name="robots" content="noindex, nofollow">' in day
+    say("allow")
+    assert write_site(own, out, noindex=False).days_kept == 0
+    assert "noindex" not in (out / "libera" / "#x" / "2026-11-28.html").read_text()

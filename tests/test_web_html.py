@@ -86,7 +86,7 @@ def test_web_command_refuses_a_bad_listen_address() -> None:
     cmd = [sys.executable, "-m", "logbot", "web", "--listen", "nope"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert done.stderr == "Error: --listen takes HOST:PORT, not 'nope'\n"
+    assert done.stderr == 'Error: --listen must be HOST:PORT (a port from 1 to 65535), got "nope"\n'
 
 
 def test_several_processes_write_the_same_site(tmp_path: Path) -> None:
@@ -113,3 +113,38 @@ def test_static_pages_follow_the_index_setting(tmp_path: Path) -> None:
     assert "noindex" in (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
     # a changed setting rewrites every day
     assert write_site(db, out).days_written == 5
+
+
+def _template_pages(db: str, out: Path, title: str = "IRC logs") -> dict[Path, bytes]:
+    """Every static day page as the day template renders it, one call per page."""
+    from logbot.web.common import Links, disk_name
+    from logbot.web.site import Archive
+
+    archive = Archive(db, title=title)
+    pages = {}
+    try:
+        for chan in archive.channels(fresh=True):
+            folder = out / disk_name(chan.network) / disk_name(chan.name)
+            for page in sorted(folder.glob("????-??-??.html")):
+                day = datetime.fromisoformat(page.stem).date()
+                pages[page] = archive.day_html(
+                    chan, day, Links(static=True, depth=2), UTC, "UTC", sources=False
+                )
+    finally:
+        archive.close()
+    return pages
+
+
+def test_every_static_day_page_is_what_the_template_renders(db_target: str, tmp_path: Path) -> None:
+    """The pages built from a channel's skeleton equal the template's, byte for byte
+    (first and last days, days with both neighbours, and a name holding a sentinel), on
+    SQLite and PostgreSQL."""
+    db = db_target
+    fill(db)
+    for title in ("IRC logs", "logs since 1111-11-11"):
+        out = tmp_path / title
+        write_site(db, out, title=title)
+        expected = _template_pages(db, out, title)
+        assert len(expected) == 5
+        for page, body in expected.items():
+            assert page.read_bytes() == body, page

@@ -9,7 +9,9 @@ An unreachable database is not an error at start: events are held until it is ba
 How events travel:
 
 - ``write`` (reactor thread, never blocks): session markers (connected/disconnected) are
-  skipped; every other event gets a distinct time key
+  skipped; network facts (``Kind.FACT``) are kept, latest per network and name, in the
+  ``network_facts`` table (a small job in the writer's lane, tried each tick until
+  stored); every other event gets a distinct time key
   (:class:`~logbot.storage.writer.KeyAllocator`) and waits in memory.
 - One writer job at a time, on the service's shared thread pool (``BackendOptions.pool``;
   a backend built on its own makes its own pool), commits batches through
@@ -230,6 +232,10 @@ class SQLBackend:
         self._commit_observer: CommitObserver | None = None
         self._spool_usage = SpoolUsage(spool)
         self._job_started = 0.0
+        #: network facts (logbot.events.Kind.FACT) not stored yet: (network, name) -> value
+        self._facts: dict[tuple[str, str], str] = {}
+        self._facts_storing = False
+        self._facts_warned = False
 
         #: counters for tests and the benchmark
         self.committed = 0
@@ -247,6 +253,10 @@ class SQLBackend:
     # -- the Backend protocol -----------------------------------------------------------
 
     def write(self, event: Event) -> None:
+        if event.kind is Kind.FACT:
+            self._facts[(event.network, event.target)] = event.text
+            self._store_facts()
+            return
         # once per event on the reactor thread: the states are module constants, because
         # looking up an Enum member on its class costs ~0.17 us on Python 3.11
         if event.kind in _SKIPPED:
@@ -434,9 +444,41 @@ class SQLBackend:
             self._release()
         if self.state in _UP:
             self._pump(force=True)
+            self._store_facts()
         else:
             self._spill()
         self._release_if_caught_up()
+
+    def _store_facts(self) -> None:
+        """Store the waiting network facts, in the writer's lane (tried again each tick
+        while the database is up; a fact lost with the process is announced again on the
+        next connection)."""
+        if not self._facts or self._facts_storing or self.state not in _UP:
+            return
+        facts = dict(self._facts)
+        self._facts_storing = True
+        d = threads.deferToThreadPool(
+            self._reactor, self._pool, self._in_lane, self._writer.store_facts, facts
+        )
+
+        def done(_: object) -> None:
+            self._facts_storing = False
+            self._facts_warned = False
+            for key, value in facts.items():
+                if self._facts.get(key) == value:
+                    del self._facts[key]
+
+        def failed(failure: Failure) -> None:
+            self._facts_storing = False
+            if not self._facts_warned:
+                self._facts_warned = True
+                log.warn(
+                    "{db}: network facts not stored yet ({why}); trying again",
+                    db=self.name,
+                    why=failure.getErrorMessage(),
+                )
+
+        d.addCallbacks(done, failed)
 
     def _spill(self) -> None:
         """Move waiting events to the spool (database down, or memory full)."""

@@ -204,7 +204,8 @@ class TextFileBackend:
         )
 
     def write(self, event: Event) -> None:
-        if self._closed:
+        if self._closed or event.kind is Kind.FACT:
+            # a fact about the network is no line of the log
             return
         if event.backfilled or event.kind in GAP_KINDS:
             # the text log is what the bot heard, in the order it heard it: its

@@ -52,6 +52,7 @@ from zope.interface import implementer  # type: ignore[import-untyped]
 
 from logbot import __version__
 from logbot.events import (
+    FACT_CRAWLER_INDEX,
     GAP_DISCONNECTED,
     GAP_END_FIRST_JOIN,
     GAP_KICKED,
@@ -638,7 +639,12 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         """Record the session marker once per connection, when the network's name is known."""
         if not self._marked_connected:
             self._marked_connected = True
-            self._emit("", Kind.CONNECTED, self.nickname, times=self._now())
+            now = self._now()
+            self._emit("", Kind.CONNECTED, self.nickname, times=now)
+            # ISUPPORT is complete by now: what this connection's server says, even nothing
+            # (a network that stopped announcing it is indexed again)
+            index = crawler_index(self.supported.getFeature("CRAWLER"))
+            self._emit("", Kind.FACT, "", text=index, target=FACT_CRAWLER_INDEX, times=now)
 
     # -- keepalive (IRCClient's names) --------------------------------------------------
 
@@ -1184,3 +1190,16 @@ for _code in (*registration.COMMANDS, *JOIN_FAILURES):
         else LogBotProtocol._on_join_failure,
     )
 LogBotProtocol.handlers = _handlers(LogBotProtocol)
+
+
+def crawler_index(value: object) -> str:
+    """The ``index`` key of an ISUPPORT ``CRAWLER`` value as Twisted parsed it (a tuple of
+    comma-separated items: ``("index:deny", "cooldown:3600")``): "allow", "deny", or ""
+    when the token is absent, valueless (to be ignored) or says neither."""
+    if not isinstance(value, tuple):
+        return ""
+    for item in value:
+        key, _, setting = str(item).partition(":")
+        if key.strip().lower() == "index" and setting.strip().lower() in ("allow", "deny"):
+            return setting.strip().lower()
+    return ""

@@ -20,7 +20,7 @@ from typing import Any
 from logbot.query import Phrase, Query, matches, to_tsquery
 from logbot.search.opening import check_revision
 from logbot.search.reader import _COLUMNS_MSGID, Channel, Reader, _limit, _marks, _select
-from logbot.search.request import Filters, SearchError
+from logbot.search.request import Filters, SearchError, SearchTimeout
 from logbot.storage.messages import error_line
 from logbot.storage.names import (
     PG_CONNECT_TIMEOUT,
@@ -138,6 +138,8 @@ class PostgresReader(Reader):
                 )
                 if cur.fetchone() is not None:
                     self._columns = _COLUMNS_MSGID
+            # the SETs above outlive a rollback (Reader.time_limit) only once committed
+            self._conn.commit()
         except psycopg.Error as exc:
             self.close()
             raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
@@ -156,17 +158,42 @@ class PostgresReader(Reader):
         sql = sql.replace("%", "%%").replace("?", "%s")
         return sql.replace(_TSVECTOR, self._tsvector.replace("%", "%%"))
 
+    def _arm_limit(self) -> None:
+        # statement_timeout is set before each statement to what is left (see _bound):
+        # the server stops the statement itself, with no race against a cancel request
+        pass
+
+    def _disarm_limit(self) -> None:
+        with contextlib.suppress(self._errors):
+            # a stopped statement aborted the transaction (its SETs with it)
+            self._conn.rollback()
+            self._conn.execute("RESET statement_timeout")
+
+    def _bound(self) -> None:
+        left = self._remaining()
+        if left is not None:
+            self._conn.execute(f"SET statement_timeout = {max(1, int(left * 1000))}")
+
+    def _failed(self, exc: Exception) -> SearchError:
+        import psycopg.errors
+
+        if isinstance(exc, psycopg.errors.QueryCanceled) and self._deadline is not None:
+            return SearchTimeout(self._limit_seconds)
+        return SearchError(f"cannot read {self.description}: {error_line(exc)}")
+
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
+            self._bound()
             with self._conn.cursor() as cur:
                 # params always given (even empty): psycopg then reads %% as %
                 cur.execute(self._sql(sql), tuple(params))
                 return [tuple(r) for r in cur.fetchall()] if cur.description else []
         except self._errors as exc:
-            raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
+            raise self._failed(exc) from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         try:
+            self._bound()
             # a server-side cursor: an export of millions of rows in constant memory
             with self._conn.cursor(name="logbot_stream") as cur:
                 cur.itersize = 2000
@@ -174,7 +201,7 @@ class PostgresReader(Reader):
                 for row in cur:
                     yield tuple(row)
         except self._errors as exc:
-            raise SearchError(f"cannot read {self.description}: {error_line(exc)}") from None
+            raise self._failed(exc) from None
 
     def _tsquery(self, query: Query, params: list[Any]) -> str:
         params.append(to_tsquery(query))
@@ -329,8 +356,11 @@ class PostgresReader(Reader):
         try:
             yield
         finally:
-            for name in settings:
-                self._conn.execute(f"RESET {name}")
+            # after a stopped statement the transaction is aborted and refuses these; its
+            # rollback (Reader.time_limit) undoes the SETs instead
+            with contextlib.suppress(self._errors):
+                for name in settings:
+                    self._conn.execute(f"RESET {name}")
 
 
 # Only bitmap scans, so the full-text condition is answered by the GIN index; and the

@@ -20,7 +20,9 @@ column, and ``--since``/``--until`` are id ranges. With filters, a search runs:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -28,7 +30,7 @@ from typing import Any, NamedTuple
 from logbot.casemap import ASCII_LOWER, CHANNEL_PREFIXES
 from logbot.query import Query, fold, matches
 from logbot.render import Record
-from logbot.search.request import Filters, Window
+from logbot.search.request import Filters, SearchTimeout, Window
 from logbot.storage.names import channel_key
 
 __all__ = [
@@ -97,8 +99,38 @@ class Reader:
     _dense_walk_max = DENSE_WALK_MAX
     _dense_walk_first = DENSE_WALK_FIRST
 
+    #: when the statements run under :meth:`time_limit` must stop (time.monotonic)
+    _deadline: float | None = None
+    _limit_seconds = 0.0
+
     def close(self) -> None:
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Bound the time of every statement run inside, together, to ``seconds``.
+
+        Past it, the running statement is stopped by the database (SQLite's progress
+        handler, PostgreSQL's ``statement_timeout``) and :class:`SearchTimeout` is raised;
+        the reader stays usable afterwards. Not reentrant.
+        """
+        self._limit_seconds = seconds
+        self._deadline = time.monotonic() + seconds
+        self._arm_limit()
+        try:
+            yield
+        finally:
+            self._deadline = None
+            self._disarm_limit()
+
+    def _remaining(self) -> float | None:
+        """Seconds left under :meth:`time_limit` (None: no limit); SearchTimeout at none."""
+        if self._deadline is None:
+            return None
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise SearchTimeout(self._limit_seconds)
+        return left
 
     def __enter__(self) -> Reader:
         return self
@@ -107,6 +139,14 @@ class Reader:
         self.close()
 
     # engine-specific ------------------------------------------------------------------
+
+    def _arm_limit(self) -> None:
+        """Start enforcing ``self._deadline`` on the statements that follow."""
+        raise NotImplementedError
+
+    def _disarm_limit(self) -> None:
+        """Stop enforcing it (also after a statement was stopped)."""
+        raise NotImplementedError
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError

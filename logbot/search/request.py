@@ -18,6 +18,7 @@ __all__ = [
     "Outcome",
     "SearchError",
     "SearchRequest",
+    "SearchTimeout",
     "Window",
     "build_filters",
     "channel_kinds",
@@ -29,6 +30,15 @@ __all__ = [
 
 class SearchError(Exception):
     """A search that cannot run (unreadable database, bad option); one line for the user."""
+
+
+class SearchTimeout(SearchError):
+    """A search stopped by :meth:`Reader.time_limit <logbot.search.reader.Reader.time_limit>`;
+    the reader stays usable."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the search ran longer than {seconds:g} s and was stopped")
+        self.seconds = seconds
 
 
 def channel_kinds() -> tuple[str, ...]:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from logbot.query import Query, to_fts5
 from logbot.search.opening import check_revision
 from logbot.search.reader import _COLUMNS_MSGID, Channel, Reader, _limit, _marks, nick_key
-from logbot.search.request import Filters, SearchError
+from logbot.search.request import Filters, SearchError, SearchTimeout
 from logbot.storage.messages import error_line
 from logbot.storage.names import FTS_TABLE, IX_CHANNEL, IX_KIND, IX_NICK
 
-__all__ = ["SqliteReader"]
+__all__ = ["PROGRESS_STEPS", "SqliteReader"]
+
+#: virtual-machine steps between two looks at the clock under Reader.time_limit (a step
+#: is a fraction of a microsecond: the limit is kept to about a millisecond)
+PROGRESS_STEPS = 5_000
 
 
 class SqliteReader(Reader):
@@ -74,13 +79,40 @@ class SqliteReader(Reader):
     def close(self) -> None:
         self._conn.close()
 
+    _cut = False
+
+    def _arm_limit(self) -> None:
+        deadline = self._deadline
+        assert deadline is not None
+        self._cut = False
+
+        def past() -> int:
+            # SQLite asks every PROGRESS_STEPS steps; non-zero interrupts the statement
+            if time.monotonic() >= deadline:
+                self._cut = True
+                return 1
+            return 0
+
+        self._conn.set_progress_handler(past, PROGRESS_STEPS)
+
+    def _disarm_limit(self) -> None:
+        self._conn.set_progress_handler(None, 0)
+
+    def _failed(self, exc: sqlite3.Error) -> SearchError:
+        if self._cut:
+            self._cut = False
+            return SearchTimeout(self._limit_seconds)
+        return SearchError(f"cannot read {self.path}: {error_line(exc)}")
+
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self._remaining()
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
+            raise self._failed(exc) from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        self._remaining()
         try:
             cursor = self._conn.cursor()
             cursor.arraysize = 1000
@@ -88,7 +120,7 @@ class SqliteReader(Reader):
             while rows := cursor.fetchmany():
                 yield from rows
         except sqlite3.Error as exc:
-            raise SearchError(f"cannot read {self.path}: {error_line(exc)}") from None
+            raise self._failed(exc) from None
 
     def _no_index(self, column: str) -> str:
         # SQLite's documented way to keep a term from using an index: a unary +

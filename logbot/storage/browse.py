@@ -172,6 +172,17 @@ class Browser:
         cid, net, chan = rows[0]
         return ChannelInfo(cid, net, chan, None)
 
+    def network_facts(self, name: str) -> dict[str, str]:
+        """Network -> the value of fact ``name`` its servers announced (see
+        :data:`logbot.storage.schema.network_facts`); none in a database made before it."""
+        with self._conn() as conn:
+            if not sa.inspect(conn).has_table("network_facts"):
+                return {}
+            rows = conn.execute(
+                sa.text("SELECT network, value FROM network_facts WHERE name = :n"), {"n": name}
+            )
+            return {str(network): str(value) for network, value in rows}
+
     # --- days -------------------------------------------------------------------------
 
     def bounds(self, channel_id: int) -> tuple[int | None, int | None]:
@@ -305,15 +316,34 @@ class Browser:
 
     def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
         """Every event of a channel, oldest first, read in one streamed query."""
-        net, name = chan.network, chan.name
-        with self._conn() as conn:
-            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                sa.text(f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c ORDER BY id"),
-                {"c": chan.id},
+        # rows in Record's own order, NULLs as "": each becomes a Record without Python
+        # code per row
+        sql = (
+            "SELECT id, ?, ?, kind, nick, coalesce(text, ''), coalesce(target, ''), "
+            "coalesce(userhost, ''), '' FROM events WHERE channel_id = ? ORDER BY id"
+        )
+        postgres = self.engine.dialect.name == "postgresql"
+        if postgres:
+            sql = sql.replace("?", "%s").replace(
+                "SELECT id, %s, %s", "SELECT id, %s::text, %s::text"
             )
-            for part in rows.partitions(5000):
-                for r in part:
-                    yield Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "")
+        make = Record._make
+        with self._conn() as conn:
+            # the driver's cursor itself: SQLAlchemy's result rows cost more than the
+            # rest of reading a channel (``logbot html`` reads every event)
+            raw: Any = conn.connection.driver_connection
+            try:
+                if postgres:
+                    cursor = raw.cursor(name="logbot_channel_events")
+                    cursor.itersize = 5000
+                else:
+                    cursor = raw.cursor()
+                cursor.execute(sql, (chan.network, chan.name, chan.id))
+                while part := cursor.fetchmany(5000):
+                    yield from map(make, part)
+                cursor.close()
+            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
+                raise DatabaseGone(_one_line(exc)) from None
 
     def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
         """The nearest earlier and later days (in ``tz``) that have events."""

@@ -26,6 +26,7 @@ __all__ = [
     "CHANNEL_MAX",
     "EARLIEST",
     "EPOCH",
+    "FACT_NAME_MAX",
     "FTS_COLUMN",
     "FTS_TABLE",
     "GAP_REASON_MAX",
@@ -64,6 +65,8 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 # column sizes (characters)
 NETWORK_MAX = 100
+#: the longest name of a network fact (network_facts.name)
+FACT_NAME_MAX = 64
 CHANNEL_MAX = 200
 KIND_MAX = 12
 NICK_MAX = 100

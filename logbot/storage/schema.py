@@ -39,6 +39,7 @@ from sqlalchemy import (
 
 from logbot.storage.names import (
     CHANNEL_MAX,
+    FACT_NAME_MAX,
     GAP_REASON_MAX,
     IX_CHANNEL,
     IX_GAPS,
@@ -66,6 +67,7 @@ __all__ = [
     "gaps",
     "key_time",
     "metadata",
+    "network_facts",
     "time_key",
 ]
 
@@ -128,6 +130,17 @@ gaps = Table(
     Column("reason", String(GAP_REASON_MAX), nullable=False),
 )
 Index(IX_GAPS, gaps.c.channel_id, gaps.c.start_us)
+
+#: What a network's servers announced about it (one row per network and fact, the latest;
+#: a fact announced as nothing has no row): the IRC side emits them as FACT events, the SQL
+#: backend stores them, the web reads them (see logbot.events.FACT_CRAWLER_INDEX).
+network_facts = Table(
+    "network_facts",
+    metadata,
+    Column("network", String(NETWORK_MAX), primary_key=True),
+    Column("name", String(FACT_NAME_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)

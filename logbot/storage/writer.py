@@ -34,7 +34,7 @@ import collections
 import contextlib
 import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -407,6 +407,32 @@ class EventWriter:
             else:
                 result.recreated = recreated
                 return result
+
+    def store_facts(self, facts: Mapping[tuple[str, str], str]) -> None:
+        """Keep the latest value of each (network, name) fact in ``network_facts`` (an empty
+        value: no row), in one transaction; WriteFailed if the database refuses."""
+        m = self._mark
+        try:
+            conn = self._connection()
+            cur = conn.cursor()
+            try:
+                for (network, name), value in facts.items():
+                    cur.execute(
+                        f"DELETE FROM network_facts WHERE network = {m} AND name = {m}",
+                        (network, name),
+                    )
+                    if value:
+                        cur.execute(
+                            "INSERT INTO network_facts (network, name, value) "
+                            f"VALUES ({m}, {m}, {m})",
+                            (network, name, value),
+                        )
+            finally:
+                cur.close()
+            conn.commit()
+        except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+            self._rollback()
+            raise WriteFailed(error_line(exc), transient=True) from exc
 
     def _recreate(self, cause: BaseException) -> None:
         """The tables are gone: create them again (once per write), forget channel ids."""

@@ -21,11 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from markupsafe import Markup
+
 from logbot import __version__
 from logbot.render import Record
 from logbot.storage.browse import ChannelInfo
 from logbot.storage.names import KEY_SPREAD
-from logbot.web.site import Archive, Links, disk_name
+from logbot.web.common import Links, disk_name
+from logbot.web.lines import render_lines
+from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 #: event ids per UTC day
@@ -47,8 +51,16 @@ def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
     """Replace ``path`` atomically: a web server never serves half a page."""
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    tmp = f"{path}.tmp"
+    # os-level: one open and one write, without the buffered file object's layers (a
+    # site is tens of thousands of pages)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
@@ -70,8 +82,9 @@ def write_site(
     archive = Archive(
         db, channels=channels, title=title, noindex=noindex, index_channels=index_channels
     )
-    indexing = [noindex, sorted(archive.indexed)]
     try:
+        # a network that starts or stops asking not to be indexed rewrites every page
+        indexing = [noindex, sorted(archive.indexed), sorted(archive.closed_networks())]
         manifest_path = out / MANIFEST
         old: dict[str, list[object]] = {}
         try:
@@ -162,10 +175,72 @@ def _worker(
 
 
 _LINKS = Links(static=True, depth=2)
+#: a day, previous and next day no log holds: a channel's page skeleton is rendered with
+#: them, and each day's page replaces them (see _Skeletons)
+_SENTINELS = (date(1111, 11, 11), date(1111, 11, 12), date(1111, 11, 13))
+_LINES_MARK = "\x00lines\x00"
+
+
+class _Skeletons:
+    """A channel's static day pages without a template run per page.
+
+    The template is rendered once per channel (and per "has a previous / next day" pair)
+    with sentinel dates and a mark where the lines go; a day's page is that skeleton with
+    the dates put in and its lines between. Every page equals what the template gives
+    (tests/test_web_html.py compares them); a channel, network or site name that could
+    hold a sentinel date makes every page go through the template instead.
+    """
+
+    def __init__(self, archive: Archive, chan: ChannelInfo) -> None:
+        self.archive = archive
+        self.chan = chan
+        self.usable = not any("1111-11-1" in t for t in (chan.name, chan.network, archive.title))
+        self._made: dict[tuple[bool, bool], tuple[str, str]] = {}
+
+    def page(
+        self, day: date, recs: list[Record], neighbours: tuple[date | None, date | None]
+    ) -> bytes:
+        if not self.usable:
+            return self.archive.day_html(
+                self.chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours,
+                sources=False,
+            )  # fmt: skip
+        prev, nxt = neighbours
+        shape = (prev is not None, nxt is not None)
+        made = self._made.get(shape)
+        if made is None:
+            html = self.archive.day_html(
+                self.chan,
+                _SENTINELS[0],
+                _LINKS,
+                UTC,
+                "UTC",
+                records=(),
+                neighbours=(_SENTINELS[1] if prev else None, _SENTINELS[2] if nxt else None),
+                sources=False,
+                lines=Markup(_LINES_MARK),
+            ).decode("utf-8")
+            head, mark, tail = html.partition(_LINES_MARK)
+            assert mark, "the day template lost its lines"
+            made = self._made[shape] = (head, tail)
+        dates = ((_SENTINELS[0], day), (_SENTINELS[1], prev), (_SENTINELS[2], nxt))
+        head, tail = made
+        for sentinel, real in dates:
+            if real is not None:
+                long_old, long_new = sentinel.strftime(_LONG), real.strftime(_LONG)
+                old, new = sentinel.isoformat(), real.isoformat()
+                head = head.replace(long_old, long_new).replace(old, new)
+                tail = tail.replace(long_old, long_new).replace(old, new)
+        lines = str(render_lines(recs, UTC, self.chan.name))
+        return (head + lines + tail).encode("utf-8")
+
+
+#: how the day template spells a day in full (day.html's heading)
+_LONG = "%A %Y-%m-%d"
 
 
 def _day(
-    archive: Archive,
+    pages: _Skeletons,
     chan: ChannelInfo,
     folder: Path,
     old: dict[str, list[object]],
@@ -190,10 +265,7 @@ def _day(
         done.days_kept += 1
         return False
     done.days_written += 1
-    body = archive.day_html(
-        chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours, sources=False
-    )
-    _write(page, body, mkdir=False)
+    _write(page, pages.page(day, recs, neighbours), mkdir=False)
     return True
 
 
@@ -208,6 +280,7 @@ def _write_channels(
         folder.mkdir(parents=True, exist_ok=True)
         counts: dict[date, int] = {}
         changed = False
+        pages = _Skeletons(archive, chan)
         # one streamed read of the channel, split into UTC days; a day is written once the
         # next one is known (its "next day" link)
         held: tuple[date, list[Record]] | None = None
@@ -222,12 +295,12 @@ def _write_channels(
             day_end = (number + 1) * _DAY_KEYS
             day = (_EPOCH_DAY + timedelta(days=number)).date()
             if held is not None:
-                changed |= _day(archive, chan, folder, old, new, done, *held, (prev, day))
+                changed |= _day(pages, chan, folder, old, new, done, *held, (prev, day))
                 counts[held[0]] = len(held[1])
                 prev = held[0]
             held = (day, [rec])
         if held is not None:
-            changed |= _day(archive, chan, folder, old, new, done, *held, (prev, None))
+            changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None))
             counts[held[0]] = len(held[1])
         if changed or not (folder / "index.html").exists():
             _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))

@@ -17,7 +17,8 @@ from twisted.python import log
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
-from logbot.web.site import SECURITY_HEADERS, Archive, Page, page_headers
+from logbot.web.common import Page, page_headers
+from logbot.web.site import Archive
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], T]], "Deferred[T]"]
@@ -102,21 +103,4 @@ def _header(request: Any, name: str) -> str | None:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def make_site(archive: Archive, run: Runner[Page]) -> server.Site:
-    """A twisted.web Site for ``archive`` (no request log: nothing of readers is kept)."""
-    site = server.Site(ArchiveResource(archive, run))  # type: ignore[no-untyped-call]
-    site.displayTracebacks = False
-    site.log = lambda request: None  # type: ignore[method-assign]
-    return site
-
-
-__all__ = ["SECURITY_HEADERS", "ArchiveResource", "make_site"]
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6) -> (host, port); ValueError if malformed."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--listen takes HOST:PORT, not {text!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+__all__ = ["ArchiveResource", "Runner"]

@@ -1,0 +1,144 @@
+"""A day's events as HTML list items and as text-log lines: the body of a day page."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+
+from markupsafe import Markup
+
+from logbot.events import CHANNEL_KINDS, Kind
+from logbot.render import Record, record_time, text_line
+from logbot.storage.names import KEY_SPREAD
+from logbot.text import visible
+from logbot.web.ircformat import esc, irc_html_str, nick_colour
+
+__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "log_line", "render_lines"]
+
+#: kinds the "hide joins/parts" toggle hides
+NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
+#: what a day shows with them hidden
+SHOWN_KINDS = tuple(k.value for k in Kind if k in CHANNEL_KINDS and k.value not in NOISE_KINDS)
+
+
+def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
+    """What happened, as HTML after the nick (``nick``, ``text``, ``chan``: already HTML)."""
+    k = rec.kind
+    who = f'{nick} <span class="uh">({esc(visible(rec.userhost))})</span>' if rec.userhost else nick
+    reason = f" ({text})" if rec.text else ""
+    if k == "join":
+        return f"{who} has joined {chan}"
+    if k == "part":
+        return f"{who} has left {chan}{reason}"
+    if k == "quit":
+        return f"{who} has quit{reason}"
+    target = esc(visible(rec.target))
+    if k == "kick":
+        return f"{nick} has kicked {target} from {chan}{reason}"
+    if k == "nick":
+        return f"{nick} is now known as {target}"
+    if k == "topic":
+        if not rec.text:
+            return f"{nick or 'the server'} cleared the topic"
+        if not rec.nick:
+            return f"the topic is: {text}"
+        return f"{nick} changed the topic to: {text}"
+    if k == "mode":
+        return f"{nick or 'the server'} sets mode {text}"
+    return f"[{esc(k)}] {nick} {text}"
+
+
+_PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--"}
+
+
+def _clock(tz: tzinfo, records: Sequence[Record]) -> Callable[[int], str]:
+    """``HH:MM:SS`` in ``tz`` of an event id; plain arithmetic when the offset is fixed over
+    the records (every day but the two DST changes)."""
+    if not records:
+        return lambda key: ""
+    first = record_time(records[0].id)
+    last = record_time(records[-1].id)
+    offset = first.astimezone(tz).utcoffset()
+    if offset is None or offset != last.astimezone(tz).utcoffset():
+        return lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")
+    shift = int(offset.total_seconds())
+    spread = KEY_SPREAD * 1_000_000
+    table = _clock_table()
+
+    def clock(key: int) -> str:
+        return table[(key // spread + shift) % 86_400]
+
+    return clock
+
+
+@functools.cache
+def _clock_table() -> tuple[str, ...]:
+    """``HH:MM:SS`` of every second of a day (a lookup is cheaper than formatting a line's)."""
+    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+
+
+def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
+    """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text.
+
+    Nick colours follow a nick across its changes within these lines. Built with plain
+    string formatting (a busy day has thousands of lines); every IRC string goes through
+    :func:`esc` or :func:`irc_html`.
+    """
+    alias: dict[str, int] = {}
+    shown: dict[str, str] = {}  # nick -> its HTML under its current colour
+    # nick -> what follows the time of that nick's message up to its text (most lines)
+    said: dict[str, str] = {}
+    clock = _clock(tz, records)
+    chan_html = esc(visible(chan))
+    out: list[str] = []
+    add = out.append
+    for rec in records:
+        kind = rec.kind
+        nick = rec.nick
+        eid = rec.id
+        if kind == "message":
+            head = said.get(nick)
+            if head is not None:
+                text = irc_html_str(rec.text) if rec.text else ""
+                add(
+                    f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
+                    f'rel="nofollow">{clock(eid)}{head}{text}</bdi></li>\n'
+                )
+                continue
+        nick_html = shown.get(nick)
+        if nick_html is None or kind == "nick":
+            key = nick.lower()
+            colour = alias.get(key)
+            if colour is None:
+                colour = alias[key] = nick_colour(nick)
+            if kind == "nick" and rec.target:
+                alias[rec.target.lower()] = colour
+                shown.pop(rec.target, None)
+                said.pop(rec.target, None)
+            nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+            said.pop(nick, None)
+        text = irc_html_str(rec.text) if rec.text else ""
+        if kind == "message":
+            prefix, body = f"&lt;{nick_html}&gt;", text
+            said[nick] = f'</a> <span class="p">{prefix}</span> <bdi class="msg">'
+        elif kind == "action":
+            prefix, body = "*", f"{nick_html} {text}"
+        elif kind == "notice":
+            prefix, body = f"-{nick_html}-", text
+        else:
+            prefix = _PREFIX.get(kind, "--")
+            body = _kind_text(rec, nick_html, text, chan_html)
+        add(
+            f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
+            f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
+            f'<bdi class="msg">{body}</bdi></li>\n'
+        )
+    return Markup("".join(out))
+
+
+def log_line(rec: Record, tz: tzinfo) -> str:
+    """``rec`` in the text log's format (``[20:35:22] <alice> hello``), in zone ``tz``."""
+    # text_line is "YYYY-MM-DD HH:MM:SS CHANNEL BODY", the channel made visible char for char
+    line = text_line(rec, tz=tz)
+    return f"[{line[11:19]}] {line[21 + len(rec.channel) :]}"
