@@ -23,7 +23,7 @@ import ssl
 import stat
 import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from twisted.logger import Logger
@@ -110,6 +110,11 @@ class _Layer:
     in_file: bool = False
 
 
+def _tables(*values: Any) -> bool:
+    """One of the values is an array of channel tables (``[[network.channel]]``)."""
+    return any(isinstance(v, list) and any(isinstance(i, dict) for i in v) for v in values)
+
+
 def _table_layer(
     table: Mapping[str, Any], known: Sequence[str], label: Callable[[str], str]
 ) -> _Layer:
@@ -132,6 +137,18 @@ def _table_layer(
                     "of a file without [[network]] tables)",
                 )
             _unknown_key(label(raw), raw, known)
+        if (
+            key == "channels"
+            and key in spelled
+            and spelled[key] != raw
+            and _tables(value, layer.values[key])
+        ):
+            # channels = ["#a"] beside [[network.channel]] tables: one list of channels
+            before = layer.values[key]
+            both = [before] if isinstance(before, str) else list(before)
+            both.extend([value] if isinstance(value, str | dict) else value)
+            layer.values[key] = both
+            continue
         if key in spelled:
             _fail(label(raw), f"given twice (as {spelled[key]} and as {raw})")
         spelled[key] = raw
@@ -355,16 +372,25 @@ class _Builder:
                 )
                 networks.append(self.network([flags, own, inherited], index, count))
         self.check_names(networks)
-        for warning in self.warnings:
-            log.warn("{warning}", warning=warning)
-        return Settings(
+        top_retention = _lookup([top], "retention_days")
+        top_publish = _lookup([top], "publish")
+        check_days, check_publish = _BY_NAME["retention_days"].check, _BY_NAME["publish"].check
+        settings = Settings(
             networks=tuple(networks),
             file=shared_file,
             db=shared_db,
             log_level=log_level,
             config_file=self.config_file,
-            warnings=tuple(self.warnings),
+            retention_days=None
+            if top_retention is None
+            else check_days(top_retention.value, top_retention.where),
+            publish=_BY_NAME["publish"].default
+            if top_publish is None
+            else check_publish(top_publish.value, top_publish.where),
         )
+        for warning in self.warnings:
+            log.warn("{warning}", warning=warning)
+        return replace(settings, warnings=tuple(self.warnings))
 
     def tables(self, value: list[Any], label: str) -> list[dict[str, Any]]:
         if not value:
@@ -582,7 +608,25 @@ def _value_text(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple):
+        return ", ".join(_show(v) for v in value) if value else "none"
     return str(value)
+
+
+def _channel_text(channel: ChannelConfig) -> str | None:
+    """``#x: announce "...", web archive unlisted``: what a channel table sets, if anything."""
+    parts = []
+    if channel.announce is not None:
+        parts.append(f"announce {_show(channel.announce)}")
+    if channel.publish is not None:
+        parts.append(f"web archive {channel.publish}")
+    if channel.retention_days is not None:
+        parts.append(f"keep events for {channel.retention_days} days")
+    if channel.nolog_prefixes is not None:
+        parts.append(f"unlogged lines start with {_value_text(channel.nolog_prefixes)}")
+    if channel.optout_nicks:
+        parts.append(f"also opted out {_value_text(channel.optout_nicks)}")
+    return f"  {channel.name}: {', '.join(parts)}" if parts else None
 
 
 def describe(settings: Settings) -> str:
@@ -614,6 +658,7 @@ def describe(settings: Settings) -> str:
         lines.append(f"  nick: {network.nick}" + (f" ({', '.join(who)})" if who else ""))
         names = [c.name + (" (key set)" if c.key else "") for c in network.channels]
         lines.append(f"  channels: {', '.join(names)}")
+        lines.extend(t for t in map(_channel_text, network.channels) if t is not None)
         lines.append(f"  server password: {_secret_text(network.password)}")
         if network.sasl_mechanism is None:
             lines.append("  sasl: none")
@@ -637,7 +682,11 @@ def describe(settings: Settings) -> str:
             if key.label is not None and key.scope == "network":
                 lines.append(f"  {key.label}: {_value_text(getattr(network, key.name))}")
         lines.append(f"  events to: {_backend_text(network.file, network.db)}")
-    for warning in settings.warnings:
+    from logbot.policy import consent_warnings
+
+    # Libera.Chat's policy: said by config check, not at every start of a run
+    where = settings.config_file or "--channel"
+    for warning in (*settings.warnings, *consent_warnings(settings, where)):
         lines.append("")
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
