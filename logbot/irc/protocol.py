@@ -51,6 +51,7 @@ from logbot import __version__
 from logbot.events import Event, Kind, utcnow_from
 from logbot.irc import registration
 from logbot.irc.clock import Clock, DelayedCall
+from logbot.irc.consent import Announcements, ConsentFilter
 from logbot.irc.failures import describe_failure
 from logbot.irc.joins import JOIN_FAILURES, Joins
 from logbot.irc.keepalive import Keepalive
@@ -160,7 +161,11 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     ) -> None:
         self.network = network
         self.factory = factory
-        self._sink = sink
+        # consent first: what people asked not to keep reaches no backend (nor its spool)
+        self._sink = ConsentFilter(network, sink, lambda: self._roster.fold)
+        self._announcements = (
+            factory.announcements if factory is not None else Announcements(network)
+        )
         self._clock = cast(Clock, clock)
         self.nickname = network.nick
         self.username = network.username or network.nick
@@ -790,6 +795,10 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self._mark_connected()
             log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
             self._emit(channel, Kind.JOIN, self.nickname, userhost=userhost, own=True)
+            announce = self._announcements.due(channel, self._clock.seconds())
+            if announce is not None:
+                # paced by the outbox, and logged as the bot's own line once sent
+                self._reply(f"PRIVMSG {channel} :{announce}", channel, announce)
         else:
             joined = self._joined(channel)
             if joined is None:
