@@ -126,6 +126,8 @@ def _table_layer(
         if key == "channel":
             key = "channels"
         if key not in known:
+            if key in _BY_NAME and _BY_NAME[key].scope == "channel":
+                _fail(label(raw), "only allowed in a channel table ([[network.channel]])")
             if key == "log_level":
                 _fail(label(raw), "only allowed at the top level (it is one for the process)")
             if key == "network" and "name" in known:
