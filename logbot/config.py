@@ -494,6 +494,14 @@ class _Builder:
 
         # Keys the table marks plain go to the NetworkConfig field of their name as they are.
         plain = {k.name: value(k.name, k.default) for k in KEYS if k.scope == "network" and k.plain}
+        # Opting out is additive: a network's list never lets the top level's be logged.
+        optout: list[str] = []
+        for layer in layers:
+            if "optout_nicks" in layer.values:
+                check = _BY_NAME["optout_nicks"].check
+                nicks = check(layer.values["optout_nicks"], layer.labels["optout_nicks"])
+                optout.extend(n for n in nicks if n not in optout)
+        plain["optout_nicks"] = tuple(optout)
         return NetworkConfig(
             **plain,
             channels=channels.value,

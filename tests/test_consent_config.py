@@ -68,14 +68,14 @@ def test_channel_tables_and_strings_make_one_channel_list(tmp_path: Path) -> Non
     )
     assert channel_policy(network, "#X") == ChannelPolicy(
         nolog_prefixes=(),
-        optout_nicks=("Net", "Chan"),
+        optout_nicks=("Net", "Top", "Chan"),
         announce="logged: https://example.org/",
         publish="public",
         retention_days=30,
     )
-    # a network's own optout_nicks replace the top-level default, like every network key
+    # opting out adds up: the network's, the top level's and the channel's
     assert channel_policy(network, "#plain") == ChannelPolicy(
-        ("[nolog]",), ("Net",), None, "unlisted", 90
+        ("[nolog]",), ("Net", "Top"), None, "unlisted", 90
     )
     assert channel_policy(network, "#elsewhere") == channel_policy(network, "#plain")
 
