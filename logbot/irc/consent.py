@@ -19,6 +19,7 @@ rejoin within :data:`ANNOUNCE_QUIET` seconds says nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from logbot.casemap import channel_key
 from logbot.events import Event, Kind
@@ -37,38 +38,44 @@ _LEAVING = frozenset({Kind.PART, Kind.QUIT})
 class _Channel:
     """One channel's rules, with its nicks folded under one casemapping."""
 
-    __slots__ = ("fold", "optout", "prefixes", "renamed", "width")
+    __slots__ = ("first", "fold", "optout", "prefixes", "renamed", "width")
 
     def __init__(
         self, prefixes: tuple[str, ...], optout: frozenset[str], fold: Callable[[str], str]
     ) -> None:
         self.prefixes = tuple(p.lower() for p in prefixes)
         self.width = max((len(p) for p in prefixes), default=0)
+        #: the characters a nolog line may start with (a cheap test for every line)
+        self.first = frozenset(
+            {c for p in prefixes for c in (p[0].lower(), p[0].upper())} | set(" \t")
+        )
         self.optout = optout
         self.fold = fold
         #: folded nicks that became opted out by a nick change (until they leave)
         self.renamed: set[str] = set()
 
 
-class ConsentFilter:
-    """``ConsentFilter(network, sink, fold)`` is a sink: it passes on what may be kept.
+class _Folding(Protocol):
+    #: the current nick folding function (the roster's; ISUPPORT may replace it)
+    fold: Callable[[str], str]
 
-    ``fold()`` returns the current nick folding function (the roster's).
+
+class ConsentFilter:
+    """``ConsentFilter(network, sink, roster)`` is a sink: it passes on what may be kept.
+
+    ``roster.fold`` is read on each event: the folding of the network's casemapping.
     """
 
     def __init__(
-        self,
-        network: NetworkConfig,
-        sink: Callable[[Event], None],
-        fold: Callable[[], Callable[[str], str]],
+        self, network: NetworkConfig, sink: Callable[[Event], None], roster: _Folding
     ) -> None:
         self._network = network
         self._sink = sink
-        self._fold = fold
+        self._roster = roster
         self._channels: dict[str, _Channel] = {}
 
     def _rules(self, channel: str) -> _Channel:
-        fold = self._fold()
+        fold = self._roster.fold
         rules = self._channels.get(channel)
         if rules is None or rules.fold is not fold:
             policy = channel_policy(self._network, channel)
@@ -81,22 +88,23 @@ class ConsentFilter:
         return rules
 
     def __call__(self, event: Event) -> None:
+        # Every logged line passes here: the common case (a message from someone not
+        # opted out, not starting like a prefix) is a few lookups.
+        rules = self._channels.get(event.channel)
+        if rules is None or rules.fold is not self._roster.fold:
+            if not event.channel:
+                self._session(event)
+                return
+            rules = self._rules(event.channel)
         kind = event.kind
-        if not event.channel:
-            if kind is Kind.CONNECTED or kind is Kind.DISCONNECTED:
-                # a new connection: nobody is known under another nick any more
-                for rules in self._channels.values():
-                    rules.renamed.clear()
-            self._sink(event)
-            return
-        rules = self._rules(event.channel)
         if kind in _SAID:
             if event.own:
                 self._sink(event)
                 return
-            if rules.prefixes:
-                head = event.text[: rules.width + 16].lstrip().lower()
-                if head.startswith(rules.prefixes):
+            text = event.text
+            if text and text[0] in rules.first:
+                head = text[: rules.width + 16].lstrip().lower()
+                if rules.prefixes and head.startswith(rules.prefixes):
                     return
             if (rules.optout or rules.renamed) and self._opted_out(rules, event.nick):
                 return
@@ -105,6 +113,17 @@ class ConsentFilter:
         if not (rules.optout or rules.renamed) or event.own:
             self._sink(event)
             return
+        self._comings_and_goings(rules, event)
+
+    def _session(self, event: Event) -> None:
+        if event.kind is Kind.CONNECTED or event.kind is Kind.DISCONNECTED:
+            # a new connection: nobody is known under another nick any more
+            for rules in self._channels.values():
+                rules.renamed.clear()
+        self._sink(event)
+
+    def _comings_and_goings(self, rules: _Channel, event: Event) -> None:
+        kind = event.kind
         out = self._opted_out(rules, event.nick)
         if kind is Kind.NICK:
             new = rules.fold(event.target)

@@ -161,8 +161,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     ) -> None:
         self.network = network
         self.factory = factory
-        # consent first: what people asked not to keep reaches no backend (nor its spool)
-        self._sink = ConsentFilter(network, sink, lambda: self._roster.fold)
+        self._sink = sink
         self._announcements = (
             factory.announcements if factory is not None else Announcements(network)
         )
@@ -195,6 +194,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
         self._network_name = factory.network_name if factory is not None else self._label()
         self._roster = Roster()
+        # consent first: what people asked not to keep reaches no backend (nor its spool)
+        self._sink = ConsentFilter(network, sink, self._roster)
         self._fold = self._roster.fold
         self._folded_nick = self._fold(self.nickname)
         #: ISUPPORT, parsed by Twisted (defaults: a server that sends none)
