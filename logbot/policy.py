@@ -18,6 +18,7 @@ from logbot.casemap import channel_key
 from logbot.settings import ChannelConfig, NetworkConfig, Settings
 
 __all__ = [
+    "Access",
     "ChannelPolicy",
     "channel_policy",
     "consent_warnings",
@@ -26,6 +27,7 @@ __all__ = [
     "may_serve",
     "network_for",
     "retention_cutoff",
+    "web_access",
 ]
 
 
@@ -108,6 +110,24 @@ def may_list(publish: str) -> bool:
 def may_index(publish: str, noindex: bool) -> bool:
     """Search engines may index its pages (no ``noindex`` robots header/meta)."""
     return publish == "public" and not noindex
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the web archive (and ``logbot html``) may do with one stored channel."""
+
+    served: bool
+    listed: bool
+    indexed: bool
+
+
+def web_access(settings: Settings | None, network: str, channel: str, noindex: bool) -> Access:
+    """May this stored channel be served, listed, indexed? ``settings`` None (``logbot web``
+    without ``--config``): every channel is public."""
+    publish = (
+        "public" if settings is None else stored_channel_policy(settings, network, channel).publish
+    )
+    return Access(may_serve(publish), may_list(publish), may_index(publish, noindex))
 
 
 # --- retention -----------------------------------------------------------------------------

@@ -12,12 +12,14 @@ from click.testing import CliRunner
 from logbot.cli import main
 from logbot.config import ConfigError, build_settings
 from logbot.policy import (
+    Access,
     ChannelPolicy,
     channel_policy,
     may_index,
     may_list,
     may_serve,
     stored_channel_policy,
+    web_access,
 )
 from logbot.settings import ChannelConfig
 
@@ -213,3 +215,23 @@ def test_publish_says_what_the_web_archive_may_do(
         listed,
         indexed,
     )
+
+
+def test_web_access_reads_each_stored_channels_publish(tmp_path: Path) -> None:
+    """The web asks per (network, channel) as stored; without settings all is public."""
+    settings = settings_of(
+        tmp_path,
+        """
+        publish = "unlisted"
+        [[network]]
+        name = "libera"
+        server = "irc.libera.chat"
+        channels = ["#open", { name = "#closed", publish = "private" }]
+        publish = "public"
+        """,
+    )
+    assert web_access(settings, "libera", "#open", False) == Access(True, True, True)  # type: ignore[arg-type]
+    assert web_access(settings, "libera", "#open", True) == Access(True, True, False)  # type: ignore[arg-type]
+    assert web_access(settings, "Libera", "#CLOSED", False) == Access(False, False, False)  # type: ignore[arg-type]
+    assert web_access(settings, "oftc", "#any", False) == Access(True, False, False)  # type: ignore[arg-type]
+    assert web_access(None, "oftc", "#any", False) == Access(True, True, True)
