@@ -438,6 +438,11 @@ def import_(db: str | None, file: str) -> None:
 # --- forget and prune: deleting stored events ------------------------------------------
 
 
+def _terminal() -> bool:
+    """Someone is there to answer a question."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 @main.command()
 @_db_option
 @_filter_options
@@ -496,7 +501,7 @@ def forget(
         )
         return
     if not yes:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not _terminal():
             engine.dispose()
             raise UsageFailure(
                 f"forget would delete {count} {noun}: confirm with --yes (no terminal to ask on)"

@@ -161,6 +161,22 @@ def test_forget_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     assert len(exported(target)) == 40
 
 
+@pytest.mark.parametrize(("answer", "left"), [("y\n", 27), ("n\n", 40), ("\n", 40)])
+def test_forget_on_a_terminal_asks_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, left: int
+) -> None:
+    """Yes deletes; no, or just Enter, deletes nothing."""
+    import logbot.cli
+
+    monkeypatch.setattr(logbot.cli, "_terminal", lambda: True)
+    target = str(tmp_path / "db.sqlite")
+    load(target, conversation())
+    code, out, _ = cli("forget", "--db", target, "--nick", "bob", stdin=answer)
+    assert code == 0
+    assert out.startswith(f"Delete 13 events from {target}? [y/N]: ")
+    assert len(exported(target)) == left
+
+
 def test_forget_a_bad_query_is_a_usage_error(tmp_path: Path) -> None:
     target = str(tmp_path / "db.sqlite")
     load(target, conversation())
