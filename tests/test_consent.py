@@ -166,6 +166,21 @@ def test_announce_memory_outlives_a_reconnect() -> None:
     assert b"PRIVMSG #x" not in transport.value()
 
 
+def test_an_announcement_the_full_reply_queue_dropped_is_said_on_the_next_join() -> None:
+    bot = Bot(channels=(ChannelConfig("#x", announce="logged"),))
+    """A join whose announcement found the reply queue full does not count as said."""
+    bot.sign_on()
+    bot.proto._outbox.max_replies = 0
+    bot.join("#x")
+    assert bot.sent() == []
+    bot.proto._outbox.max_replies = 10
+    bot.feed(":op!o@h KICK #x logbot :out")
+    bot.clock.advance(10)
+    bot.sent()
+    bot.join("#x")
+    assert bot.sent() == ["PRIVMSG #x :logged"]
+
+
 class StoringBot(Bot):
     """The ``Bot`` harness, its events going to real backends instead of a list."""
 

@@ -186,3 +186,7 @@ class Announcements:
             return None
         self._said[key] = now
         return text
+
+    def dropped(self, channel: str) -> None:
+        """What :meth:`due` gave was not said after all: the next join says it."""
+        self._said.pop(channel_key(channel), None)

@@ -797,9 +797,12 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
             self._emit(channel, Kind.JOIN, self.nickname, userhost=userhost, own=True)
             announce = self._announcements.due(channel, self._clock.seconds())
-            if announce is not None:
-                # paced by the outbox, and logged as the bot's own line once sent
-                self._reply(f"PRIVMSG {channel} :{announce}", channel, announce)
+            # paced by the outbox, and logged as the bot's own line once sent; a full
+            # reply queue drops it, and then the next join says it
+            if announce is not None and not self._outbox.reply(
+                f"PRIVMSG {channel} :{announce}", channel, announce
+            ):
+                self._announcements.dropped(channel)
         else:
             joined = self._joined(channel)
             if joined is None:
