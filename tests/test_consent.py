@@ -112,17 +112,23 @@ def test_a_nick_change_into_or_out_of_an_opted_out_nick_is_followed() -> None:
         ":secret!a@h PRIVMSG #x :as secret",
         ":secret!a@h NICK incognito",
         ":incognito!a@h PRIVMSG #x :hidden too",
-        ":incognito!a@h PART #x",
-        ":incognito!a@h JOIN #x",
-        ":incognito!a@h PRIVMSG #x :a new person by that nick",
+        ":incognito!a@h NICK masked",
+        ":incognito!c@carol.host JOIN #x",
+        ":incognito!c@carol.host PRIVMSG #x :carol under a nick someone opted out used",
+        ":masked!a@h PART #x",
+        ":masked!a@h JOIN #x",
+        ":masked!a@h PRIVMSG #x :a new person by that nick",
     )
     assert said(bot.take_events()) == [
         ("message", "alice", "before"),
         ("nick", "alice", ""),
         ("nick", "secret", ""),
-        ("part", "incognito", ""),
+        ("nick", "incognito", ""),
         ("join", "incognito", ""),
-        ("message", "incognito", "a new person by that nick"),
+        ("message", "incognito", "carol under a nick someone opted out used"),
+        ("part", "masked", ""),
+        ("join", "masked", ""),
+        ("message", "masked", "a new person by that nick"),
     ]
 
 

@@ -128,6 +128,8 @@ class ConsentFilter:
         if kind is Kind.NICK:
             new = rules.fold(event.target)
             if out:
+                # the old nick is free again: whoever takes it next is someone else
+                rules.renamed.discard(rules.fold(event.nick))
                 rules.renamed.add(new)
             else:
                 rules.renamed.discard(new)
