@@ -75,6 +75,8 @@ class _RunOptions:
         self.from_env = frozenset(
             name for name in self.given if sources[name] == ParameterSource.ENVIRONMENT
         )
+        #: the group's --config (or LOGBOT_CONFIG), for subcommands that read the settings
+        self.config_file: str | None = None
 
 
 class _Root(click.Group):
@@ -127,6 +129,7 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
     # What a run would take from the command line and from LOGBOT_* variables; `config
     # check` reads it too, so that it reports what a run in this environment would do.
     ctx.obj = _RunOptions(ctx, options)
+    ctx.obj.config_file = config_file
     if ctx.invoked_subcommand is not None:
         return
     from logbot.config import ConfigError, build_settings
@@ -503,6 +506,147 @@ def gaps(
     _emit(lines, utf8=fmt == "json")
     if not found:
         sys.exit(1)
+
+
+# --- forget and prune: deleting stored events ------------------------------------------
+
+
+def _terminal() -> bool:
+    """Someone is there to answer a question."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+@main.command()
+@_db_option
+@_filter_options
+@click.option("--query", metavar="Q", help="Only events matching this search query.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def forget(
+    db: str | None,
+    network: str | None,
+    channel: tuple[str, ...],
+    nick: tuple[str, ...],
+    kind: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    query: str | None,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    """Delete the stored events the filters select (full-text index included).
+
+    logbot forget --nick alice --channel '#x' --since 2026-01-01
+
+    The filters and --query mean what they mean to `logbot search`; at least one is
+    required. Asks for confirmation on a terminal unless --yes. The text log is not
+    rewritten (see the README).
+    """
+    from logbot import search as searching
+    from logbot.query import parse
+    from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
+    from logbot.storage.forget import delete_ids, matching_ids
+
+    if not (network or channel or nick or kind or since or until or query):
+        raise UsageFailure(
+            "forget needs at least one filter (--nick, --channel, --network, --kind, --since, "
+            "--until or --query); it never deletes everything"
+        )
+    request = searching.SearchRequest(
+        db=db, network=network, channels=channel, nicks=nick, kinds=kind, since=since, until=until
+    )
+    try:
+        parsed = parse(query) if query is not None else None
+        filters = searching.build_filters(request)
+        ids = matching_ids(db, filters, parsed)
+        engine = make_engine(db, create_dirs=False, must_exist=True)
+    except (*searching.USER_ERRORS, StorageError) as exc:
+        _fail(exc)
+        return
+    where = display_target(engine)
+    count = len(ids)
+    noun = "event" if count == 1 else "events"
+    if dry_run or not ids:
+        engine.dispose()
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(
+            f"logbot: {verb} {count} {noun} from {where}" + (" (dry run)" if dry_run else "")
+        )
+        return
+    if not yes:
+        if not _terminal():
+            engine.dispose()
+            raise UsageFailure(
+                f"forget would delete {count} {noun}: confirm with --yes (no terminal to ask on)"
+            )
+        if not click.confirm(f"Delete {count} {noun} from {where}?", default=False):
+            engine.dispose()
+            click.echo("logbot: nothing deleted")
+            return
+    try:
+        with storage_errors(engine):
+            deleted = delete_ids(engine, ids)
+    except StorageError as exc:
+        _fail(exc)
+        return
+    finally:
+        engine.dispose()
+    click.echo(f"logbot: deleted {deleted} {'event' if deleted == 1 else 'events'} from {where}")
+    click.echo("logbot: the text log is not rewritten (README: Consent and retention)", err=True)
+
+
+@main.command()
+@_db_option
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.toml",
+    help="The config file that sets retention_days [default: logbot's --config].",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.pass_obj
+def prune(run_options: _RunOptions, db: str | None, config_file: str | None, dry_run: bool) -> None:
+    """Delete events older than retention_days, as the running bot does every hour.
+
+    Reads retention_days from the config file; prunes --db, or every database the file
+    names. "Older than N days": before local midnight at the start of the day N-1 days
+    before today.
+    """
+    from datetime import UTC, datetime
+
+    from logbot.config import ConfigError, build_settings
+    from logbot.retention import local_zone, prune_database, retention_configured, sql_targets
+    from logbot.storage.engine import StorageError
+
+    config_file = config_file or run_options.config_file
+    if config_file is None:
+        raise UsageFailure("prune needs the config file that sets retention_days (--config FILE)")
+    try:
+        settings = build_settings(run_options.given, config_file, os.environ, run_options.from_env)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    if not retention_configured(settings):
+        click.echo(f"logbot: {config_file} sets no retention_days: nothing to prune")
+        return
+    now = datetime.now(UTC)
+    tz = local_zone()
+    targets = [db] if db is not None else sql_targets(settings)
+    total = 0
+    for target in targets:
+        try:
+            result = prune_database(target, settings, now, tz, dry_run=dry_run)
+        except StorageError as exc:
+            _fail(exc)
+            return
+        for (net, chan), count in sorted(result.per_channel.items()):
+            click.echo(f"{net} {chan}: {count}")
+        total += result.total
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"logbot: {verb} {total} {'event' if total == 1 else 'events'} older than their "
+        "channel's retention_days" + (" (dry run)" if dry_run else "")
+    )
 
 
 @main.group("db")

@@ -23,7 +23,7 @@ import ssl
 import stat
 import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from twisted.logger import Logger
@@ -112,6 +112,11 @@ class _Layer:
     in_file: bool = False
 
 
+def _tables(*values: Any) -> bool:
+    """One of the values is an array of channel tables (``[[network.channel]]``)."""
+    return any(isinstance(v, list) and any(isinstance(i, dict) for i in v) for v in values)
+
+
 def _table_layer(
     table: Mapping[str, Any], known: Sequence[str], label: Callable[[str], str]
 ) -> _Layer:
@@ -123,6 +128,8 @@ def _table_layer(
         if key == "channel":
             key = "channels"
         if key not in known:
+            if key in _BY_NAME and _BY_NAME[key].scope == "channel":
+                _fail(label(raw), "only allowed in a channel table ([[network.channel]])")
             if key == "network" and "name" in known:
                 _fail(label(raw), "unknown key (a network's name is its name key)")
             if key in _BY_NAME and _BY_NAME[key].scope == "top":
@@ -134,6 +141,18 @@ def _table_layer(
                     "of a file without [[network]] tables)",
                 )
             _unknown_key(label(raw), raw, known)
+        if (
+            key == "channels"
+            and key in spelled
+            and spelled[key] != raw
+            and _tables(value, layer.values[key])
+        ):
+            # channels = ["#a"] beside [[network.channel]] tables: one list of channels
+            before = layer.values[key]
+            both = [before] if isinstance(before, str) else list(before)
+            both.extend([value] if isinstance(value, str | dict) else value)
+            layer.values[key] = both
+            continue
         if key in spelled:
             _fail(label(raw), f"given twice (as {spelled[key]} and as {raw})")
         spelled[key] = raw
@@ -376,9 +395,10 @@ class _Builder:
                 f"{name}: web",
                 "shows the top-level db, but the networks name their own: set db at the top level",
             )
-        for warning in self.warnings:
-            log.warn("{warning}", warning=warning)
-        return Settings(
+        top_retention = _lookup([top], "retention_days")
+        top_publish = _lookup([top], "publish")
+        check_days, check_publish = _BY_NAME["retention_days"].check, _BY_NAME["publish"].check
+        settings = Settings(
             networks=tuple(networks),
             file=shared_file,
             db=shared_db,
@@ -388,7 +408,16 @@ class _Builder:
             warnings=tuple(self.warnings),
             metrics=metrics,
             web=web,
+            retention_days=None
+            if top_retention is None
+            else check_days(top_retention.value, top_retention.where),
+            publish=_BY_NAME["publish"].default
+            if top_publish is None
+            else check_publish(top_publish.value, top_publish.where),
         )
+        for warning in self.warnings:
+            log.warn("{warning}", warning=warning)
+        return replace(settings, warnings=tuple(self.warnings))
 
     def web(self, value: object, label: str) -> WebConfig:
         """The [web] table, each key checked by its entry in the key table."""
@@ -508,6 +537,14 @@ class _Builder:
 
         # Keys the table marks plain go to the NetworkConfig field of their name as they are.
         plain = {k.name: value(k.name, k.default) for k in KEYS if k.scope == "network" and k.plain}
+        # Opting out is additive: a network's list never lets the top level's be logged.
+        optout: list[str] = []
+        for layer in layers:
+            if "optout_nicks" in layer.values:
+                check = _BY_NAME["optout_nicks"].check
+                nicks = check(layer.values["optout_nicks"], layer.labels["optout_nicks"])
+                optout.extend(n for n in nicks if n not in optout)
+        plain["optout_nicks"] = tuple(optout)
         return NetworkConfig(
             **plain,
             channels=channels.value,
@@ -624,7 +661,25 @@ def _value_text(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple):
+        return ", ".join(_show(v) for v in value) if value else "none"
     return str(value)
+
+
+def _channel_text(channel: ChannelConfig) -> str | None:
+    """``#x: announce "...", web archive unlisted``: what a channel table sets, if anything."""
+    parts = []
+    if channel.announce is not None:
+        parts.append(f"announce {_show(channel.announce)}")
+    if channel.publish is not None:
+        parts.append(f"web archive {channel.publish}")
+    if channel.retention_days is not None:
+        parts.append(f"keep events for {channel.retention_days} days")
+    if channel.nolog_prefixes is not None:
+        parts.append(f"unlogged lines start with {_value_text(channel.nolog_prefixes)}")
+    if channel.optout_nicks:
+        parts.append(f"also opted out {_value_text(channel.optout_nicks)}")
+    return f"  {channel.name}: {', '.join(parts)}" if parts else None
 
 
 def describe(settings: Settings) -> str:
@@ -660,6 +715,7 @@ def describe(settings: Settings) -> str:
         lines.append(f"  nick: {network.nick}" + (f" ({', '.join(who)})" if who else ""))
         names = [c.name + (" (key set)" if c.key else "") for c in network.channels]
         lines.append(f"  channels: {', '.join(names)}")
+        lines.extend(t for t in map(_channel_text, network.channels) if t is not None)
         lines.append(f"  server password: {_secret_text(network.password)}")
         if network.sasl_mechanism is None:
             lines.append("  sasl: none")
@@ -690,7 +746,11 @@ def describe(settings: Settings) -> str:
         lines.append(f"  title: {_show(web.title)}")
         lines.append(f"  channels: {', '.join(web.channels) if web.channels else 'all'}")
         lines.append(f"  search engines: {'asked not to index' if web.noindex else 'may index'}")
-    for warning in settings.warnings:
+    from logbot.policy import consent_warnings
+
+    # Libera.Chat's policy: said by config check, not at every start of a run
+    where = settings.config_file or "--channel"
+    for warning in (*settings.warnings, *consent_warnings(settings, where)):
         lines.append("")
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -366,6 +366,14 @@ def run(
         connect(reactor, network, factory)
     wire_flow_control(sinks, factories)
 
+    from logbot.retention import RetentionRunner, retention_configured
+
+    if retention_configured(settings):
+        # hourly, in a thread with its own connection, in small batches
+        retention = RetentionRunner(settings, reactor)
+        retention.start()
+        reactor.addSystemEventTrigger("before", "shutdown", retention.stop)
+
     def on_stop(signum: int, frame: Any) -> None:
         reactor.callFromThread(_stop, reactor)
 

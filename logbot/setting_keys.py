@@ -31,6 +31,13 @@ EXAMPLE_METRICS_LISTEN = "127.0.0.1:9108"
 
 DEFAULT_WEB_TITLE = "IRC logs"
 
+#: a message or action starting with one of these is stored nowhere
+DEFAULT_NOLOG_PREFIXES: tuple[str, ...] = ("[nolog]", "[off]")
+#: who may see a channel's archive: "public" (listed, may be indexed), "unlisted" (served,
+#: never listed or indexed), "private" (never served)
+PUBLISH_LEVELS = ("public", "unlisted", "private")
+DEFAULT_PUBLISH = "public"
+
 LOG_LEVELS = ("debug", "info", "warn", "error")
 SASL_MECHANISMS = ("PLAIN", "EXTERNAL")
 #: every run option --NAME also reads the environment variable ENV_PREFIX + NAME.upper()
@@ -231,8 +238,84 @@ def _metrics(value: object, where: str) -> str:
     return _listen_text(value["listen"], f"{where}.listen")
 
 
+def _prefixes(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        _want("an array of strings", value, where)
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            _fail(where, f"each prefix must be a string, got {_got(item)}")
+        out.append(_word(item, where))
+    return tuple(out)
+
+
+def _nicks(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        _want("an array of nicks", value, where)
+    for item in value:
+        if not isinstance(item, str):
+            _fail(where, f"each nick must be a string, got {_got(item)}")
+    return tuple(_nick(item, where) for item in value)
+
+
+def _days(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _want("a whole number of days", value, where)
+    if value < 1:
+        _fail(where, f"must be at least 1 day, got {value}")
+    return value
+
+
+def _publish(value: object, where: str) -> str:
+    level = _word(value, where).lower()
+    if level not in PUBLISH_LEVELS:
+        _fail(where, f"must be one of {', '.join(PUBLISH_LEVELS)}, got {_show(value)}")
+    return level
+
+
+def _channel_name(name: str, where: str) -> None:
+    if name[0] not in CHANNEL_PREFIXES or "," in name or len(name) < 2:
+        _fail(
+            where,
+            f"{_show(name)} is not a channel name (it starts with #, &, + or ! and has no comma)",
+        )
+    if any(ord(c) < 32 or c.isspace() for c in name):
+        _fail(where, f"{_show(name)}: must not contain spaces or control characters")
+
+
+def _channel_table(entry: dict[str, Any], where: str) -> ChannelConfig:
+    """A ``[[network.channel]]`` table: ``name``, ``key`` and the per-channel keys."""
+    from logbot.settings import ChannelConfig
+
+    name = entry.get("name")
+    if name is None:
+        _fail(where, 'a channel table needs name = "#channel"')
+    name = _text(name, f"{where}: name")
+    _channel_name(name, f"{where}: name")
+    here = f"{where}: {name}"
+    values: dict[str, Any] = {}
+    for raw, value in entry.items():
+        field = raw.replace("-", "_")
+        if field == "name":
+            continue
+        if field == "key":
+            # the key is the channel's password: never echoed
+            if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+                _fail(f"{here}: key", "must be a string without spaces")
+            values["key"] = value
+            continue
+        key = _BY_NAME.get(field)
+        if key is None or not key.channel:
+            allowed = ", ".join(["name", "key", *(k.name for k in KEYS if k.channel)])
+            _fail(f"{here}: {raw}", f"unknown key in a channel table (it takes {allowed})")
+        if field in values:
+            _fail(f"{here}: {raw}", "given twice")
+        values[field] = key.check(value, f"{here}: {raw}")
+    return ChannelConfig(name=name, **values)
+
+
 def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
-    """``"#chan"`` or ``"#chan key"`` entries (a string or an array of them)."""
+    """``"#chan"`` or ``"#chan key"`` entries, or channel tables (a string or an array)."""
     entries: Sequence[object]
     if isinstance(value, str):
         entries = [value]
@@ -247,8 +330,16 @@ def _channels(value: object, where: str) -> tuple[ChannelConfig, ...]:
     channels: list[ChannelConfig] = []
     seen: dict[str, str] = {}
     for entry in entries:
+        if isinstance(entry, dict):
+            table = _channel_table(entry, where)
+            folded = table.name.lower()
+            if folded in seen:
+                _fail(where, f"{_show(table.name)} is listed twice")
+            seen[folded] = table.name
+            channels.append(table)
+            continue
         if not isinstance(entry, str):
-            _fail(where, f"each channel must be a string, got {_got(entry)}")
+            _fail(where, f"each channel must be a string or a table, got {_got(entry)}")
         parts = entry.split()
         if not parts:
             _fail(where, "a channel name is empty")
@@ -347,6 +438,10 @@ class Key(NamedTuple):
     #: ``config check`` prints ``  LABEL: VALUE`` for each network (None: a line of its own
     #: in :func:`describe` shows it)
     label: str | None = None
+    #: a channel table (``[[network.channel]]``) may set it too, for that channel only (the
+    #: :class:`~logbot.settings.ChannelConfig` field of the same name; None there: the
+    #: network's value). Scope "channel": only a channel table may set it.
+    channel: bool = False
 
     @property
     def option(self) -> str:
@@ -417,6 +512,18 @@ KEYS: tuple[Key, ...] = (
     Key("metrics", _metrics, "Serve /metrics (Prometheus) and /healthz on HOST:PORT "
         "(the file's [metrics] table: listen = ...).", scope="top", flag="metrics",
         metavar="HOST:PORT", plain=False),
+    # consent and retention (README "Consent and retention")
+    Key("nolog_prefixes", _prefixes, "A message or action starting with one is stored nowhere.",
+        default=DEFAULT_NOLOG_PREFIXES, channel=True, label="unlogged lines start with"),
+    Key("optout_nicks", _nicks, "Nicks whose messages are stored nowhere (joins without "
+        "userhost).", default=(), channel=True, label="opted-out nicks"),
+    Key("retention_days", _days, "Delete stored events older than this many days (local "
+        "midnight).", channel=True, label="retention (days)"),
+    Key("publish", _publish, "public (listed), unlisted (served, not listed) or private "
+        "(never served) in the web archive.", default=DEFAULT_PUBLISH, channel=True,
+        label="web archive"),
+    Key("announce", _text, "Said once in the channel after joining (e.g. where the logs are).",
+        scope="channel", channel=True),
     # [[network]] tables, or the name of the one network a file without tables describes
     Key("network", _text, "The [[network]] tables, or the name of the one network.",
         scope="top", plain=False),
@@ -437,7 +544,9 @@ _BY_NAME = {key.name: key for key in KEYS if key.scope != "web"}
 _NETWORK_KEYS = tuple(key.name for key in KEYS if key.scope == "network")
 #: keys the top level may hold: every network key as a default (but a network's own name),
 #: and the process-wide ones
-_TOP_KEYS = tuple(key.name for key in KEYS if key.name != "name" and key.scope != "web")
+_TOP_KEYS = tuple(
+    key.name for key in KEYS if key.name != "name" and key.scope not in ("web", "channel")
+)
 #: the keys of the [web] table
 WEB_KEYS: dict[str, Key] = {key.name: key for key in KEYS if key.scope == "web"}
 #: every key a config file may use (dashes may stand for underscores; channel = channels)

@@ -13,9 +13,11 @@ from logbot.setting_keys import (
     DEFAULT_FALLBACK_ENCODING,
     DEFAULT_LOG_LEVEL,
     DEFAULT_NICK,
+    DEFAULT_NOLOG_PREFIXES,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
+    DEFAULT_PUBLISH,
     DEFAULT_WEB_TITLE,
 )
 
@@ -43,8 +45,18 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class ChannelConfig:
+    """One configured channel. The consent keys left None take the network's value
+    (:func:`logbot.policy.channel_policy` combines them)."""
+
     name: str
     key: str | None = field(default=None, repr=False)
+    #: said once in the channel after joining (paced; not again within an hour)
+    announce: str | None = None
+    publish: str | None = None
+    retention_days: int | None = None
+    nolog_prefixes: tuple[str, ...] | None = None
+    #: added to the network's opted-out nicks
+    optout_nicks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,10 @@ class NetworkConfig:
     fallback_encoding: str = DEFAULT_FALLBACK_ENCODING
     file: str | None = None
     db: str | None = None
+    nolog_prefixes: tuple[str, ...] = DEFAULT_NOLOG_PREFIXES
+    optout_nicks: tuple[str, ...] = ()
+    retention_days: int | None = None
+    publish: str = DEFAULT_PUBLISH
 
 
 @dataclass(frozen=True)
@@ -116,3 +132,7 @@ class Settings:
     metrics: str | None = None
     #: the [web] table (None: no web pages from this process)
     web: WebConfig | None = None
+    #: the top-level ``retention_days`` and ``publish``: for stored channels of a network
+    #: no ``[[network]]`` table names (its name came from the server)
+    retention_days: int | None = None
+    publish: str = DEFAULT_PUBLISH

@@ -730,6 +730,10 @@ def test_describe_explains_a_run(config: Path, tmp_path: Path) -> None:
           sasl password: from file {tmp_path / "libera.pass"}
           keepalive: PING every 60s, reconnect after 120s without an answer
           bytes that are not UTF-8 decoded as: latin-1
+          unlogged lines start with: "[nolog]", "[off]"
+          opted-out nicks: none
+          retention (days): none
+          web archive: public
           events to: database postgresql+psycopg://logbot:***@db.example/logbot
 
         network (name from the server)
@@ -740,7 +744,17 @@ def test_describe_explains_a_run(config: Path, tmp_path: Path) -> None:
           sasl: none
           keepalive: PING every 30s, reconnect after 120s without an answer
           bytes that are not UTF-8 decoded as: cp1251
-          events to: text file /logs/y.log, database postgresql+psycopg://logbot:***@db.example/logbot"""
+          unlogged lines start with: "[nolog]", "[off]"
+          opted-out nicks: none
+          retention (days): none
+          web archive: public
+          events to: text file /logs/y.log, database postgresql+psycopg://logbot:***@db.example/logbot
+
+        warning: {config}: libera #x: published (public) without announce
+
+        warning: {config}: libera #private: published (public) without announce
+
+        warning: {config}: network #2 #y: published (public) without announce"""
     )
     assert "dbpass" not in text
 

@@ -207,7 +207,13 @@ def test_example_config_passes_config_check(tmp_path: Path, example_env: dict[st
         "network libera",
         "  server: irc.libera.chat port 6697, TLS, certificate verified against the system "
         "CA store",
-        "  channels: #logbot-example, #logbot-private (key set)",
+        "  channels: #logbot-general, #logbot-example, #logbot-private (key set)",
+        '  #logbot-example: announce "This channel is logged: '
+        'https://logs.example.org/", web archive public, keep events '
+        'for 730 days, unlogged lines start with "[nolog]", "[off]", "!nolog", also opted out '
+        '"quietperson"',
+        '  opted-out nicks: "NoLogPlease"',
+        "  web archive: private",
         "  sasl: PLAIN as logbot, required (never joins unauthenticated)",
         f"  sasl password: from file {tmp_path}/credentials/libera.pass",
         f"  client certificate: {tmp_path}/credentials/oftc.pem",

@@ -245,7 +245,7 @@ CASES = [
     Case(
         "channel-not-string",
         'server = "h"\nchannels = ["#a", 1]\n',
-        "{f}: channels: each channel must be a string, got an integer 1",
+        "{f}: channels: each channel must be a string or a table, got an integer 1",
     ),
     Case(
         "channel-no-prefix",

@@ -210,3 +210,40 @@ def test_sighup_during_start_up_is_harmless_and_later_reopens(tmp_path: Path) ->
     assert "<alice> before rotation" in (tmp_path / "a.log.1").read_text()
     assert seen["new"] == ""
     assert "<alice>" not in log.read_text()
+
+
+def _retention_calls(reactor: ServiceReactor) -> list[float]:
+    from logbot.retention import RetentionRunner
+
+    return [
+        call.getTime()
+        for call in reactor.getDelayedCalls()
+        if isinstance(getattr(call.func, "__self__", None), RetentionRunner)
+    ]
+
+
+def test_retention_runs_are_scheduled_only_when_configured_and_stop_at_shutdown(
+    tmp_path: Path,
+) -> None:
+    """retention_days set: a prune a minute after start; SIGTERM cancels it. Unset: none."""
+    from dataclasses import replace
+
+    from logbot.retention import FIRST_DELAY
+
+    seen: dict[str, list[float]] = {}
+    for label, days in (("with", 7), ("without", None)):
+        settings = Settings(networks=(network("a", tmp_path / f"{label}.log"),))
+        settings = replace(settings, retention_days=days)
+        signals = Signals(tmp_path / "nothing")
+
+        def session(
+            reactor: ServiceReactor, label: str = label, signals: Signals = signals
+        ) -> None:
+            seen[label] = _retention_calls(reactor)
+            signals.send(signal.SIGTERM)
+            reactor.pump()
+            seen[label + " after"] = _retention_calls(reactor)
+
+        run(settings, ServiceReactor(session), begin_logging=lambda level: None,
+            install_signal=signals)  # fmt: skip
+    assert seen == {"with": [FIRST_DELAY], "with after": [], "without": [], "without after": []}

@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 
 from logbot.events import Event
 from logbot.irc.clock import Clock, DelayedCall
+from logbot.irc.consent import Announcements
 from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
 from logbot.irc.history import GapBook, Resume
@@ -68,6 +69,8 @@ class LogBotFactory(ReconnectingClientFactory):
         self._clock = cast(Clock, clock)
         self._reactor_time = clock
         self.delay = self.initialDelay
+        #: when each channel was last told it is logged (kept across reconnects)
+        self.announcements = Announcements(network)
         #: the protocol of the live connection, if there is one
         self.connection: LogBotProtocol | None = None
         self._isupport_name: str | None = None

@@ -70,12 +70,16 @@ class Outbox:
             self.urgent.append(line)
         self.pump()
 
-    def reply(self, line: str, channel: str | None = None, text: str = "") -> None:
-        """Queue a reply; one to a channel is reported to ``sent_reply`` when it goes out."""
+    def reply(self, line: str, channel: str | None = None, text: str = "") -> bool:
+        """Queue a reply; one to a channel is reported to ``sent_reply`` when it goes out.
+
+        False: the queue was full and the reply is dropped.
+        """
         if len(self._replies) >= self.max_replies:
-            return
+            return False
         self._replies.append((line, channel, text))
         self.pump()
+        return True
 
     def write_now(self, line: str) -> None:
         """Write ``line`` at once, ahead of the queues (QUIT)."""

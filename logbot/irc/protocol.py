@@ -64,6 +64,7 @@ from logbot.events import (
 )
 from logbot.irc import registration
 from logbot.irc.clock import Clock, DelayedCall
+from logbot.irc.consent import Announcements, ConsentFilter
 from logbot.irc.counts import NetworkCounts
 from logbot.irc.failures import describe_failure
 from logbot.irc.history import GapBook, History
@@ -177,6 +178,9 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self.network = network
         self.factory = factory
         self._sink = sink
+        self._announcements = (
+            factory.announcements if factory is not None else Announcements(network)
+        )
         self._clock = cast(Clock, clock)
         #: the network's counters (the factory's, which outlive this connection)
         self.counts = factory.counts if factory is not None else NetworkCounts()
@@ -208,6 +212,8 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
         self._network_name = factory.network_name if factory is not None else self._label()
         self._roster = Roster()
+        # consent first: what people asked not to keep reaches no backend (nor its spool)
+        self._sink = ConsentFilter(network, sink, self._roster)
         self._fold = self._roster.fold
         self._folded_nick = self._fold(self.nickname)
         #: ISUPPORT, parsed by Twisted (defaults: a server that sends none)
@@ -897,6 +903,13 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                 times=times,
                 msgid=self._msgid(),
             )
+            announce = self._announcements.due(channel, self._clock.seconds())
+            # paced by the outbox, and logged as the bot's own line once sent; a full
+            # reply queue drops it, and then the next join says it
+            if announce is not None and not self._outbox.reply(
+                f"PRIVMSG {channel} :{announce}", channel, announce
+            ):
+                self._announcements.dropped(channel)
             self._history.configure(self.caps)
             if since is not None:
                 self._history.fill(channel, since, times[0])
