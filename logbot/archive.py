@@ -19,12 +19,21 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from logbot.render import KEY_SPREAD, json_line
 from logbot.search import Filters, Reader
 
-__all__ = ["ArchiveError", "ImportStats", "export_lines", "import_lines", "parse_line"]
+__all__ = [
+    "ArchiveError",
+    "ImportStats",
+    "RowBatch",
+    "export_lines",
+    "import_batches",
+    "import_lines",
+    "json_batches",
+    "parse_line",
+]
 
 #: lines per transaction: large enough to amortise the commit and the FTS5 flush, small
 #: enough that a batch of 10M-line imports keeps memory flat
@@ -41,6 +50,15 @@ _LATEST_US = (_LATEST - _EARLIEST) // _ONE_US
 IMPORT_CACHE_KIB = 262_144
 #: event_row's limit for message text
 _TEXT_MAX = 1 << 20
+
+
+class RowBatch(NamedTuple):
+    """Storage rows for :func:`import_batches`, and the input bytes they came from."""
+
+    rows: list[Any]
+    consumed: int
+    #: seconds the rows' time stamps can tell apart (text logs: 1 or 60); 0: exact
+    resolution: int = 0
 
 
 class ArchiveError(Exception):
@@ -264,13 +282,54 @@ def import_lines(
     Raises :class:`ArchiveError` (one line) for a malformed line or a database failure;
     batches before the failure stay committed, and running the import again is safe.
     """
+    stats = ImportStats()
+    return import_batches(
+        target,
+        json_batches(lines, source=source, tz=tz, stats=stats, batch_size=batch_size),
+        stats=stats,
+        progress=progress,
+        bulk_allowed=bulk_allowed,
+        indexing=indexing,
+    )
+
+
+def json_batches(
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    tz: tzinfo | None,
+    stats: ImportStats,
+    batch_size: int = IMPORT_BATCH,
+) -> Iterator[RowBatch]:
+    """The storage rows of JSON lines, in batches for :func:`import_batches`."""
+    for rows, consumed in _batches(lines, source, tz, stats, batch_size):
+        yield RowBatch(rows, consumed)
+
+
+def import_batches(
+    target: str | None,
+    batches: Iterable[RowBatch],
+    *,
+    stats: ImportStats | None = None,
+    progress: Callable[[int], None] | None = None,
+    bulk_allowed: bool = True,
+    indexing: Callable[[], None] | None = None,
+) -> ImportStats:
+    """Store ``batches`` of storage rows in ``target``, creating it if need be.
+
+    The one bulk path of every import (JSON lines, other programs' text logs). Rows of a
+    batch with a ``resolution`` (text logs stamped to the second or minute) that match
+    an event already stored within the same second or minute (same channel, kind, nick
+    and text) are not stored again, so a text log of what the bot also logged live adds
+    nothing twice. Otherwise as :func:`import_lines`; counts go to ``stats``.
+    """
     from sqlalchemy import event as sa_event
 
     from logbot.storage import bulk, migrate
     from logbot.storage.engine import StorageError, make_engine
     from logbot.storage.writer import EventWriter, WriteFailed
 
-    stats = ImportStats()
+    stats = stats if stats is not None else ImportStats()
     try:
         engine = make_engine(target)
         if engine.dialect.name == "sqlite":
@@ -283,13 +342,17 @@ def import_lines(
     except StorageError as exc:
         raise ArchiveError(str(exc)) from None
     writer = EventWriter(engine, upgrade=False, feed_fts=not bulk_load)
-    parsed = _Prefetch(_batches(lines, source, tz, stats, batch_size))
+    parsed = _Prefetch(iter(batches))
     try:
-        for rows, consumed in parsed:
+        for rows, consumed, resolution in parsed:
             if rows:
                 # in key order the primary key and the (x, id) indexes are appended to
                 rows.sort(key=_first)
                 try:
+                    if resolution and not bulk_load:
+                        # into an empty database nothing can be there already
+                        rows, known = writer.drop_known(rows, resolution)
+                        stats.duplicates += known
                     try:
                         result = writer.write(rows)
                     except WriteFailed as exc:
