@@ -34,7 +34,7 @@ _SESSION = re.compile(r"\*\*\* (?:Connected to IRC|Disconnected from IRC|Attache
 def sniff(path: Path, head: list[str]) -> bool:
     """A date-named file in a channel's directory, or lines only ZNC writes."""
     if _DATE_NAME.search(path.name) and is_channel(path.parent.name):
-        return all(_LINE.match(line) for line in head if line.strip())
+        return any(_LINE.match(line) for line in head)
     return any(
         _JOIN.match(m.group(4)) or _PART.match(m.group(4)) or _QUIT.match(m.group(4))
         for m in (_LINE.match(line) for line in head)
