@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -20,7 +21,7 @@ from typing import IO, NamedTuple, Protocol
 
 from logbot.archive import RowBatch
 from logbot.events import Event, Kind
-from logbot.storage.schema import time_key
+from logbot.storage.schema import KEY_SPREAD, channels, events
 from logbot.storage.writer import Row, event_row
 
 #: how many FILE:LINE places of lines nobody understood the summary names
@@ -31,6 +32,16 @@ BATCH_ROWS = 20_000
 _NEW_DAY_BACKWARDS = timedelta(hours=2)
 _ONE_DAY = timedelta(days=1)
 _EARLIEST = datetime(1970, 1, 2)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
+_SECOND_KEYS = 1_000_000 * KEY_SPREAD
+_VALUES = {kind: kind.value for kind in Kind}
+_NICK_MAX = int(events.c.nick.type.length or 100)  # type: ignore[attr-defined]
+_TARGET_MAX = int(events.c.target.type.length or 100)  # type: ignore[attr-defined]
+_USERHOST_MAX = int(events.c.userhost.type.length or 300)  # type: ignore[attr-defined]
+_CHANNEL_MAX = int(channels.c.name.type.length or 200)  # type: ignore[attr-defined]
+_NETWORK_MAX = int(channels.c.network.type.length or 100)  # type: ignore[attr-defined]
 _LATEST = datetime(2199, 12, 31)
 
 #: characters that begin a channel name (RFC 2811)
@@ -193,15 +204,6 @@ class _Counted:
         self.raw.close()
 
 
-def decode(raw: bytes) -> str:
-    """A line as text: UTF-8, else Latin-1 (old logs of channels that typed cp1252)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return text.rstrip("\r\n")
-
-
 def rows(
     sources: list[Source],
     parser_for: Callable[[Source], LineParser],
@@ -216,73 +218,158 @@ def rows(
     compressed size for ``.gz`` files), so a progress bar by bytes ends at the total size.
     """
     batch: list[Row] = []
+    taken: set[int] = set()
     resolution = 1
     consumed = 0
+    offsets = _Offsets(tz)
     for source in sources:
         report.files += 1
         parser = parser_for(source)
+        parse = parser.parse
         clock = LocalClock(tz)
+        spread = _channel_spread(source)
+        network = source.network
         name = str(source.path)
         last_key = -1
         counted = _Counted(source.path)
         read_until = 0
+        lines = 0
         try:
             for number, raw in enumerate(counted.stream, 1):
-                report.lines += 1
-                line = decode(raw)
-                if not line.strip():
+                lines = number
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    line = raw.decode("latin-1").rstrip("\r\n")
+                if not line or line.isspace():
                     continue
                 try:
-                    result = parser.parse(line)
+                    result = parse(line)
                 except ValueError:  # a date field out of range, say
                     result = None
                 if result is None:
                     report.not_understood(f"{name}:{number}")
                     continue
-                if isinstance(result, _Skip):
+                if result.__class__ is _Skip:
                     report.skipped += 1
                     continue
-                if not _EARLIEST <= result.when < _LATEST:
+                assert isinstance(result, Parsed)
+                local, kind, nick, text, target, userhost, channel, step = result
+                if not _EARLIEST <= local < _LATEST:
                     report.not_understood(f"{name}:{number}")
                     continue
-                channel = result.channel or source.channel
                 if not channel:
-                    report.no_channel += 1
-                    report.not_understood(f"{name}:{number}")
-                    continue
-                if result.resolution != resolution and batch:
-                    position = counted.position()
-                    yield RowBatch(batch, consumed + position - read_until, resolution)
-                    batch, consumed, read_until = [], 0, position
-                resolution = result.resolution
-                when = clock.utc(result.when)
-                key = time_key(when)
-                # lines of one second keep their order: consecutive sequence numbers
-                if key <= last_key < key + 1_000_000 * resolution * 1000:
+                    channel = source.channel
+                    if not channel:
+                        report.no_channel += 1
+                        report.not_understood(f"{name}:{number}")
+                        continue
+                if step != resolution:
+                    if batch:
+                        position = counted.position()
+                        yield RowBatch(batch, consumed + position - read_until, resolution)
+                        batch, consumed, read_until, taken = [], 0, position, set()
+                    resolution = step
+                offset = offsets.get(local)
+                if offset is None:  # an hour with a DST change: the careful way
+                    micros = _micros(clock.utc(local))
+                else:
+                    micros = (local - _NAIVE_EPOCH) // _ONE_US - offset
+                key = micros * KEY_SPREAD
+                if key <= last_key < key + _SECOND_KEYS:
+                    # lines of one second keep their order: consecutive sequence numbers
                     key = last_key + 1
+                else:
+                    # each channel starts at its own sequence number, so that the lines of
+                    # two channels in one second rarely want one key (which the writer
+                    # resolves, slowly); the time stays the line's
+                    key += spread
+                while key in taken:
+                    # another channel's line of the same second in this batch holds it
+                    key += 1
+                taken.add(key)
                 last_key = key
-                event = Event(
-                    time=when,
-                    network=source.network,
-                    channel=channel,
-                    kind=result.kind,
-                    nick=result.nick,
-                    text=result.text,
-                    target=result.target,
-                    userhost=result.userhost,
-                )
-                batch.append(event_row(event, key))
-                report.events += 1
+                if (
+                    len(nick) <= _NICK_MAX
+                    and len(target) <= _TARGET_MAX
+                    and len(userhost) <= _USERHOST_MAX
+                    and "\x00" not in line
+                    and len(channel) <= _CHANNEL_MAX
+                    and len(network) <= _NETWORK_MAX
+                ):
+                    # what event_row would build, without building an Event first
+                    row: Row = (
+                        key,
+                        network,
+                        channel,
+                        _VALUES[kind],
+                        nick,
+                        text,
+                        target or None,
+                        userhost or None,
+                        False,
+                        None,
+                    )
+                else:
+                    when = _EPOCH + timedelta(microseconds=micros)
+                    event = Event(when, network, channel, kind, nick, text, target, userhost)
+                    row = event_row(event, key)
+                batch.append(row)
                 if len(batch) >= batch_rows:
+                    report.events += len(batch)
                     position = counted.position()
                     yield RowBatch(batch, consumed + position - read_until, resolution)
-                    batch, consumed, read_until = [], 0, position
+                    batch, consumed, read_until, taken = [], 0, position, set()
         finally:
+            report.lines += lines
             end = counted.position()
             counted.close()
         consumed += end - read_until
+    report.events += len(batch)
     if batch or consumed:
         yield RowBatch(batch, consumed, resolution)
+
+
+class _Offsets:
+    """UTC offsets (microseconds) of whole local days, for the common case.
+
+    ``None`` for a day in which the offset changes (its lines go through
+    :class:`LocalClock`, which knows about repeated and skipped hours).
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._days: dict[int, int | None] = {}
+
+    def get(self, local: datetime) -> int | None:
+        day = local.toordinal()
+        try:
+            return self._days[day]
+        except KeyError:
+            pass
+        start = datetime.fromordinal(day)
+        end = start + timedelta(hours=23, minutes=59, seconds=59)
+        seen = {
+            when.replace(tzinfo=self.tz, fold=fold).utcoffset()
+            for when in (start, end)
+            for fold in (0, 1)
+        }
+        offset = seen.pop() if len(seen) == 1 else None
+        value = None if offset is None else offset // _ONE_US
+        if len(self._days) > 100_000:
+            self._days.clear()
+        self._days[day] = value
+        return value
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _ONE_US
+
+
+def _channel_spread(source: Source) -> int:
+    """A sequence number of its own for each channel (stable: the same keys every import)."""
+    name = f"{source.network}\x00{source.channel.lower()}".encode()
+    return zlib.crc32(name) % (KEY_SPREAD // 2)
 
 
 # --- helpers the formats share ------------------------------------------------------------

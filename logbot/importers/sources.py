@@ -36,6 +36,7 @@ if ("auto", "jsonl", *_MODULES) != FORMATS:  # pragma: no cover - a module witho
 _DETECT = (weechat, limnoria, hexchat, irssi, znc, irclogbot)
 #: lines read to recognise a file
 _HEAD_LINES = 40
+_DIGITS = re.compile(r"\d")
 _JSON_NAME = re.compile(r"\.(?:jsonl|ndjson|json)(?:\.gz)?$")
 
 
@@ -79,6 +80,18 @@ def _detect(path: Path) -> str | None:
     return None
 
 
+def _detect_alike(path: Path, known: dict[tuple[Path, str], str | None]) -> str | None:
+    """:func:`_detect`, once for the files of a directory whose names have one shape.
+
+    A ZNC or Limnoria directory holds a file a day (``2026-12-04.log``, ...): reading the
+    first of them tells what all are, and a walk of years of logs opens each file once.
+    """
+    shape = path.parent, _DIGITS.sub("0", path.name)
+    if shape not in known:
+        known[shape] = _detect(path)
+    return known[shape]
+
+
 def _files(path: Path) -> Iterator[tuple[Path, bool]]:
     """The files of ``path`` (``True``: named, not found by walking), sorted."""
     if not path.is_dir():
@@ -100,6 +113,7 @@ def plan(
 ) -> Plan:
     """Every file to import, with its format and what its path says (see the module doc)."""
     result = Plan()
+    known: dict[tuple[Path, str], str | None] = {}
     for given in paths:
         path = Path(given)
         if not path.exists():
@@ -107,7 +121,7 @@ def plan(
         for file, named in _files(path):
             try:
                 size = file.stat().st_size
-                kind = fmt if fmt != "auto" else _detect(file)
+                kind = fmt if fmt != "auto" else _detect_alike(file, known)
             except (OSError, EOFError) as exc:
                 raise SourceError(f"cannot read {file}: {getattr(exc, 'strerror', exc)}") from None
             if kind is None:
