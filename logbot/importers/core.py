@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import IO, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 
 from logbot.archive import RowBatch
 from logbot.events import Event, Kind
@@ -26,6 +26,8 @@ from logbot.storage.writer import Row, event_row
 
 #: how many FILE:LINE places of lines nobody understood the summary names
 SHOWN_UNPARSED = 5
+#: bytes read from a file at a time
+_READ_SIZE = 1 << 20
 #: rows per batch handed to the writer
 BATCH_ROWS = 20_000
 #: a wall clock that runs back more than this (without a date line) has passed midnight
@@ -37,6 +39,7 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
 _SECOND_KEYS = 1_000_000 * KEY_SPREAD
 _VALUES = {kind: kind.value for kind in Kind}
+_UNKNOWN: Any = object()
 _NICK_MAX = int(events.c.nick.type.length or 100)  # type: ignore[attr-defined]
 _TARGET_MAX = int(events.c.target.type.length or 100)  # type: ignore[attr-defined]
 _USERHOST_MAX = int(events.c.userhost.type.length or 300)  # type: ignore[attr-defined]
@@ -222,6 +225,7 @@ def rows(
     resolution = 1
     consumed = 0
     offsets = _Offsets(tz)
+    days = offsets.days
     for source in sources:
         report.files += 1
         parser = parser_for(source)
@@ -235,12 +239,8 @@ def rows(
         read_until = 0
         lines = 0
         try:
-            for number, raw in enumerate(counted.stream, 1):
+            for number, line in enumerate(_lines(counted.stream), 1):
                 lines = number
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError:
-                    line = raw.decode("latin-1").rstrip("\r\n")
                 if not line or line.isspace():
                     continue
                 try:
@@ -250,10 +250,9 @@ def rows(
                 if result is None:
                     report.not_understood(f"{name}:{number}")
                     continue
-                if result.__class__ is _Skip:
+                if isinstance(result, _Skip):
                     report.skipped += 1
                     continue
-                assert isinstance(result, Parsed)
                 local, kind, nick, text, target, userhost, channel, step = result
                 if not _EARLIEST <= local < _LATEST:
                     report.not_understood(f"{name}:{number}")
@@ -270,7 +269,9 @@ def rows(
                         yield RowBatch(batch, consumed + position - read_until, resolution)
                         batch, consumed, read_until, taken = [], 0, position, set()
                     resolution = step
-                offset = offsets.get(local)
+                offset = days.get(local.toordinal(), _UNKNOWN)
+                if offset is _UNKNOWN:
+                    offset = offsets.get(local)
                 if offset is None:  # an hour with a DST change: the careful way
                     micros = _micros(clock.utc(local))
                 else:
@@ -339,12 +340,12 @@ class _Offsets:
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
-        self._days: dict[int, int | None] = {}
+        self.days: dict[int, int | None] = {}
 
     def get(self, local: datetime) -> int | None:
         day = local.toordinal()
         try:
-            return self._days[day]
+            return self.days[day]
         except KeyError:
             pass
         start = datetime.fromordinal(day)
@@ -356,14 +357,41 @@ class _Offsets:
         }
         offset = seen.pop() if len(seen) == 1 else None
         value = None if offset is None else offset // _ONE_US
-        if len(self._days) > 100_000:
-            self._days.clear()
-        self._days[day] = value
+        if len(self.days) > 100_000:
+            self.days.clear()
+        self.days[day] = value
         return value
 
 
 def _micros(when: datetime) -> int:
     return (when - _EPOCH) // _ONE_US
+
+
+def _lines(stream: IO[bytes] | gzip.GzipFile) -> Iterator[str]:
+    """The lines of a file as text, in big reads: UTF-8, else Latin-1 line by line (old
+    logs of channels that typed cp1252). Only ``\\n`` ends a line, as in the programs."""
+    rest = b""
+    while chunk := stream.read(_READ_SIZE):
+        chunk = rest + chunk
+        cut = chunk.rfind(b"\n") + 1
+        rest = chunk[cut:]
+        yield from _decode(chunk[:cut]).split("\n")[:-1]
+    if rest:
+        yield _decode(rest)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError:
+        return "\n".join(_decode_line(line) for line in data.split(b"\n"))
+
+
+def _decode_line(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").rstrip("\r")
 
 
 def _channel_spread(source: Source) -> int:

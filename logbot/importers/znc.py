@@ -19,6 +19,8 @@ NAME = "znc"
 _DATE_NAME = re.compile(r"(\d{4})-(\d\d)-(\d\d)\.log(?:\.gz)?$")
 _LINE = re.compile(r"\[(\d\d):(\d\d):(\d\d)\] (.*)$", re.S)
 _MESSAGE = re.compile(r"<([^ >]+)> (.*)$", re.S)
+#: the common case in one match: a message
+_MESSAGE_LINE = re.compile(r"\[(\d\d):(\d\d):(\d\d)\] <([^ >]+)> (.*)$", re.S)
 _ACTION = re.compile(r"\* (\S+) (.*)$", re.S)
 _NOTICE = re.compile(r"-([^ -][^ ]*?)- (.*)$", re.S)
 _JOIN = re.compile(r"\*\*\* Joins: (\S+) \((.*)\)$")
@@ -63,10 +65,17 @@ class Parser:
         self.day = source.day
 
     def parse(self, line: str) -> LineResult:
-        m = _LINE.match(line)
-        if m is None or self.day is None:
+        if self.day is None:
             return None
         d = self.day
+        m = _MESSAGE_LINE.match(line)
+        if m is not None:
+            h, mi, s, nick, text = m.groups()
+            when = datetime(d.year, d.month, d.day, int(h), int(mi), int(s))
+            return Parsed(when, Kind.MESSAGE, nick, text)
+        m = _LINE.match(line)
+        if m is None:
+            return None
         when = datetime(d.year, d.month, d.day, int(m.group(1)), int(m.group(2)), int(m.group(3)))
         body = m.group(4)
         if body.startswith("*** "):
