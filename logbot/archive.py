@@ -59,6 +59,9 @@ class RowBatch(NamedTuple):
     consumed: int
     #: seconds the rows' time stamps can tell apart (text logs: 1 or 60); 0: exact
     resolution: int = 0
+    #: the rows overlap in time with rows of an earlier file of this import (two logs of
+    #: one channel): compare them with what is stored even in a bulk load
+    overlaps: bool = False
 
 
 class ArchiveError(Exception):
@@ -344,13 +347,14 @@ def import_batches(
     writer = EventWriter(engine, upgrade=False, feed_fts=not bulk_load)
     parsed = _Prefetch(iter(batches))
     try:
-        for rows, consumed, resolution in parsed:
+        for rows, consumed, resolution, overlaps in parsed:
             if rows:
                 # in key order the primary key and the (x, id) indexes are appended to
                 rows.sort(key=_first)
                 try:
-                    if resolution and not bulk_load:
-                        # into an empty database nothing can be there already
+                    if resolution and (overlaps or not bulk_load):
+                        # into an empty database nothing can be there already, except
+                        # what an earlier file of this import stored
                         rows, known = writer.drop_known(rows, resolution)
                         stats.duplicates += known
                     try:

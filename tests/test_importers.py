@@ -279,6 +279,21 @@ def test_znc_log_of_a_day_logged_live_adds_nothing_twice(tmp_path: Path) -> None
     assert "imported 1 events, 20 already present" in irssi.stderr
 
 
+def test_two_programs_logs_of_one_channel_in_one_import_store_each_event_once(
+    tmp_path: Path,
+) -> None:
+    """Into an empty database too: Limnoria's and ZNC's logs of the same traffic."""
+    db = tmp_path / "db.sqlite"
+    result = run("--db", str(db), str(FIXTURES / "limnoria"), str(FIXTURES / "znc"))
+    assert result.exit_code == 0, result.output
+    # ZNC adds only what Limnoria did not log: the server's +t
+    assert result.stderr.startswith("logbot: imported 23 events, 20 already present ")
+    assert len(stored(db)) == 23
+    # and the irssi log (to the minute) adds only irssibot's join... which both had
+    again = run("--db", str(db), str(FIXTURES / "irssi"))
+    assert again.stderr.startswith("logbot: imported 0 events, 21 already present ")
+
+
 def test_a_line_said_twice_in_one_second_is_kept_twice(tmp_path: Path) -> None:
     path = tmp_path / "net" / "#c" / "2026-01-01.log"
     path.parent.mkdir(parents=True)

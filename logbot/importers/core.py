@@ -226,6 +226,9 @@ def rows(
     consumed = 0
     offsets = _Offsets(tz)
     days = offsets.days
+    #: per (network, channel): the latest time key of the files read so far
+    horizon: dict[tuple[str, str], int] = {}
+    batch_overlaps = False
     for source in sources:
         report.files += 1
         parser = parser_for(source)
@@ -238,6 +241,10 @@ def rows(
         counted = _Counted(source.path)
         read_until = 0
         lines = 0
+        file_max: dict[str, int] = {}
+        file_overlaps = False
+        seen_channel: str | None = None
+        limit = -1
         try:
             for number, line in enumerate(_lines(counted.stream), 1):
                 lines = number
@@ -266,8 +273,11 @@ def rows(
                 if step != resolution:
                     if batch:
                         position = counted.position()
-                        yield RowBatch(batch, consumed + position - read_until, resolution)
+                        yield RowBatch(
+                            batch, consumed + position - read_until, resolution, batch_overlaps
+                        )
                         batch, consumed, read_until, taken = [], 0, position, set()
+                        batch_overlaps = False
                     resolution = step
                 offset = days.get(local.toordinal(), _UNKNOWN)
                 if offset is _UNKNOWN:
@@ -277,6 +287,24 @@ def rows(
                 else:
                     micros = (local - _NAIVE_EPOCH) // _ONE_US - offset
                 key = micros * KEY_SPREAD
+                if key > file_max.get(channel, -1):
+                    file_max[channel] = key
+                if channel is not seen_channel:
+                    seen_channel = channel
+                    limit = horizon.get((network, channel.lower()), -1)
+                if not file_overlaps and key <= limit:
+                    # an earlier file logged this channel at this time too (two programs'
+                    # logs): what came before is stored first, and the rest of this file
+                    # is compared with it
+                    file_overlaps = True
+                    if batch:
+                        position = counted.position()
+                        yield RowBatch(
+                            batch, consumed + position - read_until, resolution, batch_overlaps
+                        )
+                        batch, consumed, read_until, taken = [], 0, position, set()
+                if file_overlaps:
+                    batch_overlaps = True
                 if key <= last_key < key + _SECOND_KEYS:
                     # lines of one second keep their order: consecutive sequence numbers
                     key = last_key + 1
@@ -319,16 +347,22 @@ def rows(
                 if len(batch) >= batch_rows:
                     report.events += len(batch)
                     position = counted.position()
-                    yield RowBatch(batch, consumed + position - read_until, resolution)
+                    yield RowBatch(
+                        batch, consumed + position - read_until, resolution, batch_overlaps
+                    )
                     batch, consumed, read_until, taken = [], 0, position, set()
+                    batch_overlaps = False
         finally:
             report.lines += lines
+            for chan, latest in file_max.items():
+                where = network, chan.lower()
+                horizon[where] = max(horizon.get(where, -1), latest)
             end = counted.position()
             counted.close()
         consumed += end - read_until
     report.events += len(batch)
     if batch or consumed:
-        yield RowBatch(batch, consumed, resolution)
+        yield RowBatch(batch, consumed, resolution, batch_overlaps)
 
 
 class _Offsets:
