@@ -11,6 +11,7 @@ included), time keys, storage rows, batches by bytes for the progress bar.
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -196,7 +197,10 @@ class _Counted:
     def __init__(self, path: Path) -> None:
         self.raw = path.open("rb")
         self.stream: IO[bytes] | gzip.GzipFile = self.raw
+        #: how much to read at a time: the whole of a small file at once
+        self.hint = max(os.fstat(self.raw.fileno()).st_size + 1, 4096)
         if path.name.endswith(".gz"):
+            self.hint = _READ_SIZE
             self.stream = gzip.GzipFile(fileobj=self.raw, mode="rb")
 
     def position(self) -> int:
@@ -240,25 +244,23 @@ def rows(
         last_key = -1
         counted = _Counted(source.path)
         read_until = 0
-        lines = 0
+        number = 0
         file_max: dict[str, int] = {}
         file_overlaps = False
         seen_channel: str | None = None
         limit = -1
         try:
-            for number, line in enumerate(_lines(counted.stream), 1):
-                lines = number
-                if not line or line.isspace():
-                    continue
+            for number, line in enumerate(_lines(counted.stream, counted.hint), 1):
                 try:
                     result = parse(line)
                 except ValueError:  # a date field out of range, say
                     result = None
-                if result is None:
-                    report.not_understood(f"{name}:{number}")
-                    continue
-                if isinstance(result, _Skip):
-                    report.skipped += 1
+                if type(result) is not Parsed:
+                    if isinstance(result, _Skip) or not line or line.isspace():
+                        if result is not None:
+                            report.skipped += 1
+                    else:
+                        report.not_understood(f"{name}:{number}")
                     continue
                 local, kind, nick, text, target, userhost, channel, step = result
                 if not _EARLIEST <= local < _LATEST:
@@ -353,7 +355,7 @@ def rows(
                     batch, consumed, read_until, taken = [], 0, position, set()
                     batch_overlaps = False
         finally:
-            report.lines += lines
+            report.lines += number
             for chan, latest in file_max.items():
                 where = network, chan.lower()
                 horizon[where] = max(horizon.get(where, -1), latest)
@@ -401,11 +403,13 @@ def _micros(when: datetime) -> int:
     return (when - _EPOCH) // _ONE_US
 
 
-def _lines(stream: IO[bytes] | gzip.GzipFile) -> Iterator[str]:
+def _lines(stream: IO[bytes] | gzip.GzipFile, size: int) -> Iterator[str]:
     """The lines of a file as text, in big reads: UTF-8, else Latin-1 line by line (old
     logs of channels that typed cp1252). Only ``\\n`` ends a line, as in the programs."""
     rest = b""
-    while chunk := stream.read(_READ_SIZE):
+    # read(n) allocates n bytes first: a file a day is often a few kB
+    size = min(size, _READ_SIZE)
+    while chunk := stream.read(size):
         chunk = rest + chunk
         cut = chunk.rfind(b"\n") + 1
         rest = chunk[cut:]

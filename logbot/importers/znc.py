@@ -16,6 +16,9 @@ from logbot.importers.core import SKIP, LineResult, Parsed, Source, is_channel, 
 
 NAME = "znc"
 
+_new = tuple.__new__
+_MESSAGE_KIND = Kind.MESSAGE
+
 _DATE_NAME = re.compile(r"(\d{4})-(\d\d)-(\d\d)\.log(?:\.gz)?$")
 _LINE = re.compile(r"\[(\d\d):(\d\d):(\d\d)\] (.*)$", re.S)
 _MESSAGE = re.compile(r"<([^ >]+)> (.*)$", re.S)
@@ -72,7 +75,8 @@ class Parser:
         if m is not None:
             h, mi, s, nick, text = m.groups()
             when = datetime(d.year, d.month, d.day, int(h), int(mi), int(s))
-            return Parsed(when, Kind.MESSAGE, nick, text)
+            # most lines: the tuple without Parsed's keyword handling
+            return _new(Parsed, (when, _MESSAGE_KIND, nick, text, "", "", "", 1))
         m = _LINE.match(line)
         if m is None:
             return None
