@@ -7,7 +7,7 @@ Lines are ``YYYY-MM-DDTHH:MM:SS`` (``supybot.log.timestampFormat``), two spaces,
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from logbot.events import Kind
@@ -15,6 +15,7 @@ from logbot.importers.core import LineResult, Parsed, Source, is_channel, userho
 
 NAME = "limnoria"
 
+_DATE_NAME = re.compile(r"\.(\d{4})-(\d\d)-(\d\d)\.log(?:\.gz)?$")
 _LINE = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)  (.*)$", re.S)
 _MESSAGE = re.compile(r"<([^ >]+)> (.*)$", re.S)
 _ACTION = re.compile(r"\* (\S+) (.*)$", re.S)
@@ -35,6 +36,9 @@ def sniff(path: Path, head: list[str]) -> bool:
 def describe(path: Path) -> Source:
     """Network and channel from ``<network>/<#channel>/<#channel>[.<date>].log``."""
     source = Source(path=path, format=NAME)
+    # the date in the name orders the files; the lines carry their own
+    if (m := _DATE_NAME.search(path.name)) is not None:
+        source.day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     if is_channel(path.parent.name):
         source.channel = path.parent.name
         source.network = path.parent.parent.name
