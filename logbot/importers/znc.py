@@ -7,6 +7,7 @@ file's name. (A network-level module keeps ``.../networks/<network>/moddata/log/
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -53,14 +54,20 @@ def describe(path: Path) -> Source:
     m = _DATE_NAME.search(path.name)
     if m is not None:
         source.day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    if is_channel(path.parent.name):
-        source.channel = path.parent.name
-        network = path.parent.parent
-        if network.name == "log" and network.parent.name == "moddata":
-            # a network-level module: .../networks/<network>/moddata/log/<#channel>/
-            network = network.parent.parent
-        source.network = network.name
+    source.network, source.channel = _where(path.parent)
     return source
+
+
+@functools.lru_cache(maxsize=256)
+def _where(folder: Path) -> tuple[str, str]:
+    """(network, channel) of a channel's folder; once per folder, not per day's file."""
+    if not is_channel(folder.name):
+        return "", ""
+    network = folder.parent
+    if network.name == "log" and network.parent.name == "moddata":
+        # a network-level module: .../networks/<network>/moddata/log/<#channel>/
+        network = network.parent.parent
+    return network.name, folder.name
 
 
 class Parser:
