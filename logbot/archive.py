@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from logbot.events import CHANNEL_KINDS
 from logbot.render import json_line
@@ -36,7 +36,16 @@ from logbot.storage.names import (
     USERHOST_MAX,
 )
 
-__all__ = ["ArchiveError", "ImportStats", "export_lines", "import_lines", "parse_line"]
+__all__ = [
+    "ArchiveError",
+    "ImportStats",
+    "RowBatch",
+    "export_lines",
+    "import_batches",
+    "import_lines",
+    "json_batches",
+    "parse_line",
+]
 
 #: lines per transaction: large enough to amortise the commit and the FTS5 flush, small
 #: enough that a batch of 10M-line imports keeps memory flat
@@ -49,6 +58,18 @@ _LATEST_US = (LATEST - EARLIEST) // _ONE_US
 IMPORT_CACHE_KIB = 262_144
 #: event_row's limit for message text
 _TEXT_MAX = 1 << 20
+
+
+class RowBatch(NamedTuple):
+    """Storage rows for :func:`import_batches`, and the input bytes they came from."""
+
+    rows: list[Any]
+    consumed: int
+    #: seconds the rows' time stamps can tell apart (text logs: 1 or 60); 0: exact
+    resolution: int = 0
+    #: the rows overlap in time with rows of an earlier file of this import (two logs of
+    #: one channel): compare them with what is stored even in a bulk load
+    overlaps: bool = False
 
 
 class ArchiveError(Exception):
@@ -274,13 +295,54 @@ def import_lines(
     Raises :class:`ArchiveError` (one line) for a malformed line or a database failure;
     batches before the failure stay committed, and running the import again is safe.
     """
+    stats = ImportStats()
+    return import_batches(
+        target,
+        json_batches(lines, source=source, tz=tz, stats=stats, batch_size=batch_size),
+        stats=stats,
+        progress=progress,
+        bulk_allowed=bulk_allowed,
+        indexing=indexing,
+    )
+
+
+def json_batches(
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    tz: tzinfo | None,
+    stats: ImportStats,
+    batch_size: int = IMPORT_BATCH,
+) -> Iterator[RowBatch]:
+    """The storage rows of JSON lines, in batches for :func:`import_batches`."""
+    for rows, consumed in _batches(lines, source, tz, stats, batch_size):
+        yield RowBatch(rows, consumed)
+
+
+def import_batches(
+    target: str | None,
+    batches: Iterable[RowBatch],
+    *,
+    stats: ImportStats | None = None,
+    progress: Callable[[int], None] | None = None,
+    bulk_allowed: bool = True,
+    indexing: Callable[[], None] | None = None,
+) -> ImportStats:
+    """Store ``batches`` of storage rows in ``target``, creating it if need be.
+
+    The one bulk path of every import (JSON lines, other programs' text logs). Rows of a
+    batch with a ``resolution`` (text logs stamped to the second or minute) that match
+    an event already stored within the same second or minute (same channel, kind, nick
+    and text) are not stored again, so a text log of what the bot also logged live adds
+    nothing twice. Otherwise as :func:`import_lines`; counts go to ``stats``.
+    """
     from sqlalchemy import event as sa_event
 
     from logbot.storage import bulk, migrate
     from logbot.storage.engine import StorageError, make_engine
     from logbot.storage.writer import EventWriter, WriteFailed
 
-    stats = ImportStats()
+    stats = stats if stats is not None else ImportStats()
     try:
         engine = make_engine(target)
         if engine.dialect.name == "sqlite":
@@ -293,13 +355,18 @@ def import_lines(
     except StorageError as exc:
         raise ArchiveError(str(exc)) from None
     writer = EventWriter(engine, upgrade=False, feed_fts=not bulk_load)
-    parsed = _Prefetch(_batches(lines, source, tz, stats, batch_size))
+    parsed = _Prefetch(iter(batches))
     try:
-        for rows, consumed in parsed:
+        for rows, consumed, resolution, overlaps in parsed:
             if rows:
                 # in key order the primary key and the (x, id) indexes are appended to
                 rows.sort(key=_first)
                 try:
+                    if resolution and (overlaps or not bulk_load):
+                        # into an empty database nothing can be there already, except
+                        # what an earlier file of this import stored
+                        rows, known = writer.drop_known(rows, resolution)
+                        stats.duplicates += known
                     try:
                         result = writer.write(rows)
                     except WriteFailed as exc:

@@ -34,7 +34,7 @@ import collections
 import contextlib
 import operator
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -273,6 +273,21 @@ def schema_gone(exc: BaseException) -> bool:
 
 _key_of = operator.itemgetter(0)
 
+#: seconds between two time spans of one channel above which drop_known asks separately
+_RUN_GAP = 3_600
+
+
+def _runs(buckets: list[int], gap: int) -> Iterator[tuple[int, int]]:
+    """Sorted numbers as (first, last) runs without a hole wider than ``gap``."""
+    low = high = buckets[0]
+    for b in buckets[1:]:
+        if b - high > max(gap, 1):
+            yield low, high
+            low = b
+        high = b
+    yield low, high
+
+
 # (channel_id, kind, nick, text, target, userhost): what makes two rows the same event
 _Content = tuple[int, str, str, str, str | None, str | None]
 # the key and those six: the first seven columns
@@ -445,6 +460,63 @@ class EventWriter:
                 transient=True,
                 schema=True,
             ) from exc
+
+    def drop_known(self, rows: Sequence[Row], resolution: int) -> tuple[list[Row], int]:
+        """``rows`` without those already stored to within ``resolution`` seconds.
+
+        For rows read from a log stamped to the second (or minute): a row is known when a
+        stored event of its channel has the same kind, nick and text in the same
+        ``resolution``-second span, whatever its microseconds (the bot logged it live, or
+        a previous import stored it). Each stored event accounts for one row, so a line
+        said twice in one second is kept twice. Returns the rows to write and how many
+        were dropped. Raises :class:`WriteFailed` as :meth:`write` does.
+        """
+        if not rows:
+            return [], 0
+        try:
+            return self._drop_known(rows, resolution)
+        except (self._dbapi.Error, sa.exc.DBAPIError, StorageError, OSError) as exc:
+            self._drop_connection()
+            raise WriteFailed(error_line(exc), transient=True) from exc
+
+    def _drop_known(self, rows: Sequence[Row], resolution: int) -> tuple[list[Row], int]:
+        conn = self._connection()
+        span = resolution * 1_000_000 * KEY_SPREAD
+        spans: dict[tuple[str, str], set[int]] = collections.defaultdict(set)
+        for r in rows:
+            spans[r[1], channel_key(r[2])].add(r[0] // span)
+        known: collections.Counter[tuple[str, str, int, str, str, str]] = collections.Counter()
+        m = self._mark
+        cur = conn.cursor()
+        try:
+            for (network, name_key), buckets in spans.items():
+                cur.execute(
+                    f"SELECT id FROM channels WHERE network = {m} AND name_key = {m}",
+                    (network, name_key),
+                )
+                found = cur.fetchone()
+                if found is None:
+                    continue
+                for low, high in _runs(sorted(buckets), _RUN_GAP // resolution):
+                    cur.execute(
+                        "SELECT id, kind, nick, text FROM events "
+                        f"WHERE channel_id = {m} AND id >= {m} AND id < {m}",
+                        (int(found[0]), low * span, (high + 1) * span),
+                    )
+                    for key, kind, nick, text in cur.fetchall():
+                        known[network, name_key, int(key) // span, kind, nick, text] += 1
+        finally:
+            cur.close()
+        if not known:
+            return list(rows), 0
+        kept: list[Row] = []
+        for r in rows:
+            ident = (r[1], channel_key(r[2]), r[0] // span, r[3], r[4], r[5])
+            if known[ident] > 0:
+                known[ident] -= 1
+            else:
+                kept.append(r)
+        return kept, len(rows) - len(kept)
 
     def _rollback(self) -> None:
         if self._conn is not None:
