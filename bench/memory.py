@@ -31,7 +31,7 @@ from twisted.internet.testing import StringTransport
 
 from logbot.backends.base import BackendOptions
 from logbot.backends.textfile import create as create_textfile
-from logbot.events import Event
+from logbot.events import RECORD_KINDS, Event
 from logbot.irc.factory import LogBotFactory
 from logbot.settings import ChannelConfig, NetworkConfig
 
@@ -128,14 +128,15 @@ class Result:
 
 
 class Counter:
-    """The sink: counts events and hands each to the backend."""
+    """The sink: counts the events a text log writes and hands each to the backend."""
 
     def __init__(self, write: Callable[[Event], None]) -> None:
         self.count = 0
         self._write = write
 
     def __call__(self, event: Event) -> None:
-        self.count += 1
+        if event.kind not in RECORD_KINDS:  # the lines a text log writes
+            self.count += 1
         self._write(event)
 
 

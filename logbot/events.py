@@ -49,6 +49,9 @@ FACT_CRAWLER_INDEX = "crawler-index"
 
 #: The gap markers (see :class:`Event` for their fields).
 GAP_KINDS: frozenset[Kind] = frozenset({Kind.GAP_START, Kind.GAP_END, Kind.GAP_FILLED})
+#: facts about the record (its holes, what a server announced), not lines heard in a
+#: channel: the SQL backend keeps them in tables of their own, a text log writes none
+RECORD_KINDS: frozenset[Kind] = GAP_KINDS | {Kind.FACT}
 
 #: ``Event.text`` of a gap_start: why the channel stopped being logged
 GAP_DISCONNECTED = "disconnected"

@@ -495,7 +495,8 @@ def test_postgresql_time_limit_stops_a_running_statement_and_the_reader_goes_on(
             ):
                 _deploy_hits(reader)
             took = (datetime.now(UTC) - started).total_seconds()
-            assert 0.3 <= took < 5
+            # the server's timer and this clock differ by a hair: cut near 0.3 s, not 30
+            assert 0.25 <= took < 5
             locker.rollback()
         with reader.time_limit(30):
             assert _deploy_hits(reader) == want

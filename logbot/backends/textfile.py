@@ -22,7 +22,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from logbot.backends.base import DEFAULT_FILE_MODE, BackendOptions
-from logbot.events import GAP_KINDS, Event, Kind
+from logbot.events import RECORD_KINDS, Event, Kind
 from logbot.text import visible
 
 log = Logger(namespace="logbot.backends.textfile")
@@ -204,13 +204,11 @@ class TextFileBackend:
         )
 
     def write(self, event: Event) -> None:
-        if self._closed or event.kind is Kind.FACT:
-            # a fact about the network is no line of the log
-            return
-        if event.backfilled or event.kind in GAP_KINDS:
+        if self._closed or event.backfilled or event.kind in RECORD_KINDS:
             # the text log is what the bot heard, in the order it heard it: its
-            # "[disconnected at ...]" lines already mark the holes, and lines fetched
-            # later from the server's history (with older times) belong to the database
+            # "[disconnected at ...]" lines already mark the holes, lines fetched later
+            # from the server's history (with older times) belong to the database, and a
+            # fact about the network is no line of any log
             return
         day = _second(event).day
         line = format_line(event, multi_channel=self.multi_channel)
