@@ -33,7 +33,15 @@ def upgrade() -> None:
         "events",
         sa.Column("backfilled", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
-    op.create_index("ix_events_channel_id_msgid", "events", ["channel_id", "msgid"])
+    # partial: rows without a msgid (most servers send none) cost no index entry
+    has_msgid = sa.text("msgid IS NOT NULL")
+    op.create_index(
+        "ix_events_channel_id_msgid",
+        "events",
+        ["channel_id", "msgid"],
+        sqlite_where=has_msgid,
+        postgresql_where=has_msgid,
+    )
     op.create_table(
         "gaps",
         sa.Column("id", sa.Integer(), nullable=False),
