@@ -425,7 +425,7 @@ def watch_gaps(metrics: Any, factories: Sequence[Any]) -> None:
     metrics.add_family(
         "counter",
         "logbot_backfilled_events",
-        "Events stored from the server's history (chathistory) to fill gaps.",
+        "Events from the server's history (chathistory) handed to the backends to fill gaps.",
         ["network"],
         backfilled,
     )

@@ -20,5 +20,5 @@ class NetworkCounts:
         self.unparsed = 0
         #: connection attempts after the first
         self.reconnects = 0
-        #: events stored from the server's history (chathistory backfill)
+        #: events from the server's history (chathistory backfill) handed to the sink
         self.backfilled = 0
