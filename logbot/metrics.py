@@ -15,12 +15,9 @@ A :class:`Collector` turns all of it into metric families at scrape time, on the
 reactor thread (the pages render there), so it reads state nothing else is changing.
 
 Other parts of the bot add their own families with :meth:`Metrics.add_family`: a
-function read at scrape time, so they need no Prometheus import either. Not yet here
-(issue #12, gaps and backfill, lands separately): ``gaps open`` and ``backfilled
-events``, which belong there, e.g.::
-
-    metrics.add_family("gauge", "logbot_gaps_open", "Gaps not yet backfilled.",
-                       ["network", "channel"], gaps.open_counts)   # -> {(net, chan): n}
+function read at scrape time, so they need no Prometheus import either. The service
+adds ``logbot_gaps_open`` and ``logbot_backfilled_events`` this way, read from each
+network's gap book and counters (:func:`logbot.service.watch_gaps`).
 """
 
 from __future__ import annotations

@@ -365,6 +365,8 @@ def run(
         )
         connect(reactor, network, factory)
     wire_flow_control(sinks, factories)
+    if metrics is not None:
+        watch_gaps(metrics, factories)
 
     from logbot.retention import RetentionRunner, retention_configured
 
@@ -396,6 +398,37 @@ def serve_metrics(listen: str, reactor: Any) -> Any:
     listen_http(reactor, host, port, resource_tree(metrics), what="metrics")
     log.info("serving /metrics and /healthz on http://{listen}/", listen=listen)
     return metrics
+
+
+def watch_gaps(metrics: Any, factories: Sequence[Any]) -> None:
+    """Add ``logbot_gaps_open`` and ``logbot_backfilled_events`` to ``metrics``, read from
+    each network's gap book and counters (``LogBotFactory.gaps``/``.counts``) at scrape time."""
+
+    def gaps_open() -> dict[tuple[str, ...], float]:
+        return {
+            (factory.network_name, channel): 1.0 if is_open else 0.0
+            for factory in factories
+            for channel, is_open in factory.gaps.open_now().items()
+        }
+
+    def backfilled() -> dict[tuple[str, ...], float]:
+        return {(factory.network_name,): float(factory.counts.backfilled) for factory in factories}
+
+    metrics.add_family(
+        "gauge",
+        "logbot_gaps_open",
+        "1 while the channel is not logged since the bot was in it (disconnected, kicked, "
+        "parted); 0 once it is logged again.",
+        ["network", "channel"],
+        gaps_open,
+    )
+    metrics.add_family(
+        "counter",
+        "logbot_backfilled_events",
+        "Events from the server's history (chathistory) handed to the backends to fill gaps.",
+        ["network"],
+        backfilled,
+    )
 
 
 def _started(reactor: Any, notifier: Notifier, metrics: Any) -> None:

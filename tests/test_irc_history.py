@@ -454,3 +454,36 @@ def test_event_playback_lines_become_their_kinds() -> None:
 def test_the_msgid_tag_is_read_as_the_spec_escapes_it(tags: str, msgid: str) -> None:
     """Only the `msgid` tag itself counts (not one ending in msgid), unescaped."""
     assert _msgid_of(tags) == msgid
+
+
+def test_gaps_open_and_backfilled_events_are_metrics_read_from_the_gap_book(
+    clock: task.Clock,
+) -> None:
+    """logbot_gaps_open is 1 while #x is not logged and 0 once rejoined; every line the
+    history gave back is counted in logbot_backfilled_events."""
+    from logbot.metrics import Metrics
+    from logbot.service import watch_gaps
+    from tests.test_metrics import exposed
+
+    server = FakeHistoryServer(clock, caps=HISTORY_CAPS, limit=3)
+    run = Run(server, clock)
+    metrics = Metrics(clock)
+    watch_gaps(metrics, [run.factory])
+    assert 'logbot_backfilled_events_total{network="net"} 0.0' in exposed(metrics)
+    run.connect()
+    server.say("#x", "alice", "one")
+    clock.advance(1)
+    server.drop()
+    samples = exposed(metrics)
+    assert 'logbot_gaps_open{channel="#x",network="net"} 1.0' in samples
+    for n in range(2, 9):
+        clock.advance(10)
+        server.say("#x", "alice", f"line {n}")
+    clock.advance(10)
+    run.connect()
+    server.pump(seconds=30)
+    samples = exposed(metrics)
+    assert 'logbot_gaps_open{channel="#x",network="net"} 0.0' in samples
+    backfilled = len([e for e in run.events if e.backfilled])
+    assert backfilled >= 7
+    assert f'logbot_backfilled_events_total{{network="net"}} {float(backfilled)}' in samples

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import generate_latest
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -104,6 +105,12 @@ class Stack:
         if self.backend._loop.running:
             self.backend._loop.stop()
         self.engine.dispose()
+
+
+def exposed(metrics: Metrics) -> set[str]:
+    """The sample lines of ``metrics`` as /metrics serves them (no comments)."""
+    text = generate_latest(metrics.registry).decode()
+    return {line for line in text.splitlines() if not line.startswith("#")}
 
 
 @pytest.fixture

@@ -58,6 +58,11 @@ def test_run_serves_metrics_notifies_systemd_and_beats_the_watchdog(tmp_path: Pa
         seen["joined"] = get(site, b"/healthz")
         _status, text = get(site, b"/metrics")
         seen["events"] = [line for line in text.splitlines() if "logbot_events_total{" in line]
+        seen["gaps"] = [
+            line
+            for line in text.splitlines()
+            if line.startswith(("logbot_gaps_open{", "logbot_backfilled_events_total{"))
+        ]
         reactor.advance(2)
         reactor.advance(2)
         seen["beats"] = received(systemd)
@@ -83,6 +88,11 @@ def test_run_serves_metrics_notifies_systemd_and_beats_the_watchdog(tmp_path: Pa
     assert seen["running"] == ((503, "a: not connected\n"), [b"READY=1", b"WATCHDOG=1"])
     assert seen["joined"] == (200, "ok\n")
     assert seen["events"] == ['logbot_events_total{channel="#x",network="a"} 2.0']
+    # run() wires the gap book and the backfill counter in (watch_gaps): #x is logged
+    assert seen["gaps"] == [
+        'logbot_gaps_open{channel="#x",network="a"} 0.0',
+        'logbot_backfilled_events_total{network="a"} 0.0',
+    ]
     assert seen["beats"] == [b"WATCHDOG=1", b"WATCHDOG=1"]
     assert seen["stopping"][0] == b"STOPPING=1"
 

@@ -148,3 +148,19 @@ def test_every_static_day_page_is_what_the_template_renders(db_target: str, tmp_
         assert len(expected) == 5
         for page, body in expected.items():
             assert page.read_bytes() == body, page
+
+
+def test_static_day_pages_with_gaps_are_what_the_template_renders(tmp_path: Path) -> None:
+    """The skeleton path places each gap as the template does (issue #12's "not logged")."""
+    from tests.test_web_gaps import gap_events
+
+    db = str(tmp_path / "gaps.sqlite")
+    fill(db, gap_events())
+    out = tmp_path / "site"
+    write_site(db, out)
+    expected = _template_pages(db, out)
+    assert len(expected) == 2
+    for page, body in expected.items():
+        assert page.read_bytes() == body, page
+    day = (out / "libera" / "#x" / "2026-11-28.html").read_text("utf-8")
+    assert '<li class="gap">not logged since 23:00:00 (bot stopped)</li>' in day

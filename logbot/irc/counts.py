@@ -11,7 +11,7 @@ from __future__ import annotations
 class NetworkCounts:
     """Totals over every connection to one network since the process started."""
 
-    __slots__ = ("lines", "reconnects", "unparsed")
+    __slots__ = ("backfilled", "lines", "reconnects", "unparsed")
 
     def __init__(self) -> None:
         #: IRC lines received (not counting empty ones)
@@ -20,3 +20,5 @@ class NetworkCounts:
         self.unparsed = 0
         #: connection attempts after the first
         self.reconnects = 0
+        #: events from the server's history (chathistory backfill) handed to the sink
+        self.backfilled = 0

@@ -32,6 +32,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from logbot.events import Event, Kind
+from logbot.irc.counts import NetworkCounts
 from logbot.irc.wire import nick_of, parse_server_time, tag_value
 
 log = Logger(namespace="logbot.irc")
@@ -69,19 +70,30 @@ class GapBook:
 
     starts: dict[str, datetime] = field(default_factory=dict)
     joined: set[str] = field(default_factory=set)
+    #: each key's channel name as last recorded (what metrics show)
+    names: dict[str, str] = field(default_factory=dict)
 
-    def start(self, key: str, when: datetime) -> bool:
+    def start(self, key: str, when: datetime, channel: str = "") -> bool:
         """A hole starts at ``when`` unless one is open already; True if it is new."""
+        if channel:
+            self.names[key] = channel
         if key in self.starts:
             return False
         self.starts[key] = when
         return True
 
-    def end(self, key: str) -> tuple[datetime | None, bool]:
+    def end(self, key: str, channel: str = "") -> tuple[datetime | None, bool]:
         """The channel is logged again: (where its hole started, first join of this run)."""
+        if channel:
+            self.names[key] = channel
         first = key not in self.joined
         self.joined.add(key)
         return self.starts.pop(key, None), first
+
+    def open_now(self) -> dict[str, bool]:
+        """Channel name -> its hole is open now (not logged since a disconnect, kick, part
+        or stop), for every channel this run has joined or lost."""
+        return {name: key in self.starts for key, name in self.names.items()}
 
 
 def history_available(caps: set[str]) -> bool:
@@ -126,8 +138,11 @@ class History:
         me: Callable[[], str],
         fold: Callable[[str], str],
         canonical: Callable[[str], str | None],
+        counts: NetworkCounts | None = None,
     ) -> None:
         self._send = send
+        #: ``backfilled`` is added to for each event stored from the history
+        self._counts = counts if counts is not None else NetworkCounts()
         self._sink = sink
         self._network = network
         self._me = me
@@ -297,6 +312,7 @@ class History:
             if request is not None:
                 request.stored += 1
             self._sink(event)
+            self._counts.backfilled += 1
 
     def _event(
         self,

@@ -286,6 +286,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             lambda: self.nickname,
             lambda name: self._fold(name),
             self._joined,
+            self.counts,
         )
         self._whispers = SenderLimiter(self.whisper_interval, self.whisper_global_max)
         self._ctcp_limit = SenderLimiter(self.whisper_interval, self.whisper_global_max)
@@ -400,7 +401,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
 
     def _gap_start(self, channel: str, why: str, when: datetime) -> None:
         """``channel`` stops being logged at ``when`` (once per hole)."""
-        if self._gaps.start(self._fold(channel), when):
+        if self._gaps.start(self._fold(channel), when, channel):
             self._sink(Event(when, self._network_name, channel, Kind.GAP_START, "", why))
 
     def _channel_of(self, target: str) -> str | None:
@@ -883,7 +884,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self._mark_connected()
             log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
             times = self._times()
-            since, first = self._gaps.end(self._fold(channel))
+            since, first = self._gaps.end(self._fold(channel), channel)
             self._sink(
                 Event(
                     times[0],

@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 
 from logbot.render import Record
 from logbot.storage.engine import StorageError, make_engine
+from logbot.storage.gaps import Gap, list_gaps
 from logbot.storage.names import channel_key, default_db_path, is_url, key_time, time_key
 
 __all__ = [
@@ -124,6 +125,8 @@ class Browser:
         self._closed: OrderedDict[tuple[int, str], tuple[int, date, dict[date, int]]] = (
             OrderedDict()
         )
+        # the gaps table exists (once seen it stays: an upgrade only adds it)
+        self._has_gaps = False
 
     def close(self) -> None:
         self.engine.dispose()
@@ -182,6 +185,27 @@ class Browser:
                 sa.text("SELECT network, value FROM network_facts WHERE name = :n"), {"n": name}
             )
             return {str(network): str(value) for network, value in rows}
+
+    def gaps(
+        self, chan: ChannelInfo, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Gap]:
+        """The channel's gaps overlapping ``[since, until)`` (one query on the gaps index),
+        oldest first; none in a database from before gaps were recorded (schema 0003)."""
+        with self._conn() as conn:
+            if not self._has_gaps:
+                if not sa.inspect(conn).has_table("gaps"):
+                    return []
+                self._has_gaps = True
+            return list_gaps(
+                conn, networks=[chan.network], channels=[chan.name], since=since, until=until
+            )
+
+    def day_gaps(self, chan: ChannelInfo, day: date, tz: tzinfo) -> list[Gap]:
+        """The channel's gaps overlapping ``day`` in zone ``tz``."""
+        start = datetime(day.year, day.month, day.day, tzinfo=tz)
+        nxt = day + timedelta(days=1)
+        end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+        return self.gaps(chan, start, end)
 
     # --- days -------------------------------------------------------------------------
 

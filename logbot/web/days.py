@@ -16,6 +16,7 @@ from markupsafe import Markup
 from logbot import __version__
 from logbot.render import Record, json_line, record_time
 from logbot.storage.browse import Browser, ChannelInfo
+from logbot.storage.gaps import Gap
 from logbot.web.common import (
     DAY_TYPES,
     HttpError,
@@ -66,13 +67,16 @@ class DayPages:
         neighbours: tuple[date | None, date | None] | None = None,
         sources: bool = True,
         lines: Markup | None = None,
+        gaps: Sequence[Gap] | None = None,
     ) -> bytes:
-        """The day page; ``records`` and ``neighbours`` when the caller has read them,
-        ``lines`` when it has rendered them (then ``records`` gives the live page's last id
-        only)."""
+        """The day page; ``records``, ``neighbours`` and ``gaps`` (the channel's gaps that
+        overlap the day) when the caller has read them, ``lines`` when it has rendered them
+        (then ``records`` gives the live page's last id only)."""
         if records is None:
             kinds = SHOWN_KINDS if hide else ()
             records = self.browser.day_events(chan, day, tz, kinds=kinds)
+        if gaps is None and lines is None:
+            gaps = self.browser.day_gaps(chan, day, tz)
         if neighbours is None:
             neighbours = self.browser.neighbours(chan.id, day, tz)
         prev, nxt = neighbours
@@ -82,7 +86,7 @@ class DayPages:
             links,
             chan=chan,
             day=day,
-            lines=render_lines(records, tz, chan.name) if lines is None else lines,
+            lines=render_lines(records, tz, chan.name, gaps or (), day) if lines is None else lines,
             sources=sources,
             prev=prev,
             next=nxt,
@@ -117,8 +121,13 @@ class DayPages:
             raise HttpError(404, f"Nothing was logged in {chan.name} on {day.isoformat()}.")
         low_day_end = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(days=1)
         closed = low_day_end <= now
+        # a gap can close or shrink (backfill) without the day's events changing
+        page = ext in ("", "html") and "after" not in args
+        gaps = self.browser.day_gaps(chan, day, tz) if page else []
+        holes = ",".join(f"{g.start.isoformat()}~{g.end}~{g.reason}" for g in gaps)
         variant = (
             f"{__version__}|{chan.id}|{day}|{zone}|{hide}|{ext}|{stamp.events}|{stamp.last_id}"
+            f"|{holes}"
         )
         etag = '"' + hashlib.blake2s(variant.encode(), digest_size=12).hexdigest() + '"'
         assert stamp.last_id is not None
@@ -157,7 +166,9 @@ class DayPages:
             body = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
         else:
             today = now.astimezone(tz).date()
-            body = self.day_html(chan, day, Links(), tz, zone, hide=hide, live=day == today)
+            body = self.day_html(
+                chan, day, Links(), tz, zone, hide=hide, live=day == today, gaps=gaps
+            )
             ctype = "text/html; charset=utf-8"
         if closed:
             self._keep(etag, body)

@@ -26,6 +26,7 @@ from markupsafe import Markup
 from logbot import __version__
 from logbot.render import Record
 from logbot.storage.browse import ChannelInfo
+from logbot.storage.gaps import Gap
 from logbot.storage.names import KEY_SPREAD
 from logbot.web.common import Links, disk_name
 from logbot.web.lines import render_lines
@@ -198,12 +199,16 @@ class _Skeletons:
         self._made: dict[tuple[bool, bool], tuple[str, str]] = {}
 
     def page(
-        self, day: date, recs: list[Record], neighbours: tuple[date | None, date | None]
+        self,
+        day: date,
+        recs: list[Record],
+        neighbours: tuple[date | None, date | None],
+        gaps: Sequence[Gap] = (),
     ) -> bytes:
         if not self.usable:
             return self.archive.day_html(
                 self.chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours,
-                sources=False,
+                sources=False, gaps=gaps,
             )  # fmt: skip
         prev, nxt = neighbours
         shape = (prev is not None, nxt is not None)
@@ -231,7 +236,7 @@ class _Skeletons:
                 old, new = sentinel.isoformat(), real.isoformat()
                 head = head.replace(long_old, long_new).replace(old, new)
                 tail = tail.replace(long_old, long_new).replace(old, new)
-        lines = str(render_lines(recs, UTC, self.chan.name))
+        lines = str(render_lines(recs, UTC, self.chan.name, gaps, day))
         return (head + lines + tail).encode("utf-8")
 
 
@@ -249,23 +254,33 @@ def _day(
     day: date,
     recs: list[Record],
     neighbours: tuple[date | None, date | None],
+    gaps: Sequence[Gap] = (),
 ) -> bool:
-    """Write one day's page unless the manifest says it is as it was; True if written."""
+    """Write one day's page unless the manifest says it is as it was; True if written.
+
+    ``gaps``: the channel's gaps, oldest first; the page shows those overlapping the day.
+    """
     key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
     prev, nxt = neighbours
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    shown = [g for g in gaps if g.start < end and (g.end is None or g.end > start)]
     facts: list[object] = [
         len(recs),
         recs[-1].id,
         prev.isoformat() if prev else None,
         nxt.isoformat() if nxt else None,
     ]
+    if shown:
+        # a gap can close or shrink (backfill) while the day's events stay as they were
+        facts.append([[g.start.isoformat(), g.end and g.end.isoformat(), g.reason] for g in shown])
     new[key] = facts
     page = folder / f"{day.isoformat()}.html"
     if old.get(key) == facts and page.exists():
         done.days_kept += 1
         return False
     done.days_written += 1
-    _write(page, pages.page(day, recs, neighbours), mkdir=False)
+    _write(page, pages.page(day, recs, neighbours, shown), mkdir=False)
     return True
 
 
@@ -281,6 +296,7 @@ def _write_channels(
         counts: dict[date, int] = {}
         changed = False
         pages = _Skeletons(archive, chan)
+        gaps = archive.browser.gaps(chan)
         # one streamed read of the channel, split into UTC days; a day is written once the
         # next one is known (its "next day" link)
         held: tuple[date, list[Record]] | None = None
@@ -295,12 +311,12 @@ def _write_channels(
             day_end = (number + 1) * _DAY_KEYS
             day = (_EPOCH_DAY + timedelta(days=number)).date()
             if held is not None:
-                changed |= _day(pages, chan, folder, old, new, done, *held, (prev, day))
+                changed |= _day(pages, chan, folder, old, new, done, *held, (prev, day), gaps)
                 counts[held[0]] = len(held[1])
                 prev = held[0]
             held = (day, [rec])
         if held is not None:
-            changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None))
+            changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None), gaps)
             counts[held[0]] = len(held[1])
         if changed or not (folder / "index.html").exists():
             _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))

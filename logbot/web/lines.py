@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import tzinfo
+from datetime import date, datetime, tzinfo
 
 from markupsafe import Markup
 
 from logbot.events import CHANNEL_KINDS, Kind
 from logbot.render import Record, record_time, text_line
-from logbot.storage.names import KEY_SPREAD
+from logbot.storage.gaps import Gap
+from logbot.storage.names import KEY_SPREAD, time_key
 from logbot.text import visible
 from logbot.web.ircformat import esc, irc_html_str, nick_colour
 
-__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "log_line", "render_lines"]
+__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "log_line", "render_lines"]
 
 #: kinds the "hide joins/parts" toggle hides
 NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
@@ -78,13 +79,44 @@ def _clock_table() -> tuple[str, ...]:
     return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
 
 
-def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
-    """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text.
+def gap_text(gap: Gap, tz: tzinfo, day: date | None) -> str:
+    """``not logged from 12:00:00 to 12:05:00 (disconnected)`` in zone ``tz``; a time not
+    on ``day`` carries its date; an open gap is ``not logged since ...``."""
+
+    def when(moment: datetime) -> str:
+        local = moment.astimezone(tz)
+        return f"{local:%H:%M:%S}" if local.date() == day else f"{local:%Y-%m-%d %H:%M:%S}"
+
+    span = f"since {when(gap.start)}" if gap.end is None else (
+        f"from {when(gap.start)} to {when(gap.end)}"
+    )  # fmt: skip
+    return f"not logged {span} ({gap.reason})"
+
+
+def gap_line(gap: Gap, tz: tzinfo, day: date | None) -> str:
+    """The ``<li>`` saying where the record has a hole (see :func:`gap_text`)."""
+    return f'<li class="gap">{esc(visible(gap_text(gap, tz, day)))}</li>\n'
+
+
+def render_lines(
+    records: Sequence[Record],
+    tz: tzinfo,
+    chan: str,
+    gaps: Sequence[Gap] = (),
+    day: date | None = None,
+) -> Markup:
+    """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text; each of
+    ``gaps`` (oldest first) before the first event at or after its start (``day``: the
+    page's day, whose date its times leave out).
 
     Nick colours follow a nick across its changes within these lines. Built with plain
     string formatting (a busy day has thousands of lines); every IRC string goes through
     :func:`esc` or :func:`irc_html`.
     """
+    holes = [(time_key(g.start), gap_line(g, tz, day)) for g in gaps]
+    holes.reverse()  # popped from the end, oldest first
+    # one integer comparison per line: the next hole's place
+    hole_at = holes[-1][0] if holes else -1
     alias: dict[str, int] = {}
     shown: dict[str, str] = {}  # nick -> its HTML under its current colour
     # nick -> what follows the time of that nick's message up to its text (most lines)
@@ -97,6 +129,10 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
         kind = rec.kind
         nick = rec.nick
         eid = rec.id
+        if 0 <= hole_at <= eid:
+            while holes and holes[-1][0] <= eid:
+                add(holes.pop()[1])
+            hole_at = holes[-1][0] if holes else -1
         if kind == "message":
             head = said.get(nick)
             if head is not None:
@@ -134,6 +170,7 @@ def render_lines(records: Sequence[Record], tz: tzinfo, chan: str) -> Markup:
             f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
             f'<bdi class="msg">{body}</bdi></li>\n'
         )
+    out.extend(line for _, line in reversed(holes))
     return Markup("".join(out))
 
 
