@@ -82,6 +82,39 @@ def export_lines(reader: Reader, filters: Filters) -> Iterator[str]:
         yield json_line(rec)
 
 
+def export_text_lines(reader: Reader, filters: Filters, *, multi_channel: bool) -> Iterator[str]:
+    """Every event passing ``filters``, oldest first, as the text log writes it (local time).
+
+    The lines are :func:`logbot.backends.textfile.format_line`'s, with its ``--- Log
+    opened`` / ``--- Day changed`` lines, so ``logbot import --format irclogbot`` reads them
+    back. The database does not know which joins were the bot's own: every join is
+    written as someone's.
+    """
+    from logbot.backends.textfile import date_line, format_line, local_day
+    from logbot.events import RECORD_KINDS, Event, Kind
+    from logbot.render import record_time
+
+    day: str | None = None
+    for rec in reader.export(filters):
+        if Kind(rec.kind) in RECORD_KINDS:
+            continue  # no text log has a line for them (see TextFileBackend.write)
+        event = Event(
+            record_time(rec.id),
+            rec.network,
+            rec.channel,
+            Kind(rec.kind),
+            rec.nick,
+            rec.text,
+            target=rec.target,
+            userhost=rec.userhost,
+        )
+        this_day = local_day(event)
+        if this_day != day:
+            yield date_line(event, opened=day is None)
+            day = this_day
+        yield format_line(event, multi_channel=multi_channel)
+
+
 @dataclass
 class ImportStats:
     """What an import did."""

@@ -360,6 +360,14 @@ def search(
 @main.command()
 @_db_option
 @_filter_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    help="json: the `search --format json` lines; text: the text log's lines, local time.",
+)
 def export(
     db: str | None,
     network: str | None,
@@ -368,8 +376,10 @@ def export(
     kind: tuple[str, ...],
     since: str | None,
     until: str | None,
+    fmt: str,
 ) -> None:
-    """Write stored events as JSON lines, oldest first (the `search --format json` lines).
+    """Write stored events, oldest first: JSON lines (the `search --format json` lines) or
+    the text log's lines (--format text; the channel on each line unless one is named).
 
     Moves an archive: logbot export --db A | logbot import --db B
     """
@@ -392,7 +402,12 @@ def export(
                 click.echo(f"logbot: {note}", err=True)
             for name in reader.resolve(filters)[1]:
                 click.echo(f"logbot: no channel {name} in {reader.description}", err=True)
-            _emit(archive.export_lines(reader, filters), utf8=True)
+            if fmt == "text":
+                one = len(channel) == 1 and network is not None
+                lines = archive.export_text_lines(reader, filters, multi_channel=not one)
+                _emit(lines, utf8=True)
+            else:
+                _emit(archive.export_lines(reader, filters), utf8=True)
     except (*searching.USER_ERRORS, archive.ArchiveError) as exc:
         _fail(exc)
 

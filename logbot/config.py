@@ -364,6 +364,10 @@ class _Builder:
         found = _lookup([top], "file_mode")
         if found is not None:
             file_mode = _BY_NAME["file_mode"].check(found.value, found.where)
+        compress_after_days = None
+        found = _lookup([top], "compress_after_days")
+        if found is not None:
+            compress_after_days = _BY_NAME["compress_after_days"].check(found.value, found.where)
         metrics = None
         found = _lookup([flags, top], "metrics")
         if found is not None:
@@ -371,6 +375,7 @@ class _Builder:
 
         shared_file = self.file_value(_lookup([flags, top], "file"))
         shared_db = self.db_value(_lookup([flags, top], "db"))
+        shared_log_dir = self.file_value(_lookup([flags, top], "log_dir"))
         networks = []
         if tables is None:
             networks.append(self.network([flags, top], None, count))
@@ -404,6 +409,8 @@ class _Builder:
             db=shared_db,
             log_level=log_level,
             file_mode=file_mode,
+            log_dir=shared_log_dir,
+            compress_after_days=compress_after_days,
             config_file=self.config_file,
             warnings=tuple(self.warnings),
             metrics=metrics,
@@ -554,6 +561,7 @@ class _Builder:
             sasl_user=sasl_user,
             sasl_password=sasl_password,
             file=self.file_value(_lookup(layers, "file")),
+            log_dir=self.file_value(_lookup(layers, "log_dir")),
             db=self.db_value(_lookup(layers, "db")),
         )
 
@@ -639,10 +647,12 @@ def _masked_db(db: str) -> str:
     return mask_target(db)
 
 
-def _backend_text(file: str | None, db: str | None) -> str:
+def _backend_text(file: str | None, db: str | None, log_dir: str | None = None) -> str:
     parts = []
     if file is not None:
         parts.append(f"text file {file}")
+    if log_dir is not None:
+        parts.append(f"a text file per channel and day under {log_dir}")
     if db is not None:
         parts.append(f"database {_masked_db(db)}")
     return ", ".join(parts) or "SQLite at the default per-user path"
@@ -738,7 +748,7 @@ def describe(settings: Settings) -> str:
         for key in KEYS:
             if key.label is not None and key.scope == "network":
                 lines.append(f"  {key.label}: {_value_text(getattr(network, key.name))}")
-        lines.append(f"  events to: {_backend_text(network.file, network.db)}")
+        lines.append(f"  events to: {_backend_text(network.file, network.db, network.log_dir)}")
     web = settings.web
     if web is not None:
         lines.append("")

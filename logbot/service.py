@@ -138,7 +138,7 @@ def start_logging(level: str, stream: Any = None) -> None:
 def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
     """The backends a run needs, each with the networks whose events it receives.
 
-    A network writes to its ``file`` and its ``db``; with neither, to SQLite at the
+    A network writes to its ``file``, its ``log_dir`` and its ``db``; with none, to SQLite at the
     default path (``target`` None). Networks naming the same target share one backend.
     """
     order: list[tuple[str, str | None]] = []
@@ -147,6 +147,8 @@ def backend_routes(settings: Settings) -> tuple[BackendRoute, ...]:
         wanted: list[tuple[str, str | None]] = []
         if network.file is not None:
             wanted.append(("file", network.file))
+        if network.log_dir is not None:
+            wanted.append(("daily", network.log_dir))
         if network.db is not None:
             wanted.append(("sql", network.db))
         if not wanted:
@@ -189,6 +191,7 @@ def build_backends(settings: Settings, reactor: Any) -> tuple[list[Backend], lis
                 multi_channel=route.multi_channel,
                 pool=pool,
                 file_mode=settings.file_mode,
+                compress_after_days=settings.compress_after_days,
             )
             backend = load_backend(route.kind)(target, options)
             backends.append(backend)

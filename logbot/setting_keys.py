@@ -476,6 +476,9 @@ KEYS: tuple[Key, ...] = (
         plain=False),
     Key("file", _text, "Write the text log here.", flag="file", metavar="PATH", path=True,
         plain=False),
+    Key("log_dir", _text, "Write one text log per network, channel and local day under this "
+        "directory (DIR/NETWORK/#CHANNEL/YYYY-MM-DD.log).", flag="log_dir", metavar="DIR",
+        path=True, plain=False),
     Key("db", _text, "SQLite file or SQLAlchemy URL [default: SQLite in the user data dir].",
         flag="db", metavar="PATH_OR_URL", plain=False),
     Key("name", _text, "Network name in stored records [default: the server's NETWORK=, else "
@@ -493,7 +496,8 @@ KEYS: tuple[Key, ...] = (
         secret=True, plain=False),
     Key("sasl_required", _bool, "Never join unless SASL succeeded.", default=False),
     Key("allow_plaintext_secrets", _bool,
-        "Send the server password or NickServ IDENTIFY over a connection without TLS.",
+        "Send the server password, SASL PLAIN or NickServ IDENTIFY over a connection without "
+        "TLS.",
         default=False),
     Key("ping_interval", _seconds, "Seconds between keepalive PINGs.",
         default=DEFAULT_PING_INTERVAL, flag="ping_interval", flag_type=float, minimum=1.0,
@@ -509,6 +513,8 @@ KEYS: tuple[Key, ...] = (
     Key("file_mode", _file_mode,
         'Permissions of new log files, as octal ("0640" lets the group read) [default: 0600].',
         scope="top", plain=False),
+    Key("compress_after_days", _days, "gzip a day's file of log_dir this many days after that "
+        "day.", scope="top", plain=False),
     Key("metrics", _metrics, "Serve /metrics (Prometheus) and /healthz on HOST:PORT "
         "(the file's [metrics] table: listen = ...).", scope="top", flag="metrics",
         metavar="HOST:PORT", plain=False),

@@ -91,6 +91,8 @@ class NetworkConfig:
     ping_timeout: float = DEFAULT_PING_TIMEOUT
     fallback_encoding: str = DEFAULT_FALLBACK_ENCODING
     file: str | None = None
+    #: ``log_dir``: one text file per channel and local day under it
+    log_dir: str | None = None
     db: str | None = None
     nolog_prefixes: tuple[str, ...] = DEFAULT_NOLOG_PREFIXES
     optout_nicks: tuple[str, ...] = ()
@@ -126,6 +128,10 @@ class Settings:
     log_level: str = DEFAULT_LOG_LEVEL
     #: permissions of new log files (``file_mode``); None: the backends' default, 0600
     file_mode: int | None = None
+    #: the shared ``log_dir`` (see :class:`NetworkConfig`)
+    log_dir: str | None = None
+    #: gzip a day's file of a ``log_dir`` this many days later (None: never)
+    compress_after_days: int | None = None
     config_file: str | None = None
     warnings: tuple[str, ...] = ()
     #: ``HOST:PORT`` where /metrics and /healthz are served; None: not served

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -377,6 +378,42 @@ def test_import_into_an_unusable_target_is_a_clean_error(tmp_path: Path) -> None
     """A --db that cannot be a database (a directory) is a one-line error, exit 2."""
     result = run("import", "--db", str(tmp_path), "-", input=ARCHIVE)
     assert_clean_error(result, "is a directory")
+
+
+BERLIN = "CET-1CEST,M3.5.0,M10.5.0/3"
+
+
+@pytest.fixture
+def berlin_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Local time is Berlin's (a POSIX TZ: no tzdata needed) for this test only."""
+    monkeypatch.setenv("TZ", BERLIN)
+    time.tzset()
+    yield BERLIN
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_export_as_text_is_the_text_logs_lines_in_local_time(db: str, berlin_time: str) -> None:
+    """--format text: the text log's lines with its date lines; one named channel, no channel."""
+    berlin = berlin_time
+    every = run("export", "--db", db, "--format", "text", env={"TZ": berlin})
+    assert every.exit_code == 0, every.output
+    lines = every.stdout.splitlines()
+    assert lines[:3] == [
+        "[13:00:00] --- Log opened Sun Mar 01 2026",
+        "[13:00:00] #x --> alice (alice@example.org) has joined #x",
+        "[13:01:00] #x <alice> the release date is friday",
+    ]
+    assert "[00:00:00] --- Day changed Mon Mar 02 2026" in lines
+    assert len([line for line in lines if "---" not in line]) == len(EVENTS)
+    one = run(
+        *("export", "--db", db, "--format", "text", "--network", "libera", "--channel", "#y"),
+        env={"TZ": berlin},
+    )
+    assert one.stdout.splitlines()[:2] == [
+        "[14:00:00] --- Log opened Sun Mar 01 2026",
+        "[14:00:00] <alice> Привет, МИР",
+    ]
 
 
 def test_export_of_a_missing_database_is_a_clean_error(tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ REGISTER = ["CAP LS 302", "NICK logbot", "USER logbot 0 * :logbot"]
 
 
 def sasl_bot(**settings: object) -> Bot:
+    """A bot with SASL PLAIN credentials on a plain-TCP double; the exchange tests allow the
+    password on it explicitly (the default refusal is tested on its own below)."""
+    settings.setdefault("allow_plaintext_secrets", True)
     settings.setdefault("sasl_user", "acct")
     settings.setdefault("sasl_password", Secret("s3cret"))
     return Bot(**settings)
@@ -229,7 +232,7 @@ def test_sasl_plain_success_byte_for_byte(logged: list[str]) -> None:
 
 def test_sasl_user_defaults_to_the_nick() -> None:
     """Without sasl_user, the account in the PLAIN response is the configured nick."""
-    bot = Bot(sasl_password=Secret("pw"))
+    bot = Bot(sasl_password=Secret("pw"), allow_plaintext_secrets=True)
     bot.sent()
     bot.feed(
         f":{SERVER} CAP * LS :sasl",

@@ -13,7 +13,7 @@ import pytest
 
 from logbot.config import ChannelConfig, ConfigError, Secret, build_settings
 from logbot.events import Kind
-from tests.test_irc_cap import sasl_bot, server_time_bot
+from tests.test_irc_cap import plain_payload, sasl_bot, server_time_bot
 from tests.test_irc_protocol import SERVER, Bot, ev
 
 # -- a second welcome ---------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_no_server_password_over_plain_tcp(logged: list[str]) -> None:
 
 def test_no_nickserv_identify_over_plain_tcp(logged: list[str]) -> None:
     """No SASL on the server and no TLS: the password is not sent to NickServ in clear."""
-    bot = sasl_bot()
+    bot = sasl_bot(allow_plaintext_secrets=False)
     bot.sent()
     bot.feed(f":{SERVER} CAP * LS :server-time", f":{SERVER} CAP * ACK :server-time")
     bot.feed(f":{SERVER} 001 logbot :Welcome")
@@ -234,6 +234,46 @@ def test_no_nickserv_identify_over_plain_tcp(logged: list[str]) -> None:
     assert len(warned) == 1
     assert "allow_plaintext_secrets" in warned[0]
     assert not any("s3cret" in line for line in logged)
+
+
+def test_no_sasl_plain_over_plain_tcp(logged: list[str]) -> None:
+    """SASL offered but no TLS: PLAIN is not tried (base64 hides nothing); one WARN says why."""
+    bot = sasl_bot(allow_plaintext_secrets=False)
+    bot.sent()
+    bot.feed(f":{SERVER} CAP * LS :sasl=PLAIN server-time")
+    assert bot.sent() == ["CAP REQ :server-time"]
+    bot.feed(f":{SERVER} CAP * ACK :server-time", f":{SERVER} 001 logbot :Welcome")
+    assert bot.sent() == ["CAP END", "JOIN #x"]
+    warned = [line for line in logged if "not authenticating with SASL PLAIN" in line]
+    assert len(warned) == 1
+    assert "allow_plaintext_secrets" in warned[0]
+    assert not any("IDENTIFY" in line for line in logged)
+    assert not any("s3cret" in line or plain_payload("acct", "s3cret") in line for line in logged)
+
+
+def test_sasl_required_without_tls_refuses_instead_of_sending_plain(logged: list[str]) -> None:
+    """sasl_required and no TLS: the bot quits with a clear reason and never joins."""
+    bot = sasl_bot(allow_plaintext_secrets=False, sasl_required=True)
+    bot.sent()
+    bot.feed(f":{SERVER} CAP * LS :sasl=PLAIN server-time")
+    lines = bot.sent()
+    assert len(lines) == 1
+    assert lines[0].startswith("QUIT :not authenticating with SASL PLAIN")
+    assert "sasl_required is set" in lines[0]
+    assert bot.transport.disconnecting
+    assert not any(line.startswith(("AUTHENTICATE", "JOIN")) for line in lines)
+
+
+def test_sasl_plain_goes_over_tls() -> None:
+    """With TLS (and no allow_plaintext_secrets) SASL PLAIN is asked for as before."""
+    bot = sasl_bot(allow_plaintext_secrets=False, tls=True)
+    bot.sent()
+    bot.feed(f":{SERVER} CAP * LS :sasl=PLAIN", f":{SERVER} CAP * ACK :sasl", "AUTHENTICATE +")
+    assert bot.sent() == [
+        "CAP REQ :sasl",
+        "AUTHENTICATE PLAIN",
+        f"AUTHENTICATE {plain_payload('acct', 's3cret')}",
+    ]
 
 
 def test_secrets_go_over_tls() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 
-from logbot.irc.registration import PLAINTEXT_IDENTIFY, Registration, Step
+from logbot.irc.registration import PLAINTEXT_IDENTIFY, PLAINTEXT_SASL, Registration, Step
 
 ME = "logbot"
 
@@ -122,6 +122,35 @@ def test_no_sasl_and_no_tls_never_identifies_in_clear_text() -> None:
     step = ls(reg, "server-time")
     assert step.notes == [("warn", f"the server does not offer SASL; {PLAINTEXT_IDENTIFY}")]
     assert reg.identify_line() is None
+
+
+def test_sasl_plain_is_not_requested_when_secrets_may_not_travel() -> None:
+    """SASL offered, no TLS: sasl is not requested, nothing is sent, one warning says why."""
+    reg = Registration("PLAIN", "acct", "pw", secrets_allowed=False)
+    reg.start()
+    step = ls(reg, "sasl=PLAIN server-time")
+    assert step.send == ["CAP REQ :server-time"]
+    assert step.notes == [("warn", f"{PLAINTEXT_SASL}; going on without")]
+    assert reg.feed("CAP", [ME, "ACK", "server-time"]).send == ["CAP END"]
+    assert reg.feed("AUTHENTICATE", ["+"]).send == []
+    assert reg.identify_line() is None
+    assert reg.welcome().refuse is None
+
+
+def test_sasl_plain_without_tls_refuses_when_required() -> None:
+    """sasl_required and no TLS: the connection is refused before anything is requested."""
+    reg = Registration("PLAIN", "acct", "pw", required=True, secrets_allowed=False)
+    reg.start()
+    step = ls(reg, "sasl server-time")
+    assert step.send == []
+    assert step.refuse == f"{PLAINTEXT_SASL}; sasl_required is set, not joining unauthenticated"
+
+
+def test_sasl_external_is_not_held_back_by_the_plaintext_rule() -> None:
+    """EXTERNAL sends no password, so secrets_allowed does not stop it."""
+    reg = Registration("EXTERNAL", ME, None, secrets_allowed=False)
+    reg.start()
+    assert ls(reg, "sasl=EXTERNAL").send == ["CAP REQ :sasl"]
 
 
 def test_pre_ircv3_server_ends_negotiation_on_421() -> None:

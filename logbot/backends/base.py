@@ -142,6 +142,8 @@ class BackendOptions:
     #: permissions of a log file a backend creates (an existing file keeps its own);
     #: None: :data:`DEFAULT_FILE_MODE`, private, as logs of channels with a key must be
     file_mode: int | None = None
+    #: ``compress_after_days`` of the per-day text logs (None: never compressed)
+    compress_after_days: int | None = None
 
     @property
     def new_file_mode(self) -> int:

@@ -50,7 +50,7 @@ class _Second:
     replaces, so a time-zone change is noticed.
     """
 
-    __slots__ = ("asctime", "day", "end", "stamp", "start", "tzname")
+    __slots__ = ("asctime", "day", "end", "iso_day", "stamp", "start", "tzname")
 
     def __init__(self, epoch: int) -> None:
         local = time.localtime(epoch)
@@ -64,6 +64,8 @@ class _Second:
             f"{_DAYS[local.tm_wday]} {_MONTHS[local.tm_mon - 1]} "
             f"{local.tm_mday:02d} {local.tm_year}"
         )
+        #: the same day as ``2026-11-29`` (the name of a per-day file)
+        self.iso_day = f"{local.tm_year:04d}-{local.tm_mon:02d}-{local.tm_mday:02d}"
 
 
 _last = _Second(0)
@@ -142,6 +144,11 @@ def format_line(event: Event, *, multi_channel: bool) -> str:
     return visible(second.stamp + body)
 
 
+def local_day(event: Event) -> str:
+    """The local calendar day of ``event`` as ``YYYY-MM-DD`` (the day its line is dated)."""
+    return _second(event).iso_day
+
+
 def date_line(event: Event, *, opened: bool = False) -> str:
     """The line that marks the local date of ``event``: at a day change, or a file's start.
 
@@ -165,9 +172,12 @@ class TextFileBackend:
         multi_channel: bool = False,
         pool: Any = None,
         file_mode: int = DEFAULT_FILE_MODE,
+        date_lines: bool = True,
     ) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.multi_channel = multi_channel
+        #: write "Log opened" / "Day changed" lines (a per-day file's name is its date)
+        self.date_lines = date_lines
         self._lines: list[str] = []
         self._chars = 0
         #: bytes a failed write left behind, written before anything newer
@@ -212,7 +222,7 @@ class TextFileBackend:
             return
         day = _second(event).day
         line = format_line(event, multi_channel=self.multi_channel)
-        if day != self._day:
+        if day != self._day and self.date_lines:
             marker = date_line(event, opened=self._day is None)
             self._day = day
             self._lines.append(marker + "\n")

@@ -38,6 +38,12 @@ PLAINTEXT_IDENTIFY = (
     "(no TLS; set allow_plaintext_secrets = true to allow it)"
 )
 
+#: Why SASL PLAIN is not tried without TLS: base64 hides nothing (one WARN line says it).
+PLAINTEXT_SASL = (
+    "not authenticating with SASL PLAIN: it would send the password in clear text "
+    "(no TLS; set allow_plaintext_secrets = true to allow it)"
+)
+
 
 @dataclass(slots=True)
 class Step:
@@ -57,7 +63,8 @@ class Registration:
     ``mechanism`` is ``"PLAIN"``, ``"EXTERNAL"`` or None (no SASL); ``password`` the
     SASL password for PLAIN; ``required`` is ``sasl_required``; ``secrets_allowed`` says
     whether a secret may cross this connection in a form the server can read back in
-    clear (TLS, or ``allow_plaintext_secrets``): it decides the NickServ fallback.
+    clear (TLS, or ``allow_plaintext_secrets``): without it neither SASL PLAIN nor the
+    NickServ fallback sends the password.
     """
 
     def __init__(
@@ -180,6 +187,8 @@ class Registration:
                 self._sasl_unavailable(
                     f"the server offers SASL {offered['sasl']}, not {mech}", step, fallback=False
                 )
+            elif mech == "PLAIN" and not self.secrets_allowed:
+                self._sasl_unavailable(PLAINTEXT_SASL, step, fallback=False)
             else:
                 wanted.append("sasl")
                 self._sasl_requested = True

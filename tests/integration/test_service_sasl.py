@@ -89,13 +89,21 @@ def sasl_server() -> Iterator[SaslServer]:
         server.stop()
 
 
-def config(tmp_path: Path, server: FakeIRCServer, secret_source: str, required: bool) -> Path:
+def config(
+    tmp_path: Path,
+    server: FakeIRCServer,
+    secret_source: str,
+    required: bool,
+    plaintext: bool = True,
+) -> Path:
+    """The bot's config; ``plaintext`` allows SASL PLAIN over this plain-TCP test server."""
     path = tmp_path / "logbot.toml"
     path.write_text(
         f'server = "{HOST}"\nport = {server.port}\nchannels = ["#x"]\n'
         f'file = "{tmp_path / "log.txt"}"\nlog_level = "debug"\n'
         f'sasl_mechanism = "PLAIN"\nsasl_user = "{ACCOUNT}"\n{secret_source}\n'
         f"sasl_required = {'true' if required else 'false'}\n"
+        f"allow_plaintext_secrets = {'true' if plaintext else 'false'}\n"
     )
     return path
 
@@ -167,6 +175,25 @@ def test_sasl_failure_with_sasl_required_never_joins_and_names_no_secret(
     assert WRONG not in bot.stderr()
     assert WRONG not in cmdline(bot)
     assert not (tmp_path / "log.txt").exists() or "joined" not in (tmp_path / "log.txt").read_text()
+
+
+def test_sasl_plain_without_tls_is_refused_when_required(
+    sasl_server: SaslServer, logbot_run: Callable[..., LogBot], tmp_path: Path
+) -> None:
+    """No TLS, no allow_plaintext_secrets, sasl_required: no AUTHENTICATE, a QUIT saying why."""
+    conf = config(
+        tmp_path, sasl_server, password_file(tmp_path, PASSWORD), required=True, plaintext=False
+    )
+    bot = logbot_run("--config", str(conf), log=tmp_path / "log.txt")
+    (first,) = sasl_server.wait_connections(1, timeout=BOT_START)[:1]
+    wait_for(first.closed.is_set, 10, "the bot to close the refused connection")
+    assert not [line for line in first.lines if line.startswith(("AUTHENTICATE", "JOIN"))]
+    (quit_,) = [line for line in first.lines if line.startswith("QUIT")]
+    assert "not authenticating with SASL PLAIN" in quit_
+    assert sasl_server.responses == []
+    line = bot.wait_for_stderr("allow_plaintext_secrets = true to allow it")
+    assert "sasl_required is set" in line
+    assert PASSWORD not in bot.stderr()
 
 
 def test_server_time_is_the_time_of_the_logged_line(
