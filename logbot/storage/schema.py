@@ -61,6 +61,7 @@ from logbot.storage.names import (
 __all__ = [
     "EVENT_COLUMNS",
     "KEY_SPREAD",
+    "changes",
     "channel_key",
     "channels",
     "events",
@@ -140,6 +141,16 @@ network_facts = Table(
     Column("network", String(NETWORK_MAX), primary_key=True),
     Column("name", String(FACT_NAME_MAX), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: One row (id 1): ``deletions`` counts the transactions that deleted stored events
+#: (forget, prune, redact), so a reader that keeps closed days (the web archive) knows
+#: when what it kept may hold a line that is gone.
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("deletions", BigInteger, nullable=False, server_default="0"),
 )
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)

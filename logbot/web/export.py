@@ -308,6 +308,12 @@ def _write_channels(
 ) -> tuple[dict[str, list[object]], Written]:
     done = Written()
     new: dict[str, list[object]] = {}
+    # the days an earlier run wrote, per channel: a day no longer in the database (its
+    # lines forgotten or pruned) loses its page
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for key in old:
+        network, name, day_text = key.split("\x00")
+        earlier.setdefault((network, name), []).append(day_text)
     for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
@@ -336,6 +342,10 @@ def _write_channels(
         if held is not None:
             changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None))
             counts[held[0]] = len(held[1])
+        for day_text in earlier.get((chan.network, chan.name), ()):
+            if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
+                (folder / f"{day_text}.html").unlink(missing_ok=True)
+                changed = True
         if changed or not (folder / "index.html").exists():
             _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
     return new, done
