@@ -69,6 +69,7 @@ __all__ = [
     "key_time",
     "metadata",
     "network_facts",
+    "redactions",
     "time_key",
 ]
 
@@ -151,6 +152,21 @@ changes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("deletions", BigInteger, nullable=False, server_default="0"),
+)
+
+#: What each IRCv3 REDACT removed: the message's msgid in a channel, when (microseconds
+#: since the epoch), who redacted it and why, and how many stored rows went (0: it was
+#: never stored); never the message's text (see logbot.storage.redact).
+redactions = Table(
+    "redactions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("msgid", String(MSGID_MAX), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("nick", String(NICK_MAX), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("deleted", Integer, nullable=False),
 )
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)
