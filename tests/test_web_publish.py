@@ -177,3 +177,19 @@ def test_web_and_html_take_a_config_and_refuse_a_bad_one(
         assert result.exit_code == 2
         assert "publish: must be one of public, unlisted, private" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_site_with_nothing_listed_shows_the_search_form_and_finds_nothing(
+    db: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "private.toml"
+    config.write_text(
+        CONFIG.replace('server = "irc.libera.chat"', 'server = "x"\npublish = "private"')
+    )
+    settings = build_settings({}, str(config), {})
+    status, body = page(db, settings, "/search")
+    assert status == 200
+    assert "<form" in body
+    status, hits = page(db, settings, "/api/search?q=deploy")
+    assert status == 200
+    assert hits == ""

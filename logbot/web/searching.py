@@ -96,8 +96,6 @@ class SearchPages:
             # across channels: only the listed ones (their names; _visible drops a hit of
             # a same-named channel elsewhere that is not)
             channels = tuple(sorted({c.name for c in self.listed()}))
-            if not channels:
-                raise HttpError(404, "There is no channel to search here.")
         before = args.get("before")
         before_id = None
         if before:
@@ -185,7 +183,7 @@ class SearchPages:
     def _visible(self, hits: list[Record], *, named: bool) -> list[Record]:
         """The hits ``publish`` lets this search show: of a channel the search named, a
         served one; across channels, only listed ones."""
-        if self.settings is None:
+        if self.settings is None and self.allowed is None:
             return hits
         seen: dict[tuple[str, str], bool] = {}
         out = []
