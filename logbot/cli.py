@@ -19,6 +19,7 @@ from logbot.setting_keys import ENV_PREFIX
 
 if TYPE_CHECKING:
     from logbot.setting_keys import Key
+    from logbot.settings import Settings
 
 
 class UsageFailure(click.ClickException):
@@ -818,6 +819,19 @@ def db_upgrade(db: str | None) -> None:
         click.echo(f"logbot: upgraded {where} from schema {before} to {after}")
 
 
+def _publish_settings(run_options: _RunOptions, config_file: str | None) -> Settings | None:
+    """The settings whose ``publish`` keys the archive follows; None without a config."""
+    from logbot.config import ConfigError, build_settings
+
+    config_file = config_file or run_options.config_file
+    if config_file is None:
+        return None
+    try:
+        return build_settings(run_options.given, config_file, os.environ, run_options.from_env)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
 @main.command()
 @_db_option
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
@@ -837,13 +851,24 @@ def db_upgrade(db: str | None) -> None:
     metavar="C",
     help="Let search engines index this channel's pages (repeatable).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.toml",
+    help="Read which channels are public, unlisted or private (publish) from this config "
+    "[default: logbot's --config; none: every channel is public].",
+)
+@click.pass_obj
 def web(
+    run_options: _RunOptions,
     db: str | None,
     listen: str,
     channels: tuple[str, ...],
     title: str,
     index: bool,
     index_channels: tuple[str, ...],
+    config_file: str | None,
 ) -> None:
     """Serve the archive to web browsers (day pages, calendars, search)."""
     from logbot.service import StartupError, serve_web
@@ -855,9 +880,15 @@ def web(
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise UsageFailure(f"--listen {exc}") from None
+    settings = _publish_settings(run_options, config_file)
     try:
         archive = Archive(
-            db, channels=channels, title=title, noindex=not index, index_channels=index_channels
+            db,
+            channels=channels,
+            title=title,
+            noindex=not index,
+            index_channels=index_channels,
+            settings=settings,
         )
     except (ValueError, StorageError) as exc:
         _fail(exc)
@@ -894,7 +925,17 @@ def web(
     metavar="C",
     help="Let search engines index this channel's pages (repeatable).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.toml",
+    help="Read which channels are public, unlisted or private (publish) from this config "
+    "[default: logbot's --config; none: every channel is public].",
+)
+@click.pass_obj
 def html(
+    run_options: _RunOptions,
     db: str | None,
     out: str,
     channels: tuple[str, ...],
@@ -902,6 +943,7 @@ def html(
     index: bool,
     index_channels: tuple[str, ...],
     jobs: int,
+    config_file: str | None,
 ) -> None:
     """Write the archive as static HTML pages (a rerun rewrites only the days that changed)."""
     from pathlib import Path
@@ -910,6 +952,7 @@ def html(
     from logbot.storage.engine import StorageError
     from logbot.web.export import write_site
 
+    settings = _publish_settings(run_options, config_file)
     try:
         done = write_site(
             db,
@@ -919,6 +962,7 @@ def html(
             noindex=not index,
             index_channels=index_channels,
             jobs=jobs or os.cpu_count() or 1,
+            settings=settings,
         )
     except (StorageError, DatabaseGone, OSError) as exc:
         _fail(exc)

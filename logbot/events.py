@@ -39,6 +39,10 @@ class Kind(enum.StrEnum):
     # name, ``text`` its value, "" for none): sent once per connection, stored per network
     # by the SQL backend (not a line of any log).
     FACT = "fact"
+    # IRCv3 draft/message-redaction: ``nick`` redacted the message whose msgid is
+    # ``msgid`` (not the REDACT line's own) in ``channel``; ``text`` is the reason given. The SQL
+    # backend deletes its stored copy; a text log cannot unwrite a line and writes nothing.
+    REDACT = "redact"
 
 
 #: the FACT of a network whose server announces the IRCv3 ``CRAWLER`` ISUPPORT token
@@ -51,7 +55,7 @@ FACT_CRAWLER_INDEX = "crawler-index"
 GAP_KINDS: frozenset[Kind] = frozenset({Kind.GAP_START, Kind.GAP_END, Kind.GAP_FILLED})
 #: facts about the record (its holes, what a server announced), not lines heard in a
 #: channel: the SQL backend keeps them in tables of their own, a text log writes none
-RECORD_KINDS: frozenset[Kind] = GAP_KINDS | {Kind.FACT}
+RECORD_KINDS: frozenset[Kind] = GAP_KINDS | {Kind.FACT, Kind.REDACT}
 
 #: ``Event.text`` of a gap_start: why the channel stopped being logged
 GAP_DISCONNECTED = "disconnected"

@@ -345,7 +345,7 @@ def run(
     if settings.web is not None:
         # the archive of the shared database (the default SQLite file without one); before
         # any network connects, so an address in use stops the start cleanly
-        start_web(reactor, settings.web, settings.db)
+        start_web(reactor, settings.web, settings.db, settings=settings)
 
     from logbot.irc.factory import LogBotFactory
 
@@ -543,7 +543,14 @@ def _web_resource(reactor: Any, archive: Archive, threads: int) -> IResource:
     return cast("IResource", ArchiveResource(archive, run))
 
 
-def start_web(reactor: Any, web: WebConfig, db: str | None, *, threads: int = 4) -> Any:
+def start_web(
+    reactor: Any,
+    web: WebConfig,
+    db: str | None,
+    *,
+    threads: int = 4,
+    settings: Settings | None = None,
+) -> Any:
     """The ``[web]`` table: the archive of ``db`` served by this process, on ``reactor``.
 
     Its reads go through read-only connections of their own (:mod:`logbot.storage.browse`,
@@ -551,7 +558,9 @@ def start_web(reactor: Any, web: WebConfig, db: str | None, *, threads: int = 4)
     """
     from logbot.web.site import Archive
 
-    archive = Archive(db, channels=web.channels, title=web.title, noindex=web.noindex)
+    archive = Archive(
+        db, channels=web.channels, title=web.title, noindex=web.noindex, settings=settings
+    )
     try:
         port = listen_http(reactor, web.host, web.port, _web_resource(reactor, archive, threads))
     except StartupError:

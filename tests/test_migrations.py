@@ -396,3 +396,19 @@ def test_a_database_at_head_is_opened_without_loading_alembic(tmp_path: Path) ->
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_revision_0005_counts_deletions_from_zero(engine: sa.Engine) -> None:
+    """0005 adds ``changes`` with its one row at zero, as a new database has it; a forget
+    bumps it; the downgrade drops it."""
+    from logbot.storage.forget import delete_ids
+
+    _alembic(engine, "upgrade", "0005")
+    with engine.connect() as conn:
+        assert list(conn.execute(sa.text("SELECT id, deletions FROM changes"))) == [(1, 0)]
+    delete_ids(engine, [1, 2])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT deletions FROM changes")).scalar() == 1
+    _alembic(engine, "downgrade", "0004")
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("changes")

@@ -19,7 +19,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from logbot.backends import textfile
 from logbot.backends.base import Backend, BackendOptions, load_backend
 from logbot.backends.textfile import TextFileBackend, date_line, format_line
-from logbot.events import GAP_KINDS, Event, Kind
+from logbot.events import GAP_KINDS, RECORD_KINDS, Event, Kind
 from logbot.text import visible
 
 # 2026-11-28 20:35:30 UTC, a Saturday
@@ -110,9 +110,9 @@ def test_session_markers_name_no_channel_in_multi_channel_mode(event: Event, bod
 
 
 def test_every_kind_has_a_golden_line() -> None:
-    """No event kind but the gap markers and network facts (never written) is left
-    without a format."""
-    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - GAP_KINDS - {Kind.FACT}
+    """No event kind but the record kinds (gap markers, network facts, redactions: never
+    written) is left without a format."""
+    assert {e.kind for e, _ in GOLDEN + MARKERS} == set(Kind) - RECORD_KINDS
 
 
 def test_a_network_fact_is_no_line(tmp_path: Path) -> None:
@@ -125,6 +125,16 @@ def test_a_network_fact_is_no_line(tmp_path: Path) -> None:
         line for line in lines(tmp_path / "log.txt") if "crawler" in line or "deny" in line
     ] == []
     assert lines(tmp_path / "log.txt")[-1].endswith("<alice> hi")
+
+
+def test_a_redaction_is_no_line(tmp_path: Path) -> None:
+    """A REDACT cannot unwrite the line already in the text log, and adds none."""
+    backend = make(tmp_path)
+    backend.write(ev(Kind.MESSAGE, text="oops", msgid="m1"))
+    backend.write(ev(Kind.REDACT, text="by mistake", msgid="m1"))
+    backend.close()
+    assert lines(tmp_path / "log.txt")[-1].endswith("<alice> oops")
+    assert not any("by mistake" in line for line in lines(tmp_path / "log.txt"))
 
 
 def test_lines_are_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:

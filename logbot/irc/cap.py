@@ -12,7 +12,8 @@ from collections.abc import Iterable
 #: one CHGHOST line rather than a fake QUIT and JOIN polluting the log), away-notify,
 #: cap-notify (CAP NEW/DEL after registration); batch, chathistory (or its draft),
 #: draft/event-playback and labeled-response to fill gaps from the server's history
-#: (see :mod:`logbot.irc.history`).
+#: (see :mod:`logbot.irc.history`); draft/message-redaction (a REDACT deletes the
+#: stored message: see :mod:`logbot.storage.redact`).
 WANTED_CAPS: tuple[str, ...] = (
     "account-tag",
     "away-notify",
@@ -22,6 +23,7 @@ WANTED_CAPS: tuple[str, ...] = (
     "chghost",
     "draft/chathistory",
     "draft/event-playback",
+    "draft/message-redaction",
     "extended-join",
     "labeled-response",
     "message-tags",

@@ -1050,6 +1050,19 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             return
         self._emit(channel, Kind.MODE, nick_of(prefix), text=" ".join(params[1:]))
 
+    def irc_REDACT(self, prefix: str, params: list[str]) -> None:
+        # IRCv3 draft/message-redaction: REDACT <target> <msgid> [:reason]; a private
+        # message is never stored, so only a channel the bot is in counts
+        if len(params) < 2 or not params[1]:
+            return
+        channel = self._joined(params[0])
+        if channel is not None:
+            reason = params[2] if len(params) > 2 else ""
+            self._emit(
+                channel, Kind.REDACT, nick_of(prefix), text=reason, times=self._times(),
+                msgid=params[1],
+            )  # fmt: skip
+
     # -- what people say -------------------------------------------------------------------
 
     def irc_PRIVMSG(self, prefix: str, params: list[str]) -> None:

@@ -127,6 +127,9 @@ class Browser:
         )
         # the gaps table exists (once seen it stays: an upgrade only adds it)
         self._has_gaps = False
+        #: the ``changes.deletions`` the cached counts were taken at
+        self._deletions: int | None = None
+        self._has_changes = False
 
     def close(self) -> None:
         self.engine.dispose()
@@ -226,6 +229,7 @@ class Browser:
         key = (channel_id, zone_name)
         today = now.astimezone(tz).date()
         with self._conn() as conn:
+            self.deletions(conn)
             first = conn.execute(
                 sa.text("SELECT min(id) FROM events WHERE channel_id = :c"), {"c": channel_id}
             ).scalar()
@@ -295,6 +299,25 @@ class Browser:
                 ).scalar()
                 day = local_day(nxt, tz) if nxt is not None else None
         return out
+
+    def deletions(self, conn: sa.Connection | None = None) -> int:
+        """How many deleting transactions the database has seen (``changes.deletions``;
+        0 in a database made before it). Cached counts taken at another value are
+        dropped: a forget may have emptied a closed day."""
+        if conn is None:
+            with self._conn() as own:
+                return self.deletions(own)
+        if not self._has_changes:
+            if not sa.inspect(conn).has_table("changes"):
+                return 0
+            self._has_changes = True
+        value = conn.execute(sa.text("SELECT deletions FROM changes WHERE id = 1")).scalar()
+        now = int(value or 0)
+        with self._lock:
+            if self._deletions != now:
+                self._closed.clear()
+                self._deletions = now
+        return now
 
     def forget_counts(self) -> None:
         """Drop every cached count (after an import or ``forget`` changed closed days)."""

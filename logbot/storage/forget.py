@@ -26,12 +26,20 @@ import sqlalchemy as sa
 from logbot.query import Query
 from logbot.search.request import Filters
 from logbot.storage.names import time_key
-from logbot.storage.schema import channels, events
+from logbot.storage.schema import changes, channels, events
 
-__all__ = ["BATCH", "PruneResult", "delete_ids", "matching_ids", "prune"]
+__all__ = ["BATCH", "PruneResult", "delete_ids", "matching_ids", "note_deletion", "prune"]
 
 #: events deleted per transaction
 BATCH = 500
+
+
+def note_deletion(conn: sa.Connection) -> None:
+    """Bump :data:`~logbot.storage.schema.changes` in the deleting transaction, so the web
+    archive drops what it kept of closed days (its caches compare the counter)."""
+    conn.execute(
+        changes.update().where(changes.c.id == 1).values(deletions=changes.c.deletions + 1)
+    )
 
 
 def matching_ids(target: str | None, filters: Filters, query: Query | None) -> list[int]:
@@ -56,6 +64,7 @@ def delete_ids(
         with engine.begin() as conn:
             result = conn.execute(events.delete().where(events.c.id.in_(chunk)))
             deleted += max(result.rowcount, 0)
+            note_deletion(conn)
         if pause:
             time.sleep(pause)
     return deleted
@@ -109,6 +118,8 @@ def prune(
         while not stop():
             with engine.begin() as conn:
                 gone = max(conn.execute(events.delete().where(events.c.id.in_(oldest))).rowcount, 0)
+                if gone:
+                    note_deletion(conn)
             if gone:
                 key = (network, name)
                 result.per_channel[key] = result.per_channel.get(key, 0) + gone

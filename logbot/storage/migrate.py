@@ -127,6 +127,8 @@ _VERSION_TABLE = sa.Table(
 def _create_new(conn: sa.Connection, head: str) -> None:
     """An empty database: the schema from the metadata, stamped with ``head``."""
     schema.metadata.create_all(conn)
+    # its one row, as migration 0005 inserts it
+    conn.execute(schema.changes.insert().values(id=1, deletions=0))
     fts.create_fts(conn)
     _VERSION_TABLE.create(conn)
     conn.execute(_VERSION_TABLE.insert().values(version_num=head))

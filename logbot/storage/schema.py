@@ -61,6 +61,7 @@ from logbot.storage.names import (
 __all__ = [
     "EVENT_COLUMNS",
     "KEY_SPREAD",
+    "changes",
     "channel_key",
     "channels",
     "events",
@@ -68,6 +69,7 @@ __all__ = [
     "key_time",
     "metadata",
     "network_facts",
+    "redactions",
     "time_key",
 ]
 
@@ -140,6 +142,31 @@ network_facts = Table(
     Column("network", String(NETWORK_MAX), primary_key=True),
     Column("name", String(FACT_NAME_MAX), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: One row (id 1): ``deletions`` counts the transactions that deleted stored events
+#: (forget, prune, redact), so a reader that keeps closed days (the web archive) knows
+#: when what it kept may hold a line that is gone.
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("deletions", BigInteger, nullable=False, server_default="0"),
+)
+
+#: What each IRCv3 REDACT removed: the message's msgid in a channel, when (microseconds
+#: since the epoch), who redacted it and why, and how many stored rows went (0: it was
+#: never stored); never the message's text (see logbot.storage.redact).
+redactions = Table(
+    "redactions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("msgid", String(MSGID_MAX), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("nick", String(NICK_MAX), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("deleted", Integer, nullable=False),
 )
 
 #: the events columns in table order (the writer's INSERT and COPY follow it)

@@ -41,7 +41,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from logbot.events import GAP_KINDS, Event
+from logbot.events import GAP_KINDS, Event, Kind
 from logbot.storage import fts, gaps, migrate
 from logbot.storage.engine import StorageError
 from logbot.storage.messages import error_line
@@ -56,6 +56,7 @@ from logbot.storage.names import (
     USERHOST_MAX,
     epoch_micros,
 )
+from logbot.storage.redact import apply_redactions
 from logbot.storage.schema import EVENT_COLUMNS, KEY_SPREAD, channel_key, time_key
 
 #: (key, network, channel, kind, nick, text, target, userhost, own, received_us, msgid,
@@ -68,6 +69,8 @@ ROW_FIELDS = 12
 OLD_ROW_FIELDS = 10
 
 _GAP_KIND_VALUES = frozenset(k.value for k in GAP_KINDS)
+#: rows that are not events: gap marks and redactions, applied after a batch's events
+_MARK_KIND_VALUES = _GAP_KIND_VALUES | {Kind.REDACT.value}
 
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
@@ -237,6 +240,8 @@ class WriteResult:
     duplicates: int = 0
     #: rows stored under a later key because theirs held a different event
     rekeyed: int = 0
+    #: stored messages an IRCv3 REDACT deleted
+    redacted: int = 0
     #: rows the database refuses even alone, cleaned (only with ``salvage=True``)
     rejected: list[Row] = field(default_factory=list)
     #: the tables were gone (a database recreated or emptied under the writer) and this
@@ -528,9 +533,9 @@ class EventWriter:
     def _write(self, rows: Sequence[Row]) -> WriteResult:
         conn = self._connection()
         ids = self._resolve_channels(conn, rows)
-        marks = [r for r in rows if r[3] in _GAP_KIND_VALUES]
+        marks = [r for r in rows if r[3] in _MARK_KIND_VALUES]
         if marks:
-            rows = [r for r in rows if r[3] not in _GAP_KIND_VALUES]
+            rows = [r for r in rows if r[3] not in _MARK_KIND_VALUES]
         db_rows: list[_DbRow] = [
             (r[0], ids[r[1], r[2]], r[3], r[4], r[5], r[6], r[7], r[9], r[8], r[10], r[11])
             for r in rows
@@ -550,10 +555,20 @@ class EventWriter:
                 resolved.duplicates += result.duplicates
                 result = resolved
         if marks:
-            # after the events: a first join's gap is measured from the last stored event
-            gaps.apply_marks(
-                conn, self._mark, [(ids[r[1], r[2]], r[3], r[0], r[5], r[9]) for r in marks]
-            )
+            # after the events: a first join's gap is measured from the last stored event,
+            # and a message redacted in the batch that brought it is stored to be deleted
+            gap_marks = [
+                (ids[r[1], r[2]], r[3], r[0], r[5], r[9]) for r in marks if r[3] in _GAP_KIND_VALUES
+            ]
+            if gap_marks:
+                gaps.apply_marks(conn, self._mark, gap_marks)
+            redacted = [
+                (ids[r[1], r[2]], r[0], r[4], r[10] or "", r[5])
+                for r in marks
+                if r[3] not in _GAP_KIND_VALUES
+            ]
+            if redacted:
+                result.redacted += apply_redactions(conn, self._mark, redacted)
             conn.commit()
         return result
 

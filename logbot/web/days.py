@@ -117,6 +117,9 @@ class DayPages:
         hide = args.get("hide", "") not in ("", "0")
         now = self.clock()
         stamp = self.browser.day_stamp(chan.id, day, tz)
+        # a forget may delete one line and an import add another: count and newest id
+        # alone would not change
+        deletions = self.browser.deletions()
         if stamp.events == 0:
             raise HttpError(404, f"Nothing was logged in {chan.name} on {day.isoformat()}.")
         low_day_end = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(days=1)
@@ -128,6 +131,7 @@ class DayPages:
         variant = (
             f"{__version__}|{chan.id}|{day}|{zone}|{hide}|{ext}|{stamp.events}|{stamp.last_id}"
             f"|{holes}"
+            f"|{deletions}"
         )
         etag = '"' + hashlib.blake2s(variant.encode(), digest_size=12).hexdigest() + '"'
         assert stamp.last_id is not None

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from logbot import __version__
 from logbot.render import Record
+from logbot.settings import Settings
 from logbot.storage.browse import ChannelInfo
 from logbot.storage.gaps import Gap
 from logbot.storage.names import KEY_SPREAD
@@ -74,18 +75,30 @@ def write_site(
     noindex: bool = True,
     index_channels: Sequence[str] = (),
     jobs: int = 1,
+    settings: Settings | None = None,
 ) -> Written:
     """Write (or bring up to date) the static site for ``db`` in ``out``.
 
     ``jobs`` > 1 writes channels in that many processes (each with its own connection),
-    the big channels spread over them first.
+    the big channels spread over them first. ``settings``: whose ``publish`` keys say
+    which channels are written (not ``private``) and listed (``public``); None: all public.
     """
     archive = Archive(
-        db, channels=channels, title=title, noindex=noindex, index_channels=index_channels
+        db,
+        channels=channels,
+        title=title,
+        noindex=noindex,
+        index_channels=index_channels,
+        settings=settings,
     )
     try:
-        # a network that starts or stops asking not to be indexed rewrites every page
-        indexing = [noindex, sorted(archive.indexed), sorted(archive.closed_networks())]
+        # a network that starts or stops asking not to be indexed, or a channel whose
+        # publish changes, rewrites every page
+        publish = sorted(
+            [c.network, c.name, [*astuple(archive.access(c.network, c.name))]]
+            for c in archive.browser.channels()
+        )
+        indexing = [noindex, sorted(archive.indexed), sorted(archive.closed_networks()), publish]
         manifest_path = out / MANIFEST
         old: dict[str, list[object]] = {}
         try:
@@ -96,6 +109,9 @@ def write_site(
             pass
         # read first: a database that cannot be read leaves DIR as it was
         chans = archive.channels(fresh=True)
+        for chan in archive.browser.channels():
+            if not archive.access(chan.network, chan.name).served:
+                _unpublish(out / disk_name(chan.network) / disk_name(chan.name))
         for item in resources.files("logbot.web").joinpath("static").iterdir():
             if item.name.endswith(".css"):
                 _write(out / "static" / item.name, item.read_bytes())
@@ -118,6 +134,20 @@ def write_site(
         ).encode(),
     )
     return done
+
+
+def _unpublish(folder: Path) -> None:
+    """Remove the pages an earlier run wrote of a channel that is private now."""
+    if not folder.is_dir():
+        return
+    for page in folder.glob("*.html"):
+        page.unlink()
+    for empty in (folder, folder.parent):
+        try:
+            empty.rmdir()
+        except OSError:
+            # something else lives there: not ours to remove
+            break
 
 
 def _in_parallel(
@@ -145,6 +175,7 @@ def _in_parallel(
                 archive.db,
                 archive.title,
                 (archive.noindex, tuple(archive.indexed)),
+                archive.settings,
                 out,
                 part,
                 old,
@@ -164,11 +195,14 @@ def _worker(
     db: str | None,
     title: str,
     indexing: tuple[bool, tuple[str, ...]],
+    settings: Settings | None,
     out: Path,
     chans: list[ChannelInfo],
     old: dict[str, list[object]],
 ) -> tuple[dict[str, list[object]], Written]:
-    archive = Archive(db, title=title, noindex=indexing[0], index_channels=indexing[1])
+    archive = Archive(
+        db, title=title, noindex=indexing[0], index_channels=indexing[1], settings=settings
+    )
     try:
         return _write_channels(archive, out, chans, old)
     finally:
@@ -289,6 +323,12 @@ def _write_channels(
 ) -> tuple[dict[str, list[object]], Written]:
     done = Written()
     new: dict[str, list[object]] = {}
+    # the days an earlier run wrote, per channel: a day no longer in the database (its
+    # lines forgotten or pruned) loses its page
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for key in old:
+        network, name, day_text = key.split("\x00")
+        earlier.setdefault((network, name), []).append(day_text)
     for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
@@ -318,6 +358,10 @@ def _write_channels(
         if held is not None:
             changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None), gaps)
             counts[held[0]] = len(held[1])
+        for day_text in earlier.get((chan.network, chan.name), ()):
+            if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
+                (folder / f"{day_text}.html").unlink(missing_ok=True)
+                changed = True
         if changed or not (folder / "index.html").exists():
             _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
     return new, done

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
+from logbot.policy import Access
 from logbot.query import QueryError, highlight_spans, parse
 from logbot.render import Record, json_line, record_time
 from logbot.search import (
@@ -25,6 +26,7 @@ from logbot.search import (
     build_filters,
     open_reader,
 )
+from logbot.settings import Settings
 from logbot.storage.browse import ChannelInfo, DatabaseGone
 from logbot.text import visible
 from logbot.timeparse import TimeParseError
@@ -52,6 +54,11 @@ def _marked(text: str, spans: Sequence[tuple[int, int]]) -> Markup:
     return Markup("".join(out))
 
 
+def many_named(args: Mapping[str, str]) -> tuple[str, ...]:
+    """The channels a search names in ``channel=`` (comma-separated)."""
+    return tuple(v.strip() for v in args.get("channel", "").split(",") if v.strip())
+
+
 class SearchPages:
     """The search pages of :class:`~logbot.web.site.Archive`."""
 
@@ -68,6 +75,14 @@ class SearchPages:
 
         def channels(self, *, fresh: bool = False) -> list[ChannelInfo]: ...
 
+        def listed(self, *, fresh: bool = False) -> list[ChannelInfo]: ...
+
+        def served(self, network: str, name: str) -> bool: ...
+
+        def access(self, network: str, name: str) -> Access: ...
+
+    settings: Settings | None
+
     def _request(self, args: Mapping[str, str]) -> tuple[SearchRequest, int | None]:
         def many(name: str) -> tuple[str, ...]:
             return tuple(v.strip() for v in args.get(name, "").split(",") if v.strip())
@@ -77,8 +92,10 @@ class SearchPages:
             for c in channels:
                 if not self.shown(c) and not self.shown("#" + c):
                     raise HttpError(404, f"There is no channel {c} here.")
-            if not channels:
-                channels = tuple(c.name for c in self.channels())
+        if not channels and (self.allowed is not None or self.settings is not None):
+            # across channels: only the listed ones (their names; _visible drops a hit of
+            # a same-named channel elsewhere that is not)
+            channels = tuple(sorted({c.name for c in self.listed()}))
         before = args.get("before")
         before_id = None
         if before:
@@ -157,7 +174,28 @@ class SearchPages:
             self._drop_reader()
             raise DatabaseGone(str(exc)) from None
         more = len(hits) > PAGE_SIZE
-        return hits[:PAGE_SIZE], more, query
+        return (
+            self._visible(hits[:PAGE_SIZE], named=bool(many_named(args))),
+            more,
+            query,
+        )
+
+    def _visible(self, hits: list[Record], *, named: bool) -> list[Record]:
+        """The hits ``publish`` lets this search show: of a channel the search named, a
+        served one; across channels, only listed ones."""
+        if self.settings is None and self.allowed is None:
+            return hits
+        seen: dict[tuple[str, str], bool] = {}
+        out = []
+        for h in hits:
+            where = (h.network, h.channel)
+            ok = seen.get(where)
+            if ok is None:
+                access = self.access(*where)
+                ok = seen[where] = self.served(*where) and (named or access.listed)
+            if ok:
+                out.append(h)
+        return out
 
     def search_page(self, args: Mapping[str, str]) -> Page:
         tz, zone = parse_zone(args.get("tz"))

@@ -20,6 +20,8 @@ import jinja2
 
 from logbot.casemap import channel_key
 from logbot.events import FACT_CRAWLER_INDEX
+from logbot.policy import Access, web_access
+from logbot.settings import Settings
 from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.web.calendar import CalendarPages
 from logbot.web.common import (
@@ -61,8 +63,11 @@ class Archive(DayPages, CalendarPages, SearchPages):
         index_channels: Sequence[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         search_time_limit: float = SEARCH_TIME_LIMIT,
+        settings: Settings | None = None,
     ) -> None:
         self.db = db
+        #: whose ``publish`` keys say what is served, listed, indexed (None: all public)
+        self.settings = settings
         self.browser = Browser(db)
         self.allowed = frozenset(channel_key(c) for c in channels) or None
         self.title = title
@@ -94,20 +99,35 @@ class Archive(DayPages, CalendarPages, SearchPages):
     def shown(self, name: str) -> bool:
         return self.allowed is None or channel_key(name) in self.allowed
 
+    def access(self, network: str, name: str) -> Access:
+        """What ``publish`` lets the site do with a stored channel (indexing by ``publish``
+        alone: :meth:`indexable` adds the site's own rules)."""
+        return web_access(self.settings, network, name, False)
+
+    def served(self, network: str, name: str) -> bool:
+        """May the site serve this channel's pages? (``--channel`` and ``publish``)"""
+        return self.shown(name) and self.access(network, name).served
+
     def channels(self, *, fresh: bool = False) -> list[ChannelInfo]:
-        """The channels this site shows, with last activity (reused for a few seconds)."""
+        """The channels this site serves, with last activity (reused for a few seconds)."""
         now = time.monotonic()
         with self._lock:
             cached = self._channels
         if cached is not None and not fresh and now - cached[0] < CHANNELS_TTL:
             return cached[1]
-        chans = [c for c in self.browser.channels() if self.shown(c.name)]
+        chans = [c for c in self.browser.channels() if self.served(c.network, c.name)]
         with self._lock:
             self._channels = (now, chans)
         return chans
 
+    def listed(self, *, fresh: bool = False) -> list[ChannelInfo]:
+        """The channels the index page, robots.txt and searches across channels name:
+        the served ones but the ``unlisted``."""
+        return [c for c in self.channels(fresh=fresh) if self.access(c.network, c.name).listed]
+
     def channel(self, network: str, name: str) -> ChannelInfo:
-        if self.shown(name):
+        # a private channel is as unknown as one never logged
+        if self.served(network, name):
             for c in self.channels():
                 if c.network == network and channel_key(c.name) == channel_key(name):
                     return c
@@ -140,10 +160,10 @@ class Archive(DayPages, CalendarPages, SearchPages):
         """
         closed = self.closed_networks()
         if chan is None:
-            if closed and any(c.network in closed for c in self.channels()):
+            if closed and any(c.network in closed for c in self.listed()):
                 return False
             return not self.noindex
-        if chan.network in closed:
+        if chan.network in closed or not self.access(chan.network, chan.name).indexed:
             return False
         return not self.noindex or channel_key(chan.name) in self.indexed
 
@@ -157,15 +177,16 @@ class Archive(DayPages, CalendarPages, SearchPages):
 
     def index_html(self, links: Links) -> bytes:
         networks: dict[str, list[ChannelInfo]] = {}
-        for c in self.channels(fresh=True):
+        for c in self.listed(fresh=True):
             networks.setdefault(c.network, []).append(c)
         return self.html("index.html", links, networks=networks, heading=self.title)
 
     def robots(self) -> str:
         """``/robots.txt``: everything, nothing, or only the channels set to be indexed;
-        never a network that asks not to be indexed."""
+        never a network that asks not to be indexed. An unlisted channel is not named
+        (that would list it): its pages say noindex themselves."""
         links = Links()
-        chans = self.channels()
+        chans = self.listed()
         if not self.noindex:
             closed = sorted({c.network for c in chans} & self.closed_networks())
             if not closed:
