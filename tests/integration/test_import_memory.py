@@ -12,8 +12,8 @@ from pathlib import Path
 from bench.search_corpus import Corpus
 from logbot.storage import bulk
 
-#: issue #10: "RSS <= 150 MB whatever the size of the input"; measured ~130 MB for 200k
-#: and for 1M lines, ~170 MB for 200k lines with the former 256 MiB page cache
+#: issue #10: "RSS <= 150 MB whatever the size of the input"; measured 128-136 MB for 200k
+#: to 3M lines, 164-168 MB for 200k lines with the former 256 MiB cache and temp_store
 PEAK_RSS_LIMIT_MB = 150
 LINES = 200_000
 
