@@ -54,8 +54,11 @@ IMPORT_BATCH = 20_000
 _KINDS = frozenset(k.value for k in CHANNEL_KINDS)
 _ONE_US = timedelta(microseconds=1)
 _LATEST_US = (LATEST - EARLIEST) // _ONE_US
-#: SQLite page cache of the importing connection, KiB
-IMPORT_CACHE_KIB = 262_144
+#: SQLite page cache of the importing connection, KiB. It also bounds each in-memory run
+#: of the sorter that builds an index at the end of a bulk load, so the import's peak RSS
+#: is about twice this plus the parsed batches (bench/README.md: 1M lines, 16 MiB or
+#: 256 MiB, same wall time; #10 wants RSS <= 150 MB)
+IMPORT_CACHE_KIB = 16_384
 #: event_row's limit for message text
 _TEXT_MAX = 1 << 20
 
@@ -379,10 +382,8 @@ def import_batches(
     try:
         engine = make_engine(target)
         if engine.dialect.name == "sqlite":
-            # a bulk load touches every index's right edge at once; a bigger page cache
-            # than the bot's keeps them in memory (registered after the engine's own
-            # pragmas, so it wins)
-            sa_event.listen(engine, "connect", _big_cache)
+            # registered after the engine's own pragmas, so these win
+            sa_event.listen(engine, "connect", _import_pragmas)
         migrate.upgrade(engine)
         bulk_load = bulk_allowed and bulk.begin(engine)
     except StorageError as exc:
@@ -442,8 +443,12 @@ def _storage_errors() -> Iterator[None]:
         raise ArchiveError(f"cannot build the indexes: {error_line(exc)}") from exc
 
 
-def _big_cache(dbapi_conn: Any, _record: object) -> None:
+def _import_pragmas(dbapi_conn: Any, _record: object) -> None:
     dbapi_conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    # the engine's temp_store = MEMORY would keep the sorted runs of each index build in
+    # the heap, growing with the input (1M events: +55 MB); as temporary files they live
+    # in the kernel's page cache instead, which is not the process's RSS
+    dbapi_conn.execute("PRAGMA temp_store = FILE")
 
 
 class _Prefetch:
