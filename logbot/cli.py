@@ -832,33 +832,48 @@ def _publish_settings(run_options: _RunOptions, config_file: str | None) -> Sett
         raise UsageFailure(str(exc)) from None
 
 
+def _site_options(f: Any) -> Any:
+    """--title, --index/--noindex, --index-channel and --config: what web and html share."""
+    from logbot.setting_keys import DEFAULT_WEB_TITLE
+
+    for option in reversed(
+        [
+            click.option(
+                "--title", default=DEFAULT_WEB_TITLE, show_default=True, help="The site's name."
+            ),
+            click.option(
+                "--index/--noindex",
+                default=False,
+                help="Let search engines index the pages [default: noindex].",
+            ),
+            click.option(
+                "--index-channel",
+                "index_channels",
+                multiple=True,
+                metavar="C",
+                help="Let search engines index this channel's pages (repeatable).",
+            ),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(dir_okay=False),
+                metavar="FILE.toml",
+                help="Read which channels are public, unlisted or private (publish) from this "
+                "config [default: logbot's --config; none: every channel is public].",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
 @main.command()
 @_db_option
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
 @click.option(
     "--channel", "channels", multiple=True, metavar="C", help="Show only this channel (repeatable)."
 )
-@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
-@click.option(
-    "--index/--noindex",
-    default=False,
-    help="Let search engines index the pages [default: noindex].",
-)
-@click.option(
-    "--index-channel",
-    "index_channels",
-    multiple=True,
-    metavar="C",
-    help="Let search engines index this channel's pages (repeatable).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.toml",
-    help="Read which channels are public, unlisted or private (publish) from this config "
-    "[default: logbot's --config; none: every channel is public].",
-)
+@_site_options
 @click.pass_obj
 def web(
     run_options: _RunOptions,
@@ -906,32 +921,12 @@ def web(
 @click.option(
     "--channel", "channels", multiple=True, metavar="C", help="Only this channel (repeatable)."
 )
-@click.option("--title", default="IRC logs", show_default=True, help="The site's name.")
-@click.option(
-    "--index/--noindex",
-    default=False,
-    help="Let search engines index the pages [default: noindex].",
-)
+@_site_options
 @click.option(
     "--jobs",
     type=click.IntRange(0),
     default=0,
     help="Processes writing pages [default: 0, one per CPU].",
-)
-@click.option(
-    "--index-channel",
-    "index_channels",
-    multiple=True,
-    metavar="C",
-    help="Let search engines index this channel's pages (repeatable).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.toml",
-    help="Read which channels are public, unlisted or private (publish) from this config "
-    "[default: logbot's --config; none: every channel is public].",
 )
 @click.pass_obj
 def html(
