@@ -454,6 +454,17 @@ def is_channel(name: str) -> bool:
     return bool(name) and name[0] in CHANNEL_PREFIXES
 
 
+def channel_file_source(path: Path, fmt: str) -> Source:
+    """A log named for its channel in a folder named for its network,
+    ``<network>/<#channel>.log`` (irssi, HexChat): the network and channel it says."""
+    source = Source(path=path, format=fmt)
+    name = path.name.removesuffix(".gz").removesuffix(".log")
+    if is_channel(name):
+        source.channel = name
+        source.network = path.parent.name
+    return source
+
+
 _ASCTIME_DAY = re.compile(
     r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\w{3}) +(\d{1,2})(?: (\d\d):(\d\d):(\d\d))? (\d{4})"
 )

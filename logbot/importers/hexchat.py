@@ -21,6 +21,7 @@ from logbot.importers.core import (
     Parsed,
     Source,
     asctime_day,
+    channel_file_source,
     is_channel,
     month_number,
     strip_mode,
@@ -60,12 +61,7 @@ def sniff(path: Path, head: list[str]) -> bool:
 
 def describe(path: Path) -> Source:
     """Network and channel from ``<network>/<#channel>.log``."""
-    source = Source(path=path, format=NAME)
-    name = path.name.removesuffix(".gz").removesuffix(".log")
-    if is_channel(name):
-        source.channel = name
-        source.network = path.parent.name
-    return source
+    return channel_file_source(path, NAME)
 
 
 class Parser:
