@@ -192,11 +192,19 @@ def _file_mode(value: object, where: str) -> int:
     return mode
 
 
-def _log_level(value: object, where: str) -> str:
-    level = _word(value, where).lower()
-    if level not in LOG_LEVELS:
-        _fail(where, f"must be one of {', '.join(LOG_LEVELS)}, got {_show(value)}")
-    return level
+def _one_of(choices: Sequence[str]) -> Callable[[object, str], str]:
+    """A checker of a word (any case) that must be one of ``choices`` (lower case)."""
+
+    def check(value: object, where: str) -> str:
+        word = _word(value, where).lower()
+        if word not in choices:
+            _fail(where, f"must be one of {', '.join(choices)}, got {_show(value)}")
+        return word
+
+    return check
+
+
+_log_level = _one_of(LOG_LEVELS)
 
 
 def _mechanism(value: object, where: str) -> str:
@@ -266,11 +274,7 @@ def _days(value: object, where: str) -> int:
     return value
 
 
-def _publish(value: object, where: str) -> str:
-    level = _word(value, where).lower()
-    if level not in PUBLISH_LEVELS:
-        _fail(where, f"must be one of {', '.join(PUBLISH_LEVELS)}, got {_show(value)}")
-    return level
+_publish = _one_of(PUBLISH_LEVELS)
 
 
 def _channel_name(name: str, where: str) -> None:
