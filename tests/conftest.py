@@ -55,9 +55,8 @@ def pg_database(server_url: str, prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """A URL of a fresh database on the PostgreSQL server, dropped after the session."""
+def require_pg_server() -> None:
+    """Skip when the PostgreSQL server does not answer; with CI=true, fail instead."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -70,6 +69,12 @@ def pg_server_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {exc}")
     finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A URL of a fresh database on the PostgreSQL server, dropped after the session."""
+    require_pg_server()
     with pg_database(PG_ADMIN_URL, "logbot_test") as url:
         yield url
 

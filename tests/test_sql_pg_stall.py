@@ -27,7 +27,7 @@ from logbot.backends import sql
 from logbot.backends.base import BackendOptions, make_thread_pool, stop_thread_pool
 from logbot.events import Event, Kind
 from logbot.storage.engine import PG_CONNECTION_SETTINGS
-from tests.conftest import IN_CI, PG_ADMIN_URL, pg_database
+from tests.conftest import PG_ADMIN_URL, pg_database, require_pg_server
 from tests.test_sql_backend import T0
 
 pytestmark = pytest.mark.postgres
@@ -133,16 +133,7 @@ def poll(clock: ThreadedClock, done: Callable[[], bool], what: str, deadline: fl
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    admin = sa.create_engine(PG_ADMIN_URL)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is unreachable in CI: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {exc}")
-    finally:
-        admin.dispose()
+    require_pg_server()
     with pg_database(PG_ADMIN_URL, "logbot_stall") as url:
         yield url
 
