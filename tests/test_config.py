@@ -781,6 +781,7 @@ def test_every_flagged_key_is_a_run_option_reading_its_logbot_variable() -> None
     from logbot.cli import main
     from logbot.setting_keys import KEYS
 
+    main.add_run_options()
     options = {p.name: p for p in main.params if isinstance(p, click.Option)}
     flagged = [key for key in KEYS if key.flag is not None]
     assert flagged
