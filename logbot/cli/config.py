@@ -22,6 +22,6 @@ def config_check(run_options: RunOptions, file: str) -> None:
     (e.g. CREDENTIALS_DIRECTORY=/etc/logbot logbot config check /etc/logbot/logbot.toml),
     and LOGBOT_* variables (and run flags before `config`) apply as they would to a run.
     """
-    from logbot.config import describe
+    from logbot.config_check import describe
 
     click.echo(describe(run_options.settings(file)))
