@@ -168,7 +168,7 @@ def _encoding(value: object, where: str) -> str:
         _fail(where, f"unknown encoding {_show(name)}")
     # hex, rot13, base64...: codecs.lookup knows them, but they turn bytes into bytes (or
     # str into str), and idna, punycode, undefined refuse arbitrary bytes: the fallback must
-    # turn any line into text (logbot.irc.wire.decode), so try it on every byte value.
+    # turn any line into text (LogBotProtocol._handle_lines), so try it on every byte value.
     text = getattr(info, "_is_text_encoding", True)
     if text:
         try:

@@ -818,7 +818,7 @@ def test_config_check_shows_every_key_of_the_table_or_says_it_does_not() -> None
 
     for key in KEYS:
         if key.name in NOT_SHOWN:
-            assert key.label is None and key.line is None, key.name
+            assert (key.label, key.line) == (None, None), key.name
         elif key.scope == "channel":
             assert key.name in CHANNEL_PHRASES, key.name
         else:

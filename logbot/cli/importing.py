@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from logbot.cli.common import db_option, fail
+from logbot.cli.common import UsageFailure, db_option, fail
 from logbot.importers import FORMATS
 
 
@@ -55,11 +55,11 @@ def import_(
     tz = _import_zone(zone)
     if not paths or paths == ("-",):
         if fmt not in ("auto", "jsonl"):
-            fail(click.UsageError(f"standard input is read as JSON lines, not {fmt}"))
+            raise UsageFailure(f"standard input is read as JSON lines, not {fmt}")
         _import_stdin(db, tz)
         return
     if "-" in paths:
-        fail(click.UsageError("- (standard input) cannot be mixed with files"))
+        raise UsageFailure("- (standard input) cannot be mixed with files")
     from logbot.importers.sources import Report, SourceError, batches, plan
 
     try:
@@ -93,8 +93,7 @@ def import_(
         fail(exc)
         return
     except OSError as exc:
-        fail(archive.ArchiveError(f"cannot read {exc.filename}: {exc.strerror}"))
-        return
+        raise UsageFailure(f"cannot read {exc.filename}: {exc.strerror}") from None
     parts = [f"imported {stats.inserted} events"]
     if stats.duplicates:
         parts.append(f"{stats.duplicates} already present")
@@ -127,7 +126,7 @@ def _import_zone(zone: str | None) -> Any:
     try:
         return zoneinfo.ZoneInfo(zone)
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        fail(click.BadParameter(f"unknown time zone {zone!r} (e.g. Europe/Berlin, UTC)"))
+        raise UsageFailure(f"unknown time zone {zone!r} (e.g. Europe/Berlin, UTC)") from None
 
 
 def _machine_zone() -> Any:
