@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
-import ssl
-import stat
 import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +25,14 @@ from typing import Any, NoReturn
 
 from twisted.logger import Logger
 
+from logbot.config_files import (
+    check_ca,
+    check_client_cert,
+    check_db_url,
+    expand_path,
+    mode_warning,
+    read_secret_file,
+)
 from logbot.setting_keys import (
     _BY_NAME,
     _NETWORK_KEYS,
@@ -56,6 +61,7 @@ from logbot.setting_keys import (
     _toml_type,
 )
 from logbot.settings import ChannelConfig, NetworkConfig, Secret, Settings, WebConfig
+from logbot.storage.names import is_url
 
 __all__ = [
     "CONFIG_KEYS",
@@ -77,9 +83,7 @@ __all__ = [
     "Settings",
     "WebConfig",
     "build_settings",
-    "describe",
 ]
-from logbot.storage.names import is_url
 
 log = Logger(namespace="logbot.config")
 
@@ -188,111 +192,6 @@ def _lookup(layers: Sequence[_Layer], key: str) -> _Found | None:
         if key in layer.values:
             return _Found(layer.values[key], layer.labels[key], layer.in_file)
     return None
-
-
-# --- files and secrets --------------------------------------------------------------------
-
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def _expand_path(path: str, where: str, base: str | None, environ: Mapping[str, str]) -> str:
-    """``${VAR}`` (systemd's ``$CREDENTIALS_DIRECTORY``...) and ``~``; relative to ``base``."""
-
-    def var(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        value = environ.get(name)
-        if not value:
-            _fail(where, f"${name} is not set")
-        return value
-
-    expanded = os.path.expanduser(_VAR.sub(var, path))
-    if base is not None and not os.path.isabs(expanded):
-        expanded = os.path.join(base, expanded)
-    return expanded
-
-
-def _check_db_url(url: str, where: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(url)
-    except (ArgumentError, ValueError):
-        # The URL may hold a password: name the problem, not the value.
-        _fail(where, "is not a valid database URL (dialect+driver://user@host/database)")
-
-
-def _mode_warning(path: str, where: str, what: str) -> str | None:
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return None
-    if not mode & 0o044:
-        return None
-    who = " and ".join(w for w, bit in (("its group", 0o040), ("every user", 0o004)) if mode & bit)
-    return f"{where}: {what} {path} is readable by {who} (mode {mode:04o}); chmod 600 it"
-
-
-def _read_secret_file(path: str, where: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        _fail(where, f"cannot read {path}: {exc.strerror or exc}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        _fail(where, f"{path} is not UTF-8 text")
-    # A trailing newline is how editors save a one-line file; it is not part of the secret.
-    text = text.rstrip("\r\n")
-    if not text:
-        _fail(where, f"{path} is empty")
-    if "\n" in text or "\r" in text:
-        _fail(where, f"{path} must hold one line (the password), it holds several")
-    return text
-
-
-class _EncryptedKey(Exception):
-    pass
-
-
-def _refuse_passphrase() -> bytes:
-    # Called by OpenSSL only for an encrypted key; a service has no one to type it.
-    raise _EncryptedKey
-
-
-def _check_client_cert(path: str, where: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            pem = f.read()
-    except OSError as exc:
-        _fail(where, f"cannot read {path}: {exc.strerror or exc}")
-    if b"-----BEGIN CERTIFICATE-----" not in pem:
-        _fail(where, f"{path} holds no PEM certificate")
-    if b"PRIVATE KEY-----" not in pem:
-        _fail(
-            where, f"{path} holds no private key (put it in the same PEM file as the certificate)"
-        )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_cert_chain(path, password=_refuse_passphrase)
-    except _EncryptedKey:
-        _fail(where, f"the private key in {path} is encrypted; logbot needs it unencrypted")
-    except ssl.SSLError as exc:
-        if exc.reason == "KEY_VALUES_MISMATCH":
-            _fail(where, f"the private key in {path} does not belong to its certificate")
-        _fail(where, f"{path} is not a usable PEM certificate and private key")
-    except OSError as exc:
-        _fail(where, f"cannot read {path}: {exc.strerror or exc}")
-
-
-def _check_ca(path: str, where: str) -> None:
-    try:
-        ssl.create_default_context(cafile=path)
-    except ssl.SSLError:
-        _fail(where, f"{path} holds no PEM CA certificate")
-    except OSError as exc:
-        _fail(where, f"cannot read {path}: {exc.strerror or exc}")
 
 
 # --- building -----------------------------------------------------------------------------
@@ -455,7 +354,7 @@ class _Builder:
     def path(self, value: str, found: _Found) -> str:
         if not found.in_file:
             return value
-        return _expand_path(value, found.where, self.base, self.environ)
+        return expand_path(value, found.where, self.base, self.environ)
 
     def file_value(self, found: _Found | None) -> str | None:
         if found is None:
@@ -467,7 +366,7 @@ class _Builder:
             return None
         db = _text(found.value, found.where)
         if is_url(db):
-            _check_db_url(db, found.where)
+            check_db_url(db, found.where)
             return db
         return self.path(db, found)
 
@@ -506,12 +405,12 @@ class _Builder:
         tls = value("tls", _BY_NAME["tls"].default)
         tls_ca = get("tls_ca")
         if tls_ca is not None:
-            _check_ca(tls_ca.value, tls_ca.where)
+            check_ca(tls_ca.value, tls_ca.where)
         client_cert = get("client_cert")
         if client_cert is not None:
             if not tls:
                 _fail(client_cert.where, "a client certificate needs tls = true")
-            _check_client_cert(client_cert.value, client_cert.where)
+            check_client_cert(client_cert.value, client_cert.where)
             self.warn_mode(client_cert.value, client_cert.where, "client certificate key")
         nick = value("nick", _BY_NAME["nick"].default)
 
@@ -594,13 +493,13 @@ class _Builder:
             if file_key in layer.values:
                 found = _Found(layer.values[file_key], layer.labels[file_key], layer.in_file)
                 path = self.path(_text(found.value, found.where), found)
-                text = _read_secret_file(path, found.where)
+                text = read_secret_file(path, found.where)
                 self.warn_mode(path, found.where, "secret file")
                 return Secret(text, f"file {path}")
         return None
 
     def warn_mode(self, path: str, where: str, what: str) -> None:
-        warning = _mode_warning(path, where, what)
+        warning = mode_warning(path, where, what)
         if warning is not None and warning not in self.warnings:
             self.warnings.append(warning)
 
@@ -634,137 +533,3 @@ def build_settings(
     :class:`ConfigError` (one line) for anything wrong.
     """
     return _Builder(config_file, environ).build(given, from_env)
-
-
-# --- describing ---------------------------------------------------------------------------
-
-
-def _masked_db(db: str) -> str:
-    if not is_url(db):
-        return f"SQLite {db}"
-    from logbot.storage.masking import mask_target
-
-    return mask_target(db)
-
-
-def _backend_text(file: str | None, db: str | None, log_dir: str | None = None) -> str:
-    parts = []
-    if file is not None:
-        parts.append(f"text file {file}")
-    if log_dir is not None:
-        parts.append(f"a text file per channel and day under {log_dir}")
-    if db is not None:
-        parts.append(f"database {_masked_db(db)}")
-    return ", ".join(parts) or "SQLite at the default per-user path"
-
-
-def _secret_text(secret: Secret | None) -> str:
-    if secret is None:
-        return "none"
-    return f"from {secret.source}" if secret.source else "set"
-
-
-def _value_text(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return ", ".join(_show(v) for v in value) if value else "none"
-    return str(value)
-
-
-def _channel_text(channel: ChannelConfig) -> str | None:
-    """``#x: announce "...", web archive unlisted``: what a channel table sets, if anything."""
-    parts = []
-    if channel.announce is not None:
-        parts.append(f"announce {_show(channel.announce)}")
-    if channel.publish is not None:
-        parts.append(f"web archive {channel.publish}")
-    if channel.retention_days is not None:
-        parts.append(f"keep events for {channel.retention_days} days")
-    if channel.nolog_prefixes is not None:
-        parts.append(f"unlogged lines start with {_value_text(channel.nolog_prefixes)}")
-    if channel.optout_nicks:
-        parts.append(f"also opted out {_value_text(channel.optout_nicks)}")
-    return f"  {channel.name}: {', '.join(parts)}" if parts else None
-
-
-def describe(settings: Settings) -> str:
-    """What a run with these settings does, for ``logbot config check``; secrets masked."""
-    lines = []
-    if settings.config_file is not None:
-        lines.append(f"config file: {settings.config_file}")
-    count = len(settings.networks)
-    lines.append(f"{count} network{'s' if count != 1 else ''}, log level {settings.log_level}")
-    if settings.metrics is not None:
-        lines.append(
-            f"metrics: http://{settings.metrics}/metrics and http://{settings.metrics}/healthz"
-        )
-    for network in settings.networks:
-        lines.append("")
-        title = network.name if network.name is not None else "(name from the server)"
-        lines.append(f"network {title}")
-        if network.tls:
-            if not network.tls_verify:
-                tls = "TLS, certificate NOT verified"
-            elif network.tls_ca is not None:
-                tls = f"TLS, certificate verified against {network.tls_ca}"
-            else:
-                tls = "TLS, certificate verified against the system CA store"
-        else:
-            tls = "plain text (no TLS)"
-        lines.append(f"  server: {network.server} port {network.port}, {tls}")
-        if network.client_cert is not None:
-            lines.append(f"  client certificate: {network.client_cert}")
-        who = [f"username {network.username}"] if network.username else []
-        if network.realname:
-            who.append(f"realname {_show(network.realname)}")
-        lines.append(f"  nick: {network.nick}" + (f" ({', '.join(who)})" if who else ""))
-        names = [c.name + (" (key set)" if c.key else "") for c in network.channels]
-        lines.append(f"  channels: {', '.join(names)}")
-        lines.extend(t for t in map(_channel_text, network.channels) if t is not None)
-        lines.append(f"  server password: {_secret_text(network.password)}")
-        if network.sasl_mechanism is None:
-            lines.append("  sasl: none")
-        else:
-            sasl = f"  sasl: {network.sasl_mechanism}"
-            if network.sasl_user is not None:
-                sasl += f" as {network.sasl_user}"
-            sasl += (
-                ", required (never joins unauthenticated)"
-                if network.sasl_required
-                else ", optional (joins anyway if it fails)"
-            )
-            lines.append(sasl)
-            if network.sasl_mechanism == "PLAIN":
-                lines.append(f"  sasl password: {_secret_text(network.sasl_password)}")
-        lines.append(
-            f"  keepalive: PING every {network.ping_interval:g}s, "
-            f"reconnect after {network.ping_timeout:g}s without an answer"
-        )
-        for key in KEYS:
-            if key.label is not None and key.scope == "network":
-                lines.append(f"  {key.label}: {_value_text(getattr(network, key.name))}")
-        lines.append(f"  events to: {_backend_text(network.file, network.db, network.log_dir)}")
-    web = settings.web
-    if web is not None:
-        lines.append("")
-        lines.append(f"web pages: http://{_host_port(web.host, web.port)}/")
-        lines.append(f"  title: {_show(web.title)}")
-        lines.append(f"  channels: {', '.join(web.channels) if web.channels else 'all'}")
-        lines.append(f"  search engines: {'asked not to index' if web.noindex else 'may index'}")
-    from logbot.policy import consent_warnings
-
-    # Libera.Chat's policy: said by config check, not at every start of a run
-    where = settings.config_file or "--channel"
-    for warning in (*settings.warnings, *consent_warnings(settings, where)):
-        lines.append("")
-        lines.append(f"warning: {warning}")
-    return "\n".join(lines)
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -168,7 +168,7 @@ def _encoding(value: object, where: str) -> str:
         _fail(where, f"unknown encoding {_show(name)}")
     # hex, rot13, base64...: codecs.lookup knows them, but they turn bytes into bytes (or
     # str into str), and idna, punycode, undefined refuse arbitrary bytes: the fallback must
-    # turn any line into text (logbot.irc.wire.decode), so try it on every byte value.
+    # turn any line into text (LogBotProtocol._handle_lines), so try it on every byte value.
     text = getattr(info, "_is_text_encoding", True)
     if text:
         try:
@@ -402,7 +402,8 @@ def _channel_names(value: object, where: str) -> tuple[str, ...]:
 class Key(NamedTuple):
     """One setting: everything validation, the run flags, the environment and ``config check``
     need to know about it. A new setting is one :data:`KEYS` entry (and, for a network
-    setting, the :class:`~logbot.settings.NetworkConfig` field of the same name).
+    setting, the :class:`~logbot.settings.NetworkConfig` field of the same name); with a
+    ``label``, ``config check`` shows it too.
     """
 
     #: the config file's key (a dash may stand for an underscore in the file)
@@ -439,9 +440,12 @@ class Key(NamedTuple):
     #: the checked value (or the default) is the NetworkConfig field of the same name;
     #: False for keys the builder combines with others (port, sasl, secrets, backends)
     plain: bool = True
-    #: ``config check`` prints ``  LABEL: VALUE`` for each network (None: a line of its own
-    #: in :func:`describe` shows it)
+    #: ``config check`` shows it on a line of its own, ``LABEL: VALUE`` (a network's and
+    #: the web pages' lines indented), after its part's combined lines...
     label: str | None = None
+    #: ...or on the combined line of this name, which shows it with others (declared in
+    #: :data:`logbot.config_check.LINES`); a key with neither is in ``NOT_SHOWN`` there
+    line: str | None = None
     #: a channel table (``[[network.channel]]``) may set it too, for that channel only (the
     #: :class:`~logbot.settings.ChannelConfig` field of the same name; None there: the
     #: network's value). Scope "channel": only a channel table may set it.
@@ -462,58 +466,62 @@ class Key(NamedTuple):
 #: every setting, in the order of ``logbot --help``
 KEYS: tuple[Key, ...] = (
     Key("server", _word, "IRC server host name.", flag="server", metavar="HOST",
-        one_network=True),
+        one_network=True, line="server"),
     Key("port", _port, f"Server port [default: {DEFAULT_PORT}, or {DEFAULT_TLS_PORT} with --tls].",
-        flag="port", flag_type=int, minimum=1, maximum=65535, one_network=True, plain=False),
-    Key("tls", _bool, "Connect with TLS.", default=False, flag="tls", flag_type=bool),
+        flag="port", flag_type=int, minimum=1, maximum=65535, one_network=True, plain=False,
+        line="server"),
+    Key("tls", _bool, "Connect with TLS.", default=False, flag="tls", flag_type=bool,
+        line="server"),
     Key("tls_verify", _bool, "Verify the server's certificate and host name [default: verify].",
-        default=True, flag="tls_verify", flag_type=bool),
+        default=True, flag="tls_verify", flag_type=bool, line="server"),
     Key("tls_ca", _text, "PEM file of the CA certificates to trust instead of the system's.",
-        path=True),
+        path=True, line="server"),
     Key("client_cert", _text, "PEM file with the client certificate and its unencrypted key.",
-        path=True),
-    Key("nick", _nick, "The bot's nick.", default=DEFAULT_NICK, flag="nick"),
-    Key("username", _username, "The user name sent on registration [default: the nick]."),
-    Key("realname", _text, "The real name sent on registration [default: logbot]."),
+        path=True, line="client certificate"),
+    Key("nick", _nick, "The bot's nick.", default=DEFAULT_NICK, flag="nick", line="nick"),
+    Key("username", _username, "The user name sent on registration [default: the nick].",
+        line="nick"),
+    Key("realname", _text, "The real name sent on registration [default: logbot].", line="nick"),
     Key("channels", _channels, "Channel to log; repeat for several. 'CHAN KEY' for a keyed "
         "channel.", flag="channel", multiple=True, metavar="CHAN", one_network=True,
-        plain=False),
+        plain=False, line="channels"),
     Key("file", _text, "Write the text log here.", flag="file", metavar="PATH", path=True,
-        plain=False),
+        plain=False, line="events to"),
     Key("log_dir", _text, "Write one text log per network, channel and local day under this "
         "directory (DIR/NETWORK/#CHANNEL/YYYY-MM-DD.log).", flag="log_dir", metavar="DIR",
-        path=True, plain=False),
+        path=True, plain=False, line="events to"),
     Key("db", _text, "SQLite file or SQLAlchemy URL [default: SQLite in the user data dir].",
-        flag="db", metavar="PATH_OR_URL", plain=False),
+        flag="db", metavar="PATH_OR_URL", plain=False, line="events to"),
     Key("name", _text, "Network name in stored records [default: the server's NETWORK=, else "
-        "the host].", flag="network", metavar="NAME", one_network=True),
+        "the host].", flag="network", metavar="NAME", one_network=True, line="network"),
     Key("password_env", _env_name, "Environment variable holding the server password.",
-        secret=True, plain=False),
+        secret=True, plain=False, line="server password"),
     Key("password_file", _text, "File holding the server password.", path=True, secret=True,
-        plain=False),
+        plain=False, line="server password"),
     Key("sasl_mechanism", _mechanism, "PLAIN (with a password) or EXTERNAL (client_cert).",
-        plain=False),
-    Key("sasl_user", _word, "SASL account name [default: the nick].", plain=False),
+        plain=False, line="sasl"),
+    Key("sasl_user", _word, "SASL account name [default: the nick].", plain=False, line="sasl"),
     Key("sasl_password_env", _env_name, "Environment variable holding the SASL password.",
-        secret=True, plain=False),
+        secret=True, plain=False, line="sasl"),
     Key("sasl_password_file", _text, "File holding the SASL password.", path=True,
-        secret=True, plain=False),
-    Key("sasl_required", _bool, "Never join unless SASL succeeded.", default=False),
+        secret=True, plain=False, line="sasl"),
+    Key("sasl_required", _bool, "Never join unless SASL succeeded.", default=False, line="sasl"),
     Key("allow_plaintext_secrets", _bool,
         "Send the server password, SASL PLAIN or NickServ IDENTIFY over a connection without "
         "TLS.",
         default=False),
     Key("ping_interval", _seconds, "Seconds between keepalive PINGs.",
         default=DEFAULT_PING_INTERVAL, flag="ping_interval", flag_type=float, minimum=1.0,
-        metavar="SECONDS"),
+        metavar="SECONDS", line="keepalive"),
     Key("ping_timeout", _seconds, "Reconnect after this many seconds without an answer.",
         default=DEFAULT_PING_TIMEOUT, flag="ping_timeout", flag_type=float, minimum=1.0,
-        metavar="SECONDS"),
+        metavar="SECONDS", line="keepalive"),
     Key("fallback_encoding", _encoding, "Decoding for lines that are not valid UTF-8.",
         default=DEFAULT_FALLBACK_ENCODING, flag="fallback_encoding", metavar="ENC",
         label="bytes that are not UTF-8 decoded as"),
     Key("log_level", _log_level, "The least severe events the bot logs on stderr.",
-        default=DEFAULT_LOG_LEVEL, scope="top", flag="log_level", choices=LOG_LEVELS),
+        default=DEFAULT_LOG_LEVEL, scope="top", flag="log_level", choices=LOG_LEVELS,
+        line="networks"),
     Key("file_mode", _file_mode,
         'Permissions of new log files, as octal ("0640" lets the group read) [default: 0600].',
         scope="top", plain=False),
@@ -521,7 +529,7 @@ KEYS: tuple[Key, ...] = (
         "day.", scope="top", plain=False),
     Key("metrics", _metrics, "Serve /metrics (Prometheus) and /healthz on HOST:PORT "
         "(the file's [metrics] table: listen = ...).", scope="top", flag="metrics",
-        metavar="HOST:PORT", plain=False),
+        metavar="HOST:PORT", plain=False, line="metrics"),
     # consent and retention (README "Consent and retention")
     Key("nolog_prefixes", _prefixes, "A message or action starting with one is stored nowhere.",
         default=DEFAULT_NOLOG_PREFIXES, channel=True, label="unlogged lines start with"),
@@ -541,13 +549,13 @@ KEYS: tuple[Key, ...] = (
     Key("web", _text, "The [web] table: serve the archive's web pages from this process.",
         scope="top", plain=False),
     Key("listen", _listen, 'Where the web pages are served, "HOST:PORT".', scope="web",
-        plain=False),
+        plain=False, line="web pages"),
     Key("channels", _channel_names, "Only these channels are shown [default: all].",
-        default=(), scope="web", plain=False),
+        default=(), scope="web", plain=False, line="channels"),
     Key("title", _text, "The site's name.", default=DEFAULT_WEB_TITLE, scope="web",
-        plain=False),
+        plain=False, line="title"),
     Key("noindex", _bool, "Ask search engines not to index the pages.", default=True,
-        scope="web", plain=False),
+        scope="web", plain=False, line="search engines"),
 )  # fmt: skip
 _BY_NAME = {key.name: key for key in KEYS if key.scope != "web"}
 #: keys a [[network]] table may hold

@@ -29,8 +29,8 @@ from logbot.config import (
     Settings,
     WebConfig,
     build_settings,
-    describe,
 )
+from logbot.config_check import describe
 from logbot.service import BackendRoute, backend_routes
 
 SECRET = "s3cr3t-VALUE-42"
@@ -781,6 +781,7 @@ def test_every_flagged_key_is_a_run_option_reading_its_logbot_variable() -> None
     from logbot.cli import main
     from logbot.setting_keys import KEYS
 
+    main.add_run_options()
     options = {p.name: p for p in main.params if isinstance(p, click.Option)}
     flagged = [key for key in KEYS if key.flag is not None]
     assert flagged
@@ -807,6 +808,29 @@ def test_a_labelled_key_is_described_by_config_check() -> None:
         {"server": "h", "channel": ("#x",), "fallback_encoding": "cp1252"}, None, {}
     )
     assert "  bytes that are not UTF-8 decoded as: cp1252" in describe(settings).splitlines()
+
+
+def test_config_check_shows_every_key_of_the_table_or_says_it_does_not() -> None:
+    """Each key has a label (a line of its own) or names a combined line of its part of the
+    output; a channel table's keys each have their phrase; the rest are listed as not shown."""
+    from logbot.config_check import CHANNEL_PHRASES, LINES, NOT_SHOWN
+    from logbot.setting_keys import KEYS
+
+    for key in KEYS:
+        if key.name in NOT_SHOWN:
+            assert (key.label, key.line) == (None, None), key.name
+        elif key.scope == "channel":
+            assert key.name in CHANNEL_PHRASES, key.name
+        else:
+            assert (key.label is None) != (key.line is None), key.name
+            if key.line is not None:
+                assert key.line in [line.name for line in LINES[key.scope]], key.name
+    assert set(CHANNEL_PHRASES) == {key.name for key in KEYS if key.channel}
+    named = {(key.scope, key.line) for key in KEYS if key.line is not None}
+    for scope, lines in LINES.items():
+        for line in lines[1:]:
+            # each combined line shows a key (the run's config file line is the --config)
+            assert (scope, line.name) in named or line.name in ("labelled keys", "config file")
 
 
 # --- [metrics] ----------------------------------------------------------------------------

@@ -166,9 +166,9 @@ def test_forget_on_a_terminal_asks_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, left: int
 ) -> None:
     """Yes deletes; no, or just Enter, deletes nothing."""
-    import logbot.cli
+    import logbot.cli.maintenance
 
-    monkeypatch.setattr(logbot.cli, "_terminal", lambda: True)
+    monkeypatch.setattr(logbot.cli.maintenance, "_terminal", lambda: True)
     target = str(tmp_path / "db.sqlite")
     load(target, conversation())
     code, out, _ = cli("forget", "--db", target, "--nick", "bob", stdin=answer)
