@@ -51,7 +51,18 @@ EPOCH = 1_800_000_000.0
 CHUNK = 16 * 1024
 SEED = 2026
 
-WORDS = ["the", "of", "and", "to", "in", "is", "it", "you", "that", "was", "for", "on", "are", "with", "as", "be", "at", "one", "have", "this", "from", "or", "had", "by", "hot", "word", "but", "what", "some", "we", "can", "out", "other", "were", "all", "there", "when", "up", "use", "your", "how", "said", "an", "each", "she", "which", "do", "their", "time", "if", "will", "way", "about", "many", "then", "them", "write", "would", "like", "so", "these", "her", "long", "make", "thing", "see", "him", "two", "has", "look", "more", "day", "could", "go", "come", "did", "number", "sound", "no", "most", "people", "my", "over", "know", "water", "than", "call", "first", "who", "may", "down", "side", "been", "now", "find", "any", "new", "work", "part", "take", "get", "place", "made", "live", "where", "after", "back", "little", "only", "round", "man", "year", "came", "show", "every", "good", "me", "give", "our", "under", "name", "very", "through", "just", "форма", "привет", "über", "café", "naïve", "日本語", "😀"]
+#: words of the lines (a few non-ASCII ones, so decoding is UTF-8 work too)
+_TEXT = (
+    "the of and to in is it you that was for on are with as be at one have this from or "
+    "had by hot word but what some we can out other were all there when up use your how "
+    "said an each she which do their time if will way about many then them write would "
+    "like so these her long make thing see him two has look more day could go come did "
+    "number sound no most people my over know water than call first who may down side "
+    "been now find any new work part take get place made live where after back little "
+    "only round man year came show every good me give our under name very through just "
+    "форма привет über café naïve 日本語 😀"
+)
+WORDS: tuple[str, ...] = tuple(_TEXT.split())
 
 
 def stream(lines: int, seed: int = SEED) -> bytes:
