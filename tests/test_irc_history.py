@@ -25,7 +25,7 @@ from logbot.irc.history import (
     history_available,
     history_timestamp,
 )
-from logbot.irc.protocol import _msgid_of
+from logbot.irc.wire import msgid_of
 from logbot.settings import ChannelConfig, NetworkConfig
 from logbot.storage.gaps import Gap, last_event_before, list_gaps
 from logbot.storage.writer import EventWriter, KeyAllocator, event_row
@@ -453,7 +453,7 @@ def test_event_playback_lines_become_their_kinds() -> None:
 )
 def test_the_msgid_tag_is_read_as_the_spec_escapes_it(tags: str, msgid: str) -> None:
     """Only the `msgid` tag itself counts (not one ending in msgid), unescaped."""
-    assert _msgid_of(tags) == msgid
+    assert msgid_of(tags) == msgid
 
 
 def test_gaps_open_and_backfilled_events_are_metrics_read_from_the_gap_book(

@@ -192,3 +192,15 @@ class Announcements:
     def dropped(self, channel: str) -> None:
         """What :meth:`due` gave was not said after all: the next join says it."""
         self._said.pop(channel_key(channel), None)
+
+    def after_join(
+        self, channel: str, now: float, reply: Callable[[str, str | None, str], bool]
+    ) -> None:
+        """The bot joined ``channel``: say the announcement if it is due.
+
+        ``reply(line, channel, text)`` queues it and says whether it could: a full reply
+        queue drops it, and then the next join says it.
+        """
+        text = self.due(channel, now)
+        if text is not None and not reply(f"PRIVMSG {channel} :{text}", channel, text):
+            self.dropped(channel)
