@@ -188,7 +188,10 @@ def instructions(python: str, checkout: Path | None, lines: int) -> float:
     for feed in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "cg.out"
-            env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else None
+            # a fixed hash seed: set and dict layouts (and so the count) the same each run
+            env = dict(os.environ, PYTHONHASHSEED="0")
+            if checkout is not None:
+                env["PYTHONPATH"] = str(checkout)
             run = [python, __file__, "--lines", str(lines), "--rounds", "1", "--no-check"]
             subprocess.run(
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *run]

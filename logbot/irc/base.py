@@ -77,6 +77,8 @@ class ProtocolBase(_IRCClient):  # type: ignore[misc]
     supported: Any
     counts: NetworkCounts
     _sink: Sink
+    _unfiltered: dict[str, frozenset[str]]
+    _downstream: Sink
     _announcements: Announcements
     _clock: Clock
     _fallback: str

@@ -71,8 +71,17 @@ class ConsentFilter:
     ) -> None:
         self._network = network
         self._sink = sink
+        #: the sink this filter passes what may be kept on to
+        self.downstream = sink
         self._roster = roster
         self._channels: dict[str, _Channel] = {}
+        #: channel -> the characters a message, action or notice must start with to need a
+        #: look here, for each channel seen so far that has no opted-out nick: there only
+        #: a nolog prefix keeps a line out (nobody becomes opted out by a nick change
+        #: without someone opted out to begin with), so a line starting with any other
+        #: character passes unchanged, and the protocol's hot path hands it straight to
+        #: ``downstream`` (the same decision, without a call per line)
+        self.unfiltered: dict[str, frozenset[str]] = {}
 
     def _rules(self, channel: str) -> _Channel:
         fold = self._roster.fold
@@ -85,6 +94,10 @@ class ConsentFilter:
             )
             rules.renamed = {fold(n) for n in renamed}
             self._channels[channel] = rules
+            if rules.optout:
+                self.unfiltered.pop(channel, None)
+            else:
+                self.unfiltered[channel] = rules.first
         return rules
 
     def __call__(self, event: Event) -> None:

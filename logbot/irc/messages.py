@@ -52,14 +52,22 @@ class Messages(ProtocolBase):
                 return  # CTCP queries to a channel are not conversation; no replies either
             kind = Kind.ACTION
         own = nick == self.nickname
-        if self._registration.server_time:
+        tags = self._tags
+        if tags:
             when, received = self._times()
+            msgid = msgid_of(tags)
         else:
-            when, received = self._received_at, None
-        msgid = msgid_of(self._tags) if self._tags else ""
-        self._sink(
-            Event(when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid)
+            when, received, msgid = self._received_at, None, ""
+        event = Event(
+            when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid
         )
+        # consent: in a channel without opt-outs, a line that cannot start with a nolog
+        # prefix passes the filter unchanged, so it need not be asked
+        first = self._unfiltered.get(channel)
+        if first is not None and text[:1] not in first:
+            self._downstream(event)
+        else:
+            self._sink(event)
         if kind is Kind.MESSAGE and not own:
             n = len(self.nickname)
             if len(text) > n and text[n] in ":," and self._fold(text[:n]) == self._folded_nick:

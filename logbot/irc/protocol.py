@@ -170,7 +170,11 @@ class LogBotProtocol(ChannelEvents, Messages, Session):
         self._network_name = factory.network_name if factory is not None else self._label()
         self._roster = Roster()
         # consent first: what people asked not to keep reaches no backend (nor its spool)
-        self._sink = ConsentFilter(network, sink, self._roster)
+        consent = ConsentFilter(network, sink, self._roster)
+        self._sink = consent
+        # what the consent filter would pass unchanged goes here directly (see irc_PRIVMSG)
+        self._unfiltered = consent.unfiltered
+        self._downstream = consent.downstream
         self._fold = self._roster.fold
         self._folded_nick = self._fold(self.nickname)
         #: ISUPPORT, parsed by Twisted (defaults: a server that sends none)

@@ -61,7 +61,7 @@ def tag_value(raw: str, key: str) -> str | None:
         if i == 0 or raw[i - 1] == ";":
             end = raw.find(";", i)
             value = raw[i + len(needle) :] if end < 0 else raw[i + len(needle) : end]
-            return unescape_tag_value(value)
+            return unescape_tag_value(value) if "\\" in value else value
         start = i + 1
 
 
