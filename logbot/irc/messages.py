@@ -12,7 +12,7 @@ from __future__ import annotations
 from logbot import __version__
 from logbot.events import Event, Kind
 from logbot.irc.base import _UNSEEN, ProtocolBase, log
-from logbot.irc.wire import msgid_of, nick_of
+from logbot.irc.wire import nick_of, plausible_server_time, time_and_msgid
 
 WHISPER_REPLY = "It isn't nice to whisper! Play nice with the group."
 MENTION_TEXT = "I am a log bot"
@@ -53,11 +53,18 @@ class Messages(ProtocolBase):
             kind = Kind.ACTION
         own = nick == self.nickname
         tags = self._tags
+        received = None
+        when = self._received_at
+        msgid = ""
         if tags:
-            when, received = self._times()
-            msgid = msgid_of(tags)
-        else:
-            when, received, msgid = self._received_at, None, ""
+            stamp, msgid = time_and_msgid(tags)
+            if stamp and self._registration.server_time:
+                # _times() spelled out: this runs for every line a server stamps
+                stamped = plausible_server_time(stamp, when)
+                if stamped is not None:
+                    when, received = stamped, when
+                else:
+                    when, received = self._times()  # which says why not
         event = Event(
             when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid
         )

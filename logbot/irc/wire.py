@@ -65,17 +65,33 @@ def tag_value(raw: str, key: str) -> str | None:
         start = i + 1
 
 
-def msgid_of(tags: str) -> str:
-    """The ``msgid`` in a raw tag string, or ``""``: :func:`tag_value` spelled out for the
-    common case, because it runs for every message a server tags."""
+def time_and_msgid(tags: str) -> tuple[str | None, str]:
+    """A raw tag string's ``time`` (None when absent) and ``msgid`` (``""`` when absent):
+    :func:`tag_value` for both, spelled out for the common case, because it runs for
+    every line a server tags."""
+    i = tags.find("time=")
+    if i < 0:
+        stamp = None
+    elif i and tags[i - 1] != ";":
+        stamp = tag_value(tags, "time")  # "xtime=" first: the rare slow way
+    else:
+        end = tags.find(";", i)
+        stamp = tags[i + 5 :] if end < 0 else tags[i + 5 : end]
+        if "\\" in stamp:
+            stamp = unescape_tag_value(stamp)
     i = tags.find("msgid=")
     if i < 0:
-        return ""
+        return stamp, ""
     if i and tags[i - 1] != ";":
-        return tag_value(tags, "msgid") or ""  # "xmsgid=": the rare slow way
+        return stamp, tag_value(tags, "msgid") or ""
     end = tags.find(";", i)
-    value = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
-    return unescape_tag_value(value) if "\\" in value else value
+    msgid = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
+    return stamp, unescape_tag_value(msgid) if "\\" in msgid else msgid
+
+
+def msgid_of(tags: str) -> str:
+    """The ``msgid`` in a raw tag string, or ``""``."""
+    return time_and_msgid(tags)[1]
 
 
 def parse_server_time(value: str) -> datetime | None:
