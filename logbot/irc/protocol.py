@@ -329,6 +329,7 @@ class LogBotProtocol(ChannelEvents, Messages, Session):
         fallback = self._fallback
         counts = self.counts
         counts.lines += len(lines)
+        batches = self._history.batches  # the open ones (a BATCH line may open one)
         for raw in lines:
             if not raw:
                 counts.lines -= 1
@@ -342,13 +343,13 @@ class LogBotProtocol(ChannelEvents, Messages, Session):
                     # No decoding problem may cost the line, let alone the connection.
                     line = raw.decode("latin-1")
             try:
-                self._tags, prefix, command, params = split_message(line)
+                tags, prefix, command, params = split_message(line)
             except ValueError:
                 counts.unparsed += 1
                 log.debug("{network}: ignoring a malformed line", network=self._network_name)
                 continue
-            tags = self._tags
-            if tags and "batch=" in tags and self._history.owns(tags):
+            self._tags = tags
+            if tags and batches and "batch=" in tags and self._history.owns(tags):
                 # a line of the server's history: recorded as backfilled, never live
                 self._history.line(tags, prefix, command, params)
                 continue

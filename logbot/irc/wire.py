@@ -101,6 +101,8 @@ def parse_server_time(value: str) -> datetime | None:
     """
     try:
         when = datetime.fromisoformat(value)
+        if when.tzinfo is UTC:
+            return when  # the spec's form ("...Z"): nothing to convert
         if when.tzinfo is None:
             # The spec says UTC with a Z; a server that omits the zone still means UTC.
             return when.replace(tzinfo=UTC)
