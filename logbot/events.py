@@ -7,8 +7,10 @@ exactly these fields and nothing else.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 
@@ -178,6 +180,11 @@ _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
 #: Event's layout without its frozenness: where an Event's fields are put (see __new__)
 _Draft = type("_Draft", (), {"__slots__": _FIELDS})
 assert Event.__slots__ == _FIELDS, "_Draft must have Event's slots, in Event's order"
+
+#: ``new_event(...)`` is ``Event(...)``: the same arguments, checks and result, without
+#: the cost of calling a class (``type.__call__``, then ``object.__init__``, which Event
+#: leaves alone). For the IRC side's hot path, which builds one per line.
+new_event: Callable[..., Event] = partial(Event.__new__, Event)
 
 
 def utcnow_from(seconds: float) -> datetime:

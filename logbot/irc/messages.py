@@ -10,7 +10,7 @@ bot's answer (no reply loops); CTCP VERSION, PING and CLIENTINFO are answered by
 from __future__ import annotations
 
 from logbot import __version__
-from logbot.events import Event, Kind
+from logbot.events import Kind, new_event
 from logbot.irc.base import _UNSEEN, ProtocolBase, log
 from logbot.irc.wire import nick_of, plausible_server_time, time_and_msgid
 
@@ -65,7 +65,7 @@ class Messages(ProtocolBase):
                     when, received = stamped, when
                 else:
                     when, received = self._times()  # which says why not
-        event = Event(
+        event = new_event(
             when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid
         )
         # consent: in a channel without opt-outs, a line that cannot start with a nolog
