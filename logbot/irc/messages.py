@@ -12,7 +12,7 @@ from __future__ import annotations
 from logbot import __version__
 from logbot.events import Kind, new_event
 from logbot.irc.base import _UNSEEN, ProtocolBase, log
-from logbot.irc.wire import nick_of, plausible_server_time, time_and_msgid
+from logbot.irc.wire import MAX_SERVER_TIME_SKEW, nick_of, parse_server_time, time_and_msgid
 
 WHISPER_REPLY = "It isn't nice to whisper! Play nice with the group."
 MENTION_TEXT = "I am a log bot"
@@ -59,9 +59,10 @@ class Messages(ProtocolBase):
         if tags:
             stamp, msgid = time_and_msgid(tags)
             if stamp and self._registration.server_time:
-                # _times() spelled out: this runs for every line a server stamps
-                stamped = plausible_server_time(stamp, when)
-                if stamped is not None:
+                # _times() and plausible_server_time() spelled out: this runs for every
+                # line a server stamps
+                stamped = parse_server_time(stamp)
+                if stamped is not None and abs(stamped - when) <= MAX_SERVER_TIME_SKEW:
                     when, received = stamped, when
                 else:
                     when, received = self._times()  # which says why not
