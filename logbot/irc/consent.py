@@ -70,7 +70,6 @@ class ConsentFilter:
         self, network: NetworkConfig, sink: Callable[[Event], None], roster: _Folding
     ) -> None:
         self._network = network
-        self._sink = sink
         #: the sink this filter passes what may be kept on to
         self.downstream = sink
         self._roster = roster
@@ -112,7 +111,7 @@ class ConsentFilter:
         kind = event.kind
         if kind in _SAID:
             if event.own:
-                self._sink(event)
+                self.downstream(event)
                 return
             text = event.text
             if text and text[0] in rules.first:
@@ -121,10 +120,10 @@ class ConsentFilter:
                     return
             if (rules.optout or rules.renamed) and self._opted_out(rules, event.nick):
                 return
-            self._sink(event)
+            self.downstream(event)
             return
         if not (rules.optout or rules.renamed) or event.own:
-            self._sink(event)
+            self.downstream(event)
             return
         self._comings_and_goings(rules, event)
 
@@ -133,7 +132,7 @@ class ConsentFilter:
             # a new connection: nobody is known under another nick any more
             for rules in self._channels.values():
                 rules.renamed.clear()
-        self._sink(event)
+        self.downstream(event)
 
     def _comings_and_goings(self, rules: _Channel, event: Event) -> None:
         kind = event.kind
@@ -156,7 +155,7 @@ class ConsentFilter:
             if kind in _LEAVING:
                 rules.renamed.discard(rules.fold(event.nick))
             event = _without(event, text=kind in _LEAVING)
-        self._sink(event)
+        self.downstream(event)
 
     @staticmethod
     def _opted_out(rules: _Channel, nick: str) -> bool:
