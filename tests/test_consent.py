@@ -47,6 +47,20 @@ def test_nolog_prefixes_drop_messages_and_actions_but_not_others() -> None:
     ]
 
 
+def test_an_empty_action_is_kept_and_a_nolog_line_after_it_is_not() -> None:
+    """An ACTION without words is recorded (empty text) like any line that cannot start
+    with a prefix; the nolog lines around it are still judged, each on its own."""
+    bot = Bot()
+    bot.ready()
+    bot.feed(
+        ":alice!a@h PRIVMSG #x :[off] secret one",
+        ":alice!a@h PRIVMSG #x :\x01ACTION\x01",
+        ":alice!a@h PRIVMSG #x :\x01ACTION [nolog] secret two\x01",
+        ":alice!a@h PRIVMSG #x :hi",
+    )
+    assert said(bot.take_events()) == [("action", "alice", ""), ("message", "alice", "hi")]
+
+
 def test_a_channel_table_replaces_the_networks_prefixes() -> None:
     """#y's own prefixes apply in #y only; an empty list there logs everything."""
     bot = Bot(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from logbot.events import CHANNEL_KINDS, Event, Kind
+from logbot.events import CHANNEL_KINDS, Event, Kind, new_event
 
 T = datetime(2026, 11, 28, 20, 35, 30, tzinfo=UTC)
 
@@ -59,3 +61,26 @@ def test_session_markers_are_not_channel_kinds() -> None:
     assert Kind.CONNECTED not in CHANNEL_KINDS
     assert Kind.DISCONNECTED not in CHANNEL_KINDS
     assert len(CHANNEL_KINDS) == 10
+
+
+def test_new_event_is_event_built_by_another_door() -> None:
+    """The hot path's new_event gives what Event gives (fields, type, equality, hash),
+    refuses what Event refuses, and copies, pickles and replaces like any event."""
+    args = (T, "n", "#x", Kind.MESSAGE, "a", "hi", "", "u@h", True, T, "id1", True)
+    event = new_event(*args)
+    assert type(event) is Event
+    assert event == Event(*args)
+    assert hash(event) == hash(Event(*args))
+    assert [getattr(event, f.name) for f in dataclasses.fields(Event)] == list(args)
+    assert new_event(T, "n", "#x", Kind.JOIN, "a", msgid="m") == Event(
+        T, "n", "#x", Kind.JOIN, "a", msgid="m"
+    )
+    with pytest.raises(ValueError, match="aware UTC"):
+        new_event(T.replace(tzinfo=None), "n", "#x", Kind.MESSAGE, "a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.text = "changed"  # type: ignore[misc]
+    for other in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert type(other) is Event
+        assert other == event
+        assert other.received == event.received
+    assert dataclasses.replace(event, text="x").text == "x"

@@ -25,7 +25,7 @@ from logbot.irc.history import (
     history_available,
     history_timestamp,
 )
-from logbot.irc.protocol import _msgid_of
+from logbot.irc.wire import msgid_of, tag_value, time_and_msgid
 from logbot.settings import ChannelConfig, NetworkConfig
 from logbot.storage.gaps import Gap, last_event_before, list_gaps
 from logbot.storage.writer import EventWriter, KeyAllocator, event_row
@@ -453,7 +453,26 @@ def test_event_playback_lines_become_their_kinds() -> None:
 )
 def test_the_msgid_tag_is_read_as_the_spec_escapes_it(tags: str, msgid: str) -> None:
     """Only the `msgid` tag itself counts (not one ending in msgid), unescaped."""
-    assert _msgid_of(tags) == msgid
+    assert msgid_of(tags) == msgid
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        "time=2025-11-24T16:00:00.000Z;msgid=abc",
+        "msgid=abc;time=2025-11-24T16:00:00.000Z",
+        "account=x;time=t\\s1;msgid=a\\:b",
+        "xtime=no;time=yes;xmsgid=no;msgid=yes",
+        "msgid=time=no;time=yes",
+        "+draft/xtime=no",
+        "time;msgid",
+        "time=;msgid=",
+        "a=b",
+    ],
+)
+def test_time_and_msgid_read_both_tags_as_tag_value_reads_each(tags: str) -> None:
+    """The hot path's one pass over the tags finds what two tag_value calls find."""
+    assert time_and_msgid(tags) == (tag_value(tags, "time"), tag_value(tags, "msgid") or "")
 
 
 def test_gaps_open_and_backfilled_events_are_metrics_read_from_the_gap_book(

@@ -653,7 +653,8 @@ def test_a_failing_sink_does_not_cost_the_connection(logged: list[str]) -> None:
         if len(calls) == 1:
             raise RuntimeError("sink broke")
 
-    bot.proto._sink = flaky
+    # both ways out: through the consent filter, and the hot path's way past it
+    bot.proto._sink = bot.proto._downstream = flaky
     bot.feed(":a!a@h PRIVMSG #x :one", ":a!a@h PRIVMSG #x :two")
     assert [e.text for e in calls] == ["one", "two"]
     assert not bot.transport.disconnecting

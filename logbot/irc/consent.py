@@ -70,9 +70,17 @@ class ConsentFilter:
         self, network: NetworkConfig, sink: Callable[[Event], None], roster: _Folding
     ) -> None:
         self._network = network
-        self._sink = sink
+        #: the sink this filter passes what may be kept on to
+        self.downstream = sink
         self._roster = roster
         self._channels: dict[str, _Channel] = {}
+        #: channel -> the characters a message, action or notice must start with to need a
+        #: look here, for each channel seen so far that has no opted-out nick: there only
+        #: a nolog prefix keeps a line out (nobody becomes opted out by a nick change
+        #: without someone opted out to begin with), so a line starting with any other
+        #: character passes unchanged, and the protocol's hot path hands it straight to
+        #: ``downstream`` (the same decision, without a call per line)
+        self.unfiltered: dict[str, frozenset[str]] = {}
 
     def _rules(self, channel: str) -> _Channel:
         fold = self._roster.fold
@@ -85,6 +93,10 @@ class ConsentFilter:
             )
             rules.renamed = {fold(n) for n in renamed}
             self._channels[channel] = rules
+            if rules.optout:
+                self.unfiltered.pop(channel, None)
+            else:
+                self.unfiltered[channel] = rules.first
         return rules
 
     def __call__(self, event: Event) -> None:
@@ -99,7 +111,7 @@ class ConsentFilter:
         kind = event.kind
         if kind in _SAID:
             if event.own:
-                self._sink(event)
+                self.downstream(event)
                 return
             text = event.text
             if text and text[0] in rules.first:
@@ -108,10 +120,10 @@ class ConsentFilter:
                     return
             if (rules.optout or rules.renamed) and self._opted_out(rules, event.nick):
                 return
-            self._sink(event)
+            self.downstream(event)
             return
         if not (rules.optout or rules.renamed) or event.own:
-            self._sink(event)
+            self.downstream(event)
             return
         self._comings_and_goings(rules, event)
 
@@ -120,7 +132,7 @@ class ConsentFilter:
             # a new connection: nobody is known under another nick any more
             for rules in self._channels.values():
                 rules.renamed.clear()
-        self._sink(event)
+        self.downstream(event)
 
     def _comings_and_goings(self, rules: _Channel, event: Event) -> None:
         kind = event.kind
@@ -143,7 +155,7 @@ class ConsentFilter:
             if kind in _LEAVING:
                 rules.renamed.discard(rules.fold(event.nick))
             event = _without(event, text=kind in _LEAVING)
-        self._sink(event)
+        self.downstream(event)
 
     @staticmethod
     def _opted_out(rules: _Channel, nick: str) -> bool:
@@ -192,3 +204,15 @@ class Announcements:
     def dropped(self, channel: str) -> None:
         """What :meth:`due` gave was not said after all: the next join says it."""
         self._said.pop(channel_key(channel), None)
+
+    def after_join(
+        self, channel: str, now: float, reply: Callable[[str, str | None, str], bool]
+    ) -> None:
+        """The bot joined ``channel``: say the announcement if it is due.
+
+        ``reply(line, channel, text)`` queues it and says whether it could: a full reply
+        queue drops it, and then the next join says it.
+        """
+        text = self.due(channel, now)
+        if text is not None and not reply(f"PRIVMSG {channel} :{text}", channel, text):
+            self.dropped(channel)

@@ -153,8 +153,9 @@ class History:
         self.limit = 0
         self._requests: dict[str, _Request] = {}  # in flight (one at most), by channel key
         self._waiting: collections.deque[_Request] = collections.deque()
-        # open chathistory batches: id -> (the request it answers or None, channel name)
-        self._batches: dict[str, tuple[_Request | None, str]] = {}
+        #: open chathistory batches: id -> (the request it answers or None, channel name);
+        #: the protocol's line loop looks for a batch tag only while one is open
+        self.batches: dict[str, tuple[_Request | None, str]] = {}
         # open labeled-response batches: id -> label
         self._labeled: dict[str, str] = {}
         self._label_ids = itertools.count(1)
@@ -228,7 +229,7 @@ class History:
         """The connection is gone: requests in flight are abandoned (the hole stays)."""
         self._requests.clear()
         self._waiting.clear()
-        self._batches.clear()
+        self.batches.clear()
         self._labeled.clear()
 
     # -- answers ------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class History:
     def owns(self, tags: str) -> bool:
         """The line carrying ``tags`` belongs to a history batch (it is no live line)."""
         batch = tag_value(tags, "batch")
-        return batch is not None and batch in self._batches
+        return batch is not None and batch in self.batches
 
     def batch(self, tags: str, params: list[str]) -> None:
         """A ``BATCH +id type ...`` or ``BATCH -id`` line."""
@@ -253,7 +254,7 @@ class History:
                 self._open(ref, tags, params[2])
         elif sign == "-":
             self._labeled.pop(ref, None)
-            opened = self._batches.pop(ref, None)
+            opened = self.batches.pop(ref, None)
             if opened is not None and opened[0] is not None:
                 self._page_done(opened[0])
 
@@ -282,17 +283,17 @@ class History:
         request = self._request_for(tags, target)
         if request is not None:
             request.batch = ref
-            self._batches[ref] = (request, request.channel)
+            self.batches[ref] = (request, request.channel)
             return
         # history the bot did not ask for (a server replaying on join): stored all the same
         channel = self._canonical(target)
         if channel is not None:
-            self._batches[ref] = (None, channel)
+            self.batches[ref] = (None, channel)
 
     def line(self, tags: str, prefix: str, command: str, params: list[str]) -> None:
         """One line inside a history batch: an event with the server's time, or nothing."""
         ref = tag_value(tags, "batch")
-        opened = self._batches.get(ref) if ref else None
+        opened = self.batches.get(ref) if ref else None
         if opened is None:
             return
         request, channel = opened
@@ -437,7 +438,7 @@ class History:
             return
         del self._requests[request.key]
         if request.batch is not None:
-            self._batches.pop(request.batch, None)
+            self.batches.pop(request.batch, None)
         log.warn(
             "{network}: the server refused the history of {channel}: {code} {text}; "
             "the gap stays from {since}",

@@ -4,8 +4,16 @@ The protocol never opens a file or touches storage: every channel event goes to 
 ``sink`` it was given (``Callable[[Event], None]``). It reads the time only from the
 injected clock (``IReactorTime``), so tests drive it with ``task.Clock``.
 
-This module keeps line handling, dispatch and the channel events; the rest is in its
-own module, each usable (and tested) on its own:
+This module keeps line handling, dispatch, the connection's life and the wiring. The
+handlers are parts of the class, each in its own module on ``base.ProtocolBase`` (the
+state they share and the helpers: the current line's time, recording an event):
+
+- ``channel_events``: JOIN, PART, KICK, QUIT, NICK, TOPIC, MODE, REDACT, NAMES;
+- ``messages``: PRIVMSG and NOTICE, and the replies to whispers, mentions and CTCP;
+- ``session``: registration steps, the welcome and sign-on, ISUPPORT, PING, nicks;
+- ``gaps``: gap_start/gap_end marks and asking the server's history to fill a hole.
+
+The rest is in helper objects, each usable (and tested) on its own:
 
 - ``registration``: IRCv3 capabilities and SASL PLAIN/EXTERNAL, a pure state machine
   (server lines in, lines to send and outcomes out), with ``sasl_required`` and the
@@ -16,7 +24,10 @@ own module, each usable (and tested) on its own:
   after it aborts the connection, so the factory reconnects;
 - ``regain``: takes the configured nick back when it is free (MONITOR or ISON);
 - ``joins``: joins every configured channel on sign-on, rejoins after a kick, retries
-  refused joins with a growing delay.
+  refused joins with a growing delay;
+- ``consent``: between the protocol and its sink, drops what people asked not to keep,
+  and says each channel's announcement after a join;
+- ``history``: the server's history (IRCv3 chathistory) and the gap book.
 
 What the protocol itself does beyond Twisted's ``IRCClient``:
 
@@ -41,28 +52,23 @@ What the protocol itself does beyond Twisted's ``IRCClient``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from twisted.internet.interfaces import IHandshakeListener, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from logbot import __version__
 from logbot.events import (
     FACT_CRAWLER_INDEX,
     GAP_DISCONNECTED,
-    GAP_END_FIRST_JOIN,
-    GAP_KICKED,
-    GAP_PARTED,
     GAP_STOPPED,
-    Event,
     Kind,
     utcnow_from,
 )
 from logbot.irc import registration
+from logbot.irc.base import Sink, log
+from logbot.irc.channel_events import ChannelEvents
 from logbot.irc.clock import Clock, DelayedCall
 from logbot.irc.consent import Announcements, ConsentFilter
 from logbot.irc.counts import NetworkCounts
@@ -70,20 +76,14 @@ from logbot.irc.failures import describe_failure
 from logbot.irc.history import GapBook, History
 from logbot.irc.joins import JOIN_FAILURES, Joins
 from logbot.irc.keepalive import Keepalive
+from logbot.irc.messages import MENTION_REPLY, MENTION_TEXT, WHISPER_REPLY, Messages
 from logbot.irc.outbox import Outbox
 from logbot.irc.ratelimit import ReplyBudget, SenderLimiter
 from logbot.irc.regain import NickRegain
-from logbot.irc.registration import Registration, Step
+from logbot.irc.registration import Registration
 from logbot.irc.roster import Roster
-from logbot.irc.wire import (
-    MAX_LINE_BYTES,
-    check_encoding,
-    nick_of,
-    plausible_server_time,
-    split_message,
-    tag_value,
-    unescape_tag_value,
-)
+from logbot.irc.session import Session
+from logbot.irc.wire import MAX_LINE_BYTES, check_encoding, split_message
 from logbot.settings import NetworkConfig
 
 if TYPE_CHECKING:
@@ -100,30 +100,9 @@ __all__ = [
     "Sink",
 ]
 
-log = Logger(namespace="logbot.irc")
-
-# Twisted's IRCClient is untyped (its class attributes read as None to mypy): subclass
-# it through Any.
-_IRCClient: Any = irc.IRCClient
-
-Sink = Callable[[Event], None]
-
-WHISPER_REPLY = "It isn't nice to whisper! Play nice with the group."
-MENTION_TEXT = "I am a log bot"
-MENTION_REPLY = "{nick}: " + MENTION_TEXT
-
-_UNSEEN = "\0unseen"  # a cache miss, distinct from None (a private target)
-
-
-def _ctcp(text: str) -> tuple[str, str]:
-    """``"\\x01ACTION waves\\x01"`` as ``("ACTION", "waves")``."""
-    body = text[1:-1] if text.endswith("\x01") and len(text) > 1 else text[1:]
-    tag, _, rest = body.partition(" ")
-    return tag.upper(), rest
-
 
 @implementer(IHandshakeListener)
-class LogBotProtocol(_IRCClient):  # type: ignore[misc]
+class LogBotProtocol(ChannelEvents, Messages, Session):
     """One connection to one network. Built by ``LogBotFactory``; see the module docstring.
 
     ``LogBotProtocol(network, sink, clock, factory)``: ``network`` is the connection's
@@ -141,28 +120,6 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     (``myInfo``, ``luserClient`` ...) the bot does not use. ISUPPORT (005) is parsed by
     Twisted's ``ServerSupportedFeatures`` into ``self.supported`` and read from there.
     """
-
-    #: seconds before rejoining a channel the bot was kicked from
-    kick_rejoin_delay = 5.0
-    #: the first retry of a refused JOIN waits this long, doubling up to join_retry_max
-    join_retry_initial = 30.0
-    join_retry_max = 1800.0
-    #: whisper and mention replies (each counted apart): one per sender per interval,
-    #: whisper_global_max in all
-    whisper_interval = 60.0
-    whisper_global_max = 10
-    #: a sender given this many mention replies within mention_loop_window seconds gets
-    #: no more until the window has passed (a bot answering the bot)
-    mention_loop_max = 5
-    mention_loop_window = 3600.0
-    #: how often to ask (ISON) whether the configured nick is free, without MONITOR
-    regain_poll_interval = 120.0
-    #: output token bucket: line_burst lines at once, then one per line_interval seconds
-    #: (registration, before the welcome, is exempt: a fixed handful of lines)
-    line_interval = 2.0
-    line_burst = 5
-    #: replies waiting beyond this many are dropped (the queue is the flood it prevents)
-    max_queued_replies = 10
 
     #: command as received (numerics as digits) -> name of the method handling it; see
     #: the class docstring (filled in below the class)
@@ -213,17 +170,21 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._network_name = factory.network_name if factory is not None else self._label()
         self._roster = Roster()
         # consent first: what people asked not to keep reaches no backend (nor its spool)
-        self._sink = ConsentFilter(network, sink, self._roster)
+        consent = ConsentFilter(network, sink, self._roster)
+        self._sink = consent
+        # what the consent filter would pass unchanged goes here directly (see irc_PRIVMSG)
+        self._unfiltered = consent.unfiltered
+        self._downstream = consent.downstream
         self._fold = self._roster.fold
         self._folded_nick = self._fold(self.nickname)
         #: ISUPPORT, parsed by Twisted (defaults: a server that sends none)
-        self.supported: Any = irc.ServerSupportedFeatures()  # type: ignore[no-untyped-call]
-        self._chantypes: frozenset[str] = frozenset()
+        self.supported = irc.ServerSupportedFeatures()  # type: ignore[no-untyped-call]
+        self._chantypes = frozenset()
         self._statusmsg = ""
         self._prefixes = ""
         self._read_isupport()
         # raw target -> channel name as recorded (small; cleared when membership changes)
-        self._chan_cache: dict[str, str | None] = {}
+        self._chan_cache = {}
         # per-line state, set before each handler runs
         self._tags = ""
         self._command = ""
@@ -235,12 +196,12 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         self._stopped = False  # no more lines are handled once the connection is going
         self._lost = False
         self._quitting = False  # QUIT sent: lines still received are logged, nothing is said
-        self._drop_reason: str | None = None
+        self._drop_reason = None
         self._marked_connected = False
         self._registered = False
         # topic from 332, waiting for 333 (who set it) or 366 (end of NAMES)
-        self._topics: dict[str, tuple[str, str]] = {}
-        self._register_deadline: DelayedCall | None = None
+        self._topics = {}
+        self._register_deadline = None
         #: the factory paused reading (flow control from a backend); see pause_reading
         self.reading_paused = False
         self._outbox = Outbox(
@@ -278,7 +239,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             self.join_retry_max,
         )
         #: where each channel's hole started (kept by the factory across connections)
-        self._gaps: GapBook = factory.gaps if factory is not None else GapBook()
+        self._gaps = factory.gaps if factory is not None else GapBook()
         self._history = History(
             self.sendLine,
             self._sink,
@@ -307,7 +268,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
             command: getattr(self, name) for command, name in self.handlers.items()
         }
 
-    # -- small helpers ---------------------------------------------------------------
+    # -- what the factory, metrics and tests read --------------------------------------
 
     @property
     def caps(self) -> set[str]:
@@ -319,11 +280,6 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         """SASL succeeded on this connection."""
         return self._registration.authenticated
 
-    def _label(self) -> str:
-        if self.factory is not None:
-            return str(self.factory.network_name)
-        return self.network.name or self.network.server
-
     @property
     def registered(self) -> bool:
         """The server welcomed the bot (001) on this connection."""
@@ -332,106 +288,6 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def is_joined(self, channel: str) -> bool:
         """The bot is in ``channel`` now (compared under the server's casemapping)."""
         return self._roster.is_joined(channel)
-
-    def _is_me(self, nick: str) -> bool:
-        return nick == self.nickname or self._fold(nick) == self._folded_nick
-
-    def _set_nick(self, nick: str) -> None:
-        self.nickname = nick
-        self._folded_nick = self._fold(nick)
-
-    def _now(self) -> tuple[datetime, None]:
-        """(the clock's time, None): for what the bot itself does, which no server stamped."""
-        return utcnow_from(self._clock.seconds()), None
-
-    def _times(self) -> tuple[datetime, datetime | None]:
-        """(event time, receive time): the server's time when negotiated, else the clock's."""
-        now = self._received_at
-        if self._registration.server_time and self._tags:
-            stamp = tag_value(self._tags, "time")
-            if stamp:
-                when = plausible_server_time(stamp, now)
-                if when is not None:
-                    return when, now
-                # Event has no field for a stamp that is not the event's time: say it here.
-                log.debug(
-                    "{network}: server-time {stamp!r} is not plausible; using the receive time",
-                    network=self._network_name,
-                    stamp=stamp,
-                )
-        return now, None
-
-    def _emit(
-        self,
-        channel: str,
-        kind: Kind,
-        nick: str,
-        text: str = "",
-        target: str = "",
-        userhost: str = "",
-        own: bool = False,
-        times: tuple[datetime, datetime | None] | None = None,
-        msgid: str | None = None,
-    ) -> None:
-        """Record an event; with no ``times`` it is the current line's (time and msgid)."""
-        if times is None:
-            times = self._times()
-            if msgid is None:
-                msgid = self._msgid()
-        when, received = times
-        self._sink(
-            Event(
-                when,
-                self._network_name,
-                channel,
-                kind,
-                nick,
-                text,
-                target,
-                userhost,
-                own,
-                received,
-                msgid or "",
-            )
-        )
-
-    def _msgid(self) -> str:
-        """The current line's IRCv3 ``msgid`` tag, or ``""``."""
-        return _msgid_of(self._tags) if self._tags else ""
-
-    def _gap_start(self, channel: str, why: str, when: datetime) -> None:
-        """``channel`` stops being logged at ``when`` (once per hole)."""
-        if self._gaps.start(self._fold(channel), when, channel):
-            self._sink(Event(when, self._network_name, channel, Kind.GAP_START, "", why))
-
-    def _channel_of(self, target: str) -> str | None:
-        """The channel a PRIVMSG/NOTICE target names, as recorded.
-
-        ``""`` for a channel the bot is not in (nothing of it is recorded), None for a
-        target that is no channel (a private message). A channel the bot is in, or is
-        configured for, is a channel whatever ISUPPORT CHANTYPES says.
-        """
-        cache = self._chan_cache
-        if target in cache:
-            return cache[target]
-        name = target
-        if name[:1] and name[0] in self._statusmsg:
-            # "@#chan": a message to the channel's ops is still said in the channel
-            name = name.lstrip(self._statusmsg)
-        channel = self._roster.canonical(name) if name else None
-        if channel is None and name and self._is_channel_name(name):
-            channel = ""
-        if len(cache) < 256:
-            cache[target] = channel
-        return channel
-
-    def _is_channel_name(self, name: str) -> bool:
-        """``name`` is a channel: by its first character, or because it is configured."""
-        return name[:1] in self._chantypes or self._joins.is_configured(name)
-
-    def _joined(self, name: str) -> str | None:
-        """The channel's name as recorded if the bot is in it, else None."""
-        return self._roster.canonical(name)
 
     # -- input -----------------------------------------------------------------------
 
@@ -473,6 +329,7 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         fallback = self._fallback
         counts = self.counts
         counts.lines += len(lines)
+        batches = self._history.batches  # the open ones (a BATCH line may open one)
         for raw in lines:
             if not raw:
                 counts.lines -= 1
@@ -486,13 +343,13 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
                     # No decoding problem may cost the line, let alone the connection.
                     line = raw.decode("latin-1")
             try:
-                self._tags, prefix, command, params = split_message(line)
+                tags, prefix, command, params = split_message(line)
             except ValueError:
                 counts.unparsed += 1
                 log.debug("{network}: ignoring a malformed line", network=self._network_name)
                 continue
-            tags = self._tags
-            if tags and "batch=" in tags and self._history.owns(tags):
+            self._tags = tags
+            if tags and batches and "batch=" in tags and self._history.owns(tags):
                 # a line of the server's history: recorded as backfilled, never live
                 self._history.line(tags, prefix, command, params)
                 continue
@@ -671,10 +528,6 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
         """
         self._outbox.send(line)
 
-    def _reply(self, line: str, channel: str | None = None, text: str = "") -> None:
-        """Queue a reply; a reply to a channel is recorded (own=True) when it is sent."""
-        self._outbox.reply(line, channel, text)
-
     def _reply_sent(self, channel: str, text: str, now: float) -> None:
         self._emit(
             channel, Kind.MESSAGE, self.nickname, text, own=True, times=(utcnow_from(now), None)
@@ -683,517 +536,6 @@ class LogBotProtocol(_IRCClient):  # type: ignore[misc]
     def _write_bytes(self, data: bytes) -> None:
         if self.transport is not None:
             self.transport.write(data)
-
-    # -- registration --------------------------------------------------------------------
-
-    def _apply(self, step: Step) -> None:
-        """Do what the registration machine asked: log, send, or give up."""
-        for level, text in step.notes:
-            emit = log.info if level == "info" else log.warn if level == "warn" else log.error
-            emit("{network}: {text}", network=self._network_name, text=text)
-        if step.refuse is not None:
-            self._refuse(step.refuse)
-            return
-        for line in step.send:
-            self.sendLine(line)
-
-    def _on_registration(self, prefix: str, params: list[str]) -> None:
-        self._apply(self._registration.feed(self._command, params))
-
-    def irc_RPL_WELCOME(self, prefix: str, params: list[str]) -> None:
-        if self._registered:
-            # 001 counts once per connection: a second one is a confused or hostile
-            # server, and must not rename the bot or sign it on again.
-            log.debug("{network}: ignoring a second welcome (001)", network=self._network_name)
-            return
-        step = self._registration.welcome()
-        self._apply(step)
-        if step.refuse is not None:
-            return
-        self._registered = True
-        self._outbox.paced = True
-        self.hostname = prefix
-        if params:
-            self._set_nick(params[0])
-        if self._register_deadline is not None and self._register_deadline.active():
-            self._register_deadline.cancel()
-        self._register_deadline = None
-        self.signedOn()
-
-    def signedOn(self) -> None:
-        """Registered: reset the backoff, start the keepalive, identify, join, regain."""
-        if self.factory is not None:
-            self.factory.signed_on(self)
-        log.info(
-            "{network}: signed on to {host} as {nick}",
-            network=self._network_name,
-            host=self.hostname,
-            nick=self.nickname,
-        )
-        self.startHeartbeat()
-        identify = self._registration.identify_line()
-        if identify is not None:
-            self.sendLine(identify)
-        self._joins.join_all()
-        self._regain.start(self.supported.hasFeature("MONITOR"))
-
-    def _read_isupport(self) -> None:
-        """Take the facts the bot uses from ``self.supported``."""
-        supported: Any = self.supported
-        self._chantypes = frozenset(supported.getFeature("CHANTYPES") or ())
-        self._statusmsg = supported.getFeature("STATUSMSG") or ""
-        prefix = supported.getFeature("PREFIX") or {}
-        self._prefixes = "".join(sym for sym, _ in sorted(prefix.values(), key=lambda p: p[1]))
-
-    def irc_RPL_ISUPPORT(self, prefix: str, params: list[str]) -> None:
-        supported = self.supported
-        for token in params[1:-1]:
-            try:
-                supported.parse([token])
-            except ValueError:
-                # a malformed value (a bad \\xHH escape, say) costs that token only
-                log.debug(
-                    "{network}: ignoring ISUPPORT {token!r}",
-                    network=self._network_name,
-                    token=token,
-                )
-                continue
-            key = token.partition("=")[0].upper()
-            if key == "CASEMAPPING":
-                value = supported.getFeature("CASEMAPPING")
-                if value and value[0]:
-                    self._roster.set_casemapping(value[0])
-                    self._fold = self._roster.fold
-                    self._folded_nick = self._fold(self.nickname)
-                    self._joins.reindex()
-            elif key == "CHATHISTORY":
-                self._history.set_limit(token.partition("=")[2])
-            elif key == "NETWORK" and self.factory is not None:
-                name = supported.getFeature("NETWORK")
-                if name:
-                    self.factory.learned_network_name(name)
-                    self._network_name = self.factory.network_name
-        self._read_isupport()
-        self._chan_cache.clear()
-
-    def irc_RPL_ENDOFMOTD(self, prefix: str, params: list[str]) -> None:
-        if self._registered:
-            self._mark_connected()
-
-    irc_ERR_NOMOTD = irc_RPL_ENDOFMOTD
-
-    def irc_PING(self, prefix: str, params: list[str]) -> None:
-        self.sendLine(f"PONG :{params[-1]}" if params else "PONG")
-
-    def irc_ERROR(self, prefix: str, params: list[str]) -> None:
-        text = params[-1] if params else ""
-        if self._drop_reason is None:
-            self._drop_reason = f"server closed the link: {text}"
-
-    def irc_ERR_PASSWDMISMATCH(self, prefix: str, params: list[str]) -> None:
-        if self._registered:
-            return  # the password was accepted long ago; a stray 464 says nothing
-        log.error("{network}: the server rejected the password", network=self._network_name)
-        self._drop_reason = "server password rejected"
-
-    # -- nicks -------------------------------------------------------------------------
-
-    def alterCollidedNick(self, nickname: str) -> str:
-        """ircLogBot's rule: append ``^`` (again while the result is taken)."""
-        return nickname + "^"
-
-    def irc_ERR_NICKNAMEINUSE(self, prefix: str, params: list[str]) -> None:
-        if self._registered:
-            # our attempt to take the configured nick back lost a race; the poll goes on
-            return
-        taken = params[1] if len(params) > 1 else self._attemptedNick
-        self.setNick(self.alterCollidedNick(taken))
-
-    def irc_ERR_ERRONEUSNICKNAME(self, prefix: str, params: list[str]) -> None:
-        refused = params[1] if len(params) > 1 else self._attemptedNick
-        reason = params[-1] if params else ""
-        if self._registered:
-            log.warn(
-                "{network}: nick {nick} refused: {reason}",
-                network=self._network_name,
-                nick=refused,
-                reason=reason,
-            )
-            return
-        carets = len(refused) - len(refused.rstrip("^"))
-        stem = refused.rstrip("^")[:-1]
-        if carets and stem:
-            # "nick^" broke the length limit: make room for the carets
-            self.setNick(stem + "^" * carets)
-        else:
-            self._refuse(f"the server refuses the nick {refused!r}: {reason}")
-
-    def _try_regain(self) -> None:
-        if self._registered:
-            self._regain.attempt()
-
-    def irc_RPL_ISON(self, prefix: str, params: list[str]) -> None:
-        if self._regain.ison(params):
-            self._try_regain()
-
-    def irc_731(self, prefix: str, params: list[str]) -> None:
-        """RPL_MONOFFLINE: someone MONITOR watches went offline."""
-        if self._regain.offline(params):
-            self._try_regain()
-
-    def irc_734(self, prefix: str, params: list[str]) -> None:
-        """ERR_MONLISTFULL: no room to MONITOR; poll with ISON instead."""
-        self._regain.monitor_full()
-
-    # -- channels ----------------------------------------------------------------------
-
-    def _on_join_failure(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        channel = params[1]
-        if self._command == "437" and channel[:1] not in self._chantypes:
-            # 437 for a nick: "temporarily unavailable" while registering is a collision
-            if not self._registered:
-                self.setNick(self.alterCollidedNick(channel))
-            return
-        delay = self._joins.refused(channel)
-        if delay is None:
-            return
-        log.warn(
-            "{network}: cannot join {channel}: {why} ({code}: {text}); retrying in {delay:g} s",
-            network=self._network_name,
-            channel=channel,
-            why=JOIN_FAILURES[self._command],
-            code=self._command,
-            text=params[-1],
-            delay=delay,
-        )
-
-    def irc_JOIN(self, prefix: str, params: list[str]) -> None:
-        if not params:
-            return
-        # extended-join puts account and real name after the channel
-        channel = params[0]
-        nick, _, userhost = prefix.partition("!")
-        if self._is_me(nick):
-            if not channel or not self._is_channel_name(channel):
-                return  # "JOIN 0" and other non-channels are not somewhere the bot went
-            self._roster.joined(channel)
-            self._chan_cache.clear()
-            self._joins.joined(channel)
-            self._mark_connected()
-            log.info("{network}: joined {channel}", network=self._network_name, channel=channel)
-            times = self._times()
-            since, first = self._gaps.end(self._fold(channel), channel)
-            self._sink(
-                Event(
-                    times[0],
-                    self._network_name,
-                    channel,
-                    Kind.GAP_END,
-                    "",
-                    GAP_END_FIRST_JOIN if first else "",
-                )
-            )
-            self._emit(
-                channel,
-                Kind.JOIN,
-                self.nickname,
-                userhost=userhost,
-                own=True,
-                times=times,
-                msgid=self._msgid(),
-            )
-            announce = self._announcements.due(channel, self._clock.seconds())
-            # paced by the outbox, and logged as the bot's own line once sent; a full
-            # reply queue drops it, and then the next join says it
-            if announce is not None and not self._outbox.reply(
-                f"PRIVMSG {channel} :{announce}", channel, announce
-            ):
-                self._announcements.dropped(channel)
-            self._history.configure(self.caps)
-            if since is not None:
-                self._history.fill(channel, since, times[0])
-            elif first and self._history.enabled:
-                self._resume(channel, times[0])
-        else:
-            joined = self._joined(channel)
-            if joined is None:
-                return  # only the channels the bot is in have a history here
-            self._roster.add(joined, nick)
-            self._emit(joined, Kind.JOIN, nick, userhost=userhost)
-
-    def irc_PART(self, prefix: str, params: list[str]) -> None:
-        if not params:
-            return
-        channel = self._joined(params[0])
-        if channel is None:
-            return
-        reason = params[1] if len(params) > 1 else ""
-        nick, _, userhost = prefix.partition("!")
-        own = self._is_me(nick)
-        self._emit(channel, Kind.PART, nick, text=reason, userhost=userhost, own=own)
-        if own:
-            self._gap_start(channel, GAP_PARTED, self._times()[0])
-            self._roster.left(channel)
-            self._chan_cache.clear()
-        else:
-            self._roster.remove(channel, nick)
-
-    def irc_KICK(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        channel = self._joined(params[0])
-        if channel is None:
-            return
-        kicked = params[1]
-        reason = params[2] if len(params) > 2 else ""
-        kicker = nick_of(prefix)
-        self._emit(channel, Kind.KICK, kicker, text=reason, target=kicked)
-        if self._is_me(kicked):
-            self._gap_start(channel, GAP_KICKED, self._times()[0])
-            self._roster.left(channel)
-            self._chan_cache.clear()
-            if self._joins.is_configured(channel):
-                log.warn(
-                    "{network}: kicked from {channel} by {kicker} ({reason}); "
-                    "rejoining in {delay:g} s",
-                    network=self._network_name,
-                    channel=channel,
-                    kicker=kicker,
-                    reason=reason,
-                    delay=self.kick_rejoin_delay,
-                )
-                self._joins.schedule(channel, self.kick_rejoin_delay)
-        else:
-            self._roster.remove(channel, kicked)
-
-    def irc_QUIT(self, prefix: str, params: list[str]) -> None:
-        nick, _, userhost = prefix.partition("!")
-        if self._is_me(nick):
-            return
-        reason = params[-1] if params else ""
-        shared = self._roster.quit(nick)
-        if shared:
-            times = self._times()
-            for channel in shared:
-                self._emit(
-                    channel,
-                    Kind.QUIT,
-                    nick,
-                    text=reason,
-                    userhost=userhost,
-                    times=times,
-                    msgid=self._msgid(),
-                )
-        if self._regain.is_wanted(nick):
-            self._try_regain()
-
-    def irc_NICK(self, prefix: str, params: list[str]) -> None:
-        if not params:
-            return
-        old = nick_of(prefix)
-        new = params[0]
-        own = self._is_me(old)
-        shared = self._roster.rename(old, new)
-        if own:
-            self._set_nick(new)
-            log.info("{network}: now known as {nick}", network=self._network_name, nick=new)
-            if self._regain.is_wanted(new):
-                self._regain.stop()
-        times = self._times()
-        msgid = self._msgid()
-        for channel in shared:
-            self._emit(channel, Kind.NICK, old, target=new, own=own, times=times, msgid=msgid)
-        if not own and self._regain.is_wanted(old):
-            self._try_regain()
-
-    def irc_TOPIC(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        channel = self._joined(params[0])
-        if channel is not None:
-            self._emit(channel, Kind.TOPIC, nick_of(prefix), text=params[1])
-
-    def irc_RPL_TOPIC(self, prefix: str, params: list[str]) -> None:
-        # 332 on join: the topic now, its setter follows in 333 (if the server sends it)
-        if len(params) >= 3:
-            channel = self._joined(params[1])
-            if channel is not None:
-                self._topics[self._fold(channel)] = (channel, params[2])
-
-    def irc_333(self, prefix: str, params: list[str]) -> None:
-        """RPL_TOPICWHOTIME: who set the topic 332 gave."""
-        if len(params) >= 3:
-            pending = self._topics.pop(self._fold(params[1]), None)
-            if pending is not None:
-                self._emit(pending[0], Kind.TOPIC, nick_of(params[2]), text=pending[1])
-
-    def irc_RPL_NAMREPLY(self, prefix: str, params: list[str]) -> None:
-        # "353 me = #chan :@op +voice nick" (RFC 1459 servers omit the "=")
-        if len(params) >= 3:
-            self._roster.names(params[-2], params[-1].split(), self._prefixes)
-
-    def irc_RPL_ENDOFNAMES(self, prefix: str, params: list[str]) -> None:
-        if len(params) >= 2:
-            self._roster.end_names(params[1])
-            pending = self._topics.pop(self._fold(params[1]), None)
-            if pending is not None:
-                self._emit(pending[0], Kind.TOPIC, "", text=pending[1])
-
-    def irc_MODE(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        # the bot's own user modes, or a channel it is not in, are no history here
-        channel = self._joined(params[0])
-        if channel is None:
-            return
-        self._emit(channel, Kind.MODE, nick_of(prefix), text=" ".join(params[1:]))
-
-    def irc_REDACT(self, prefix: str, params: list[str]) -> None:
-        # IRCv3 draft/message-redaction: REDACT <target> <msgid> [:reason]; a private
-        # message is never stored, so only a channel the bot is in counts
-        if len(params) < 2 or not params[1]:
-            return
-        channel = self._joined(params[0])
-        if channel is not None:
-            reason = params[2] if len(params) > 2 else ""
-            self._emit(
-                channel, Kind.REDACT, nick_of(prefix), text=reason, times=self._times(),
-                msgid=params[1],
-            )  # fmt: skip
-
-    # -- what people say -------------------------------------------------------------------
-
-    def irc_PRIVMSG(self, prefix: str, params: list[str]) -> None:
-        # The hot path: most lines a logger reads are this, so it is kept lean.
-        if len(params) < 2:
-            return
-        target, text = params[0], params[1]
-        bang = prefix.find("!")
-        nick = prefix if bang < 0 else prefix[:bang]
-        channel = self._chan_cache.get(target, _UNSEEN)
-        if channel is _UNSEEN:
-            channel = self._channel_of(target)
-        if not channel:
-            if channel is None and self._is_me(target):
-                self._on_whisper(nick, text)
-            return
-        if not text:
-            return
-        kind = Kind.MESSAGE
-        if text[0] == "\x01":
-            tag, text = _ctcp(text)
-            if tag != "ACTION":
-                return  # CTCP queries to a channel are not conversation; no replies either
-            kind = Kind.ACTION
-        own = nick == self.nickname
-        if self._registration.server_time:
-            when, received = self._times()
-        else:
-            when, received = self._received_at, None
-        msgid = _msgid_of(self._tags) if self._tags else ""
-        self._sink(
-            Event(when, self._network_name, channel, kind, nick, text, "", "", own, received, msgid)
-        )
-        if kind is Kind.MESSAGE and not own:
-            n = len(self.nickname)
-            if len(text) > n and text[n] in ":," and self._fold(text[:n]) == self._folded_nick:
-                self._on_mention(nick, channel, text[n + 1 :])
-
-    def _on_mention(self, nick: str, channel: str, rest: str) -> None:
-        """``logbot: ...`` in a channel: answered, rate-limited, never in a loop."""
-        if rest.strip() == MENTION_TEXT or not nick or "." in nick:
-            return  # another bot's answer (answering it would loop for ever), or a server
-        key = self._fold(nick)
-        now = self._clock.seconds()
-        if not self._mention_budget.allows(key, now) or not self._mentions.allow(key, now):
-            return
-        self._mention_budget.record(key, now)
-        reply = MENTION_REPLY.format(nick=nick)
-        self._reply(f"PRIVMSG {channel} :{reply}", channel, reply)
-
-    def _on_whisper(self, nick: str, text: str) -> None:
-        """A private message: answered (rate-limited), never recorded."""
-        if not nick or "." in nick or self._is_me(nick) or text == WHISPER_REPLY:
-            return  # a server, ourselves, or another bot's answer (answering would loop)
-        if text[:1] == "\x01":
-            tag, body = _ctcp(text)
-            if tag != "ACTION":
-                self._ctcp_query(nick, tag, body)
-                return
-        if self._whispers.allow(self._fold(nick), self._clock.seconds()):
-            self._reply(f"PRIVMSG {nick} :{WHISPER_REPLY}")
-
-    def _ctcp_query(self, nick: str, tag: str, body: str) -> None:
-        if tag == "VERSION":
-            answer = f"VERSION logbot {__version__}"
-        elif tag == "PING":
-            answer = f"PING {body[:64]}"
-        elif tag == "CLIENTINFO":
-            answer = "CLIENTINFO ACTION CLIENTINFO PING VERSION"
-        else:
-            return
-        if self._ctcp_limit.allow(self._fold(nick), self._clock.seconds()):
-            self._reply(f"NOTICE {nick} :\x01{answer}\x01")
-
-    def irc_NOTICE(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        text = params[1]
-        channel = self._channel_of(params[0])
-        if channel == "":
-            return
-        if channel is None:
-            log.debug(
-                "{network}: notice from {sender}: {text}",
-                network=self._network_name,
-                sender=prefix,
-                text=text,
-            )
-            return
-        if not text or text[0] == "\x01":
-            return  # CTCP replies are not conversation
-        self._emit(channel, Kind.NOTICE, nick_of(prefix), text=text)
-
-    # -- the server's history (see logbot.irc.history) -----------------------------------
-
-    def _resume(self, channel: str, joined: datetime) -> None:
-        """A run's first join: fill the time the bot was not running, from where storage
-        says the channel's record stopped."""
-        resume = self.factory.resume if self.factory is not None else None
-        if resume is None:
-            return
-
-        def fill(since: datetime | None) -> None:
-            # the answer comes from another thread, later: the connection may be gone
-            if since is not None and not self._lost and self._joined(channel) is not None:
-                self._history.fill(channel, since, joined)
-
-        resume(self._network_name, channel, joined).addCallback(fill)
-
-    def irc_BATCH(self, prefix: str, params: list[str]) -> None:
-        self._history.batch(self._tags, params)
-
-    def irc_FAIL(self, prefix: str, params: list[str]) -> None:
-        if params and params[0].upper() == "CHATHISTORY":
-            self._history.fail(self._tags, params)
-
-    def irc_ACK(self, prefix: str, params: list[str]) -> None:
-        self._history.ack(self._tags)
-
-
-def _msgid_of(tags: str) -> str:
-    """The ``msgid`` in a raw tag string, or ``""``: :func:`tag_value` spelled out for the
-    common case, because it runs for every message a server tags."""
-    i = tags.find("msgid=")
-    if i < 0:
-        return ""
-    if i and tags[i - 1] != ";":
-        return tag_value(tags, "msgid") or ""  # "xmsgid=": the rare slow way
-    end = tags.find(";", i)
-    value = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
-    return unescape_tag_value(value) if "\\" in value else value
 
 
 def _handlers(cls: type) -> dict[str, str]:

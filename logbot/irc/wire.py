@@ -61,8 +61,37 @@ def tag_value(raw: str, key: str) -> str | None:
         if i == 0 or raw[i - 1] == ";":
             end = raw.find(";", i)
             value = raw[i + len(needle) :] if end < 0 else raw[i + len(needle) : end]
-            return unescape_tag_value(value)
+            return unescape_tag_value(value) if "\\" in value else value
         start = i + 1
+
+
+def time_and_msgid(tags: str) -> tuple[str | None, str]:
+    """A raw tag string's ``time`` (None when absent) and ``msgid`` (``""`` when absent):
+    :func:`tag_value` for both, spelled out for the common case, because it runs for
+    every line a server tags."""
+    i = tags.find("time=")
+    if i < 0:
+        stamp = None
+    elif i and tags[i - 1] != ";":
+        stamp = tag_value(tags, "time")  # "xtime=" first: the rare slow way
+    else:
+        end = tags.find(";", i)
+        stamp = tags[i + 5 :] if end < 0 else tags[i + 5 : end]
+        if "\\" in stamp:
+            stamp = unescape_tag_value(stamp)
+    i = tags.find("msgid=")
+    if i < 0:
+        return stamp, ""
+    if i and tags[i - 1] != ";":
+        return stamp, tag_value(tags, "msgid") or ""
+    end = tags.find(";", i)
+    msgid = tags[i + 6 :] if end < 0 else tags[i + 6 : end]
+    return stamp, unescape_tag_value(msgid) if "\\" in msgid else msgid
+
+
+def msgid_of(tags: str) -> str:
+    """The ``msgid`` in a raw tag string, or ``""``."""
+    return time_and_msgid(tags)[1]
 
 
 def parse_server_time(value: str) -> datetime | None:
@@ -72,6 +101,8 @@ def parse_server_time(value: str) -> datetime | None:
     """
     try:
         when = datetime.fromisoformat(value)
+        if when.tzinfo is UTC:
+            return when  # the spec's form ("...Z"): nothing to convert
         if when.tzinfo is None:
             # The spec says UTC with a Z; a server that omits the zone still means UTC.
             return when.replace(tzinfo=UTC)
