@@ -59,7 +59,7 @@ def stop_deadline_seconds() -> float:
     Whatever stops the bot (systemd's ``TimeoutStopSec=``) must wait longer than this, or
     it kills the process while it is still flushing events.
     """
-    from logbot.backends.sql import CLOSE_TIMEOUT
+    from logbot.backends.sqlstate import CLOSE_TIMEOUT
     from logbot.irc.factory import LogBotFactory
 
     return LogBotFactory.quit_timeout + CLOSE_TIMEOUT
