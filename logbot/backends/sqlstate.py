@@ -11,10 +11,12 @@ import enum
 BATCH_SIZE = 1_000
 #: seconds between ticks: the longest an event waits before its batch leaves
 BATCH_INTERVAL = 0.25
-#: events held in memory before they go to the spool even while the database is up
-#: (a writer that cannot keep up); also the largest transaction. A waiting event costs
-#: about 1 KB with everything around it: this bound keeps the bot under 100 MB in a flood.
-MAX_MEMORY_ROWS = 8_000
+#: events held in memory before the service is asked to stop reading IRC (a writer that
+#: cannot keep up), or they go to the spool; also the largest transaction. A waiting event
+#: costs about 1 KB with everything around it (twice while its transaction runs): 8,000
+#: cost ~5 MB more peak memory in a flood than 4,000 and made a transaction wait longer
+#: to be searchable, for no fewer microseconds per row (bench/README.md, issue #15).
+MAX_MEMORY_ROWS = 4_000
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0
