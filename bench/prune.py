@@ -21,7 +21,8 @@ from logbot.retention import PAUSE
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.forget import prune
-from logbot.storage.writer import EventWriter, KeyAllocator, Row, event_row
+from logbot.storage.rows import KeyAllocator, Row, event_row
+from logbot.storage.writer import EventWriter
 
 
 def main() -> None:

@@ -158,13 +158,13 @@ def _when(value: str, where: str, tz: tzinfo | None) -> datetime:
 
 
 def parse_line(line: str | bytes, where: str, tz: tzinfo | None = None) -> Any:
-    """The storage row for one JSON line (see :data:`logbot.storage.writer.Row`).
+    """The storage row for one JSON line (see :data:`logbot.storage.rows.Row`).
 
     Raises :class:`ArchiveError` naming ``where`` (``FILE:LINE``) for anything malformed.
     """
     from logbot.events import Event, Kind
+    from logbot.storage.rows import event_row
     from logbot.storage.schema import time_key
-    from logbot.storage.writer import event_row
 
     try:
         obj = json.loads(line)

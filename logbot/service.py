@@ -59,7 +59,7 @@ def stop_deadline_seconds() -> float:
     Whatever stops the bot (systemd's ``TimeoutStopSec=``) must wait longer than this, or
     it kills the process while it is still flushing events.
     """
-    from logbot.backends.sql import CLOSE_TIMEOUT
+    from logbot.backends.sqlstate import CLOSE_TIMEOUT
     from logbot.irc.factory import LogBotFactory
 
     return LogBotFactory.quit_timeout + CLOSE_TIMEOUT
@@ -313,6 +313,7 @@ def run(
     """
     if notifier is None:
         notifier = Notifier()
+    own_process = reactor is None
     if reactor is None:
         reactor = _global_reactor(tls=any(network.tls for network in settings.networks))
     begin_logging(settings.log_level)
@@ -388,8 +389,26 @@ def run(
     install_signal(signal.SIGINT, on_stop)
     reactor.addSystemEventTrigger("before", "shutdown", _shutdown, factories, sink, notifier)
     reactor.callWhenRunning(_started, reactor, notifier, metrics)
+    if own_process:
+        _settle_heap()
     reactor.run(installSignalHandlers=False)
     return 0
+
+
+def _settle_heap() -> None:
+    """Keep the garbage collector's full passes off what start-up built for good.
+
+    SQLAlchemy, Twisted, the settings and the schema leave a few hundred thousand objects
+    that live as long as the process; without this every full collection walks them all
+    again, and a flood (each event allocates) triggers many. Measured on the ingest
+    benchmark (300,000 lines, five alternated pairs on a busy machine): the reactor thread
+    ~0.3 us of its ~5.5 us per line, the process ~0.7 us of ~14. Only for the bot's own
+    process: a test calling :func:`run` must not freeze its objects for good.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def serve_metrics(listen: str, reactor: Any) -> Any:

@@ -16,7 +16,8 @@ from logbot.cli import main
 from logbot.events import GAP_DISCONNECTED, GAP_KICKED, Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

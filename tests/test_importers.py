@@ -22,7 +22,8 @@ from logbot.importers.sources import Report, SourceError, batches, plan
 from logbot.storage.engine import make_engine
 from logbot.storage.migrate import upgrade
 from logbot.storage.names import KEY_SPREAD
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 from tests.conftest import pg_database
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"

@@ -28,7 +28,8 @@ from logbot.irc.history import (
 from logbot.irc.wire import msgid_of, tag_value, time_and_msgid
 from logbot.settings import ChannelConfig, NetworkConfig
 from logbot.storage.gaps import Gap, last_event_before, list_gaps
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 from tests.chathistory_server import HISTORY_CAPS, FakeHistoryServer, stamp
 
 T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 from tests.test_irc_protocol import SERVER, Bot, ev
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

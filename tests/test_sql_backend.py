@@ -25,8 +25,9 @@ from logbot.backends.spool import Spool
 from logbot.events import FACT_CRAWLER_INDEX, Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
+from logbot.storage.rows import Row
 from logbot.storage.schema import KEY_SPREAD, key_time, time_key
-from logbot.storage.writer import EventWriter, Row, WriteFailed, WriteResult
+from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

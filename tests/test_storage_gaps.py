@@ -17,7 +17,8 @@ from logbot.events import (
     Kind,
 )
 from logbot.storage.gaps import Gap, list_gaps
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

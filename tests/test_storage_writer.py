@@ -11,14 +11,9 @@ import sqlalchemy as sa
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
+from logbot.storage.rows import KeyAllocator, event_row, storable_time
 from logbot.storage.schema import KEY_SPREAD, key_time, time_key
-from logbot.storage.writer import (
-    EventWriter,
-    KeyAllocator,
-    WriteFailed,
-    event_row,
-    storable_time,
-)
+from logbot.storage.writer import EventWriter, WriteFailed
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

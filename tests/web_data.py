@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from logbot.events import Event, Kind
 from logbot.storage import migrate
 from logbot.storage.engine import make_engine
-from logbot.storage.writer import EventWriter, KeyAllocator, event_row
+from logbot.storage.rows import KeyAllocator, event_row
+from logbot.storage.writer import EventWriter
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

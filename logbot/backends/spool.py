@@ -1,8 +1,14 @@
 """The SQL backend's spool: rows held on local disk while the database is away.
 
-Append-only JSON-lines segments in one directory per database, replayed oldest first.
-Each line is one :data:`~logbot.storage.writer.Row` as an array; segment names sort oldest
-first. ``target.txt`` in the directory names the database (password hidden) for operators.
+One directory per database, ``$XDG_STATE_HOME/logbot/spool/<digest>/`` (platformdirs
+``user_state_path("logbot")``; ``~/.local/state/logbot/spool/...`` by default;
+``<digest>`` hashes the database name, see :func:`spool_dir_for`); ``target.txt`` inside
+names the database (password hidden) for operators. Segments are append-only JSON lines,
+one :data:`~logbot.storage.rows.Row` as an array per line, named so that sorting by name
+is oldest first, and replayed oldest first (:func:`replay_segment`); each is locked by the
+process writing it, so writers sharing the directory replay only segments nobody holds.
+Rows the database refuses even alone go to ``rejected.jsonl``, never replayed.
+:class:`Spiller` appends for the backend, backing off while the disk refuses.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ from pathlib import Path
 import platformdirs
 from twisted.logger import Logger
 
-from logbot.storage.writer import OLD_ROW_FIELDS, ROW_FIELDS, Row, upgrade_row
+from logbot.backends.spoolstat import REJECTED
+from logbot.storage.rows import OLD_ROW_FIELDS, ROW_FIELDS, Row, upgrade_row
+from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
 
 log = Logger(namespace="logbot.backends.sql")
 
 #: a spool segment is closed (and becomes replayable) after this many rows
 SEGMENT_ROWS = 5_000
+#: rows per transaction when replaying a spool segment
+REPLAY_CHUNK = 5_000
 
 
 def private_opener(path: str, flags: int) -> int:
@@ -98,7 +108,7 @@ class Spool:
         if not self._maybe_sealed:
             return []
         try:
-            names = sorted(p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl")
+            names = sorted(p for p in self.directory.glob("*.jsonl") if p.name != REJECTED)
         except OSError:
             names = []
         current = self._open[0] if self._open else None
@@ -181,6 +191,18 @@ class Spool:
             self._open = None
             os.close(fd)
 
+    @property
+    def rejected_path(self) -> Path:
+        """Where rows the database refused even alone are kept (never replayed)."""
+        return self.directory / REJECTED
+
+    def reject(self, rows: Sequence[Row]) -> None:
+        """Append refused rows to :attr:`rejected_path`; OSError when the disk refuses."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.rejected_path, "a", encoding="utf-8", opener=private_opener) as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
     @staticmethod
     def read(path: Path) -> list[Row]:
         """The rows of a segment (writer thread). A torn last line (crash) is ignored."""
@@ -197,3 +219,109 @@ class Spool:
                 if isinstance(item, list) and len(item) in (ROW_FIELDS, OLD_ROW_FIELDS):
                     rows.append(upgrade_row(item))
         return rows
+
+
+class Spiller:
+    """Appends to a spool whose disk may refuse (full, read-only), with one line each way.
+
+    While the disk refuses, :meth:`append` tries again only after a backoff delay (encoding
+    a whole buffer again at once would fail again): one error line when it starts refusing,
+    one info line when it takes rows again.
+    """
+
+    def __init__(
+        self, spool: Spool, db: str, bound: int, backoff: tuple[float, float, float]
+    ) -> None:
+        self._spool = spool
+        self._db = db
+        #: events the backend holds in memory before it pauses reading IRC (for the log)
+        self._bound = bound
+        #: first delay, factor, cap (seconds)
+        self._first, self._factor, self._cap = backoff
+        self._delay = self._first
+        self._next_try = 0.0
+        #: the disk refused the last append
+        self.failing = False
+
+    def append(self, rows: Sequence[Row], now: float) -> bool | None:
+        """Spool and fsync ``rows``: None if they were not taken (the disk refuses, or it
+        did and the next try is not due), else whether the disk took rows again after
+        refusing."""
+        if self.failing and now < self._next_try:
+            return None
+        try:
+            self._spool.append(rows)
+        except OSError as exc:
+            if not self.failing:
+                self.failing = True
+                log.error(
+                    "{db}: cannot write the spool {dir}: {error}; holding up to {bound} "
+                    "events in memory, then pausing reading from IRC, until the spool or "
+                    "the database takes them",
+                    db=self._db,
+                    dir=str(self._spool.directory),
+                    error=exc.strerror or str(exc),
+                    bound=self._bound,
+                )
+            self._next_try = now + self._delay
+            self._delay = min(self._delay * self._factor, self._cap)
+            return None
+        if not self.failing:
+            return False
+        self.failing = False
+        self._delay = self._first
+        log.info(
+            "{db}: the spool {dir} takes events again ({n} held in memory are in it now)",
+            db=self._db,
+            dir=str(self._spool.directory),
+            n=len(rows),
+        )
+        return True
+
+    def reject(self, rows: Sequence[Row]) -> None:
+        """Keep rows the database refused even alone in ``rejected.jsonl``, with an error
+        line (and one more if the disk refuses that too)."""
+        path = self._spool.rejected_path
+        try:
+            self._spool.reject(rows)
+        except OSError as exc:
+            log.error("{db}: cannot write {path}: {error}", db=self._db, path=str(path), error=exc)
+        log.error(
+            "{db}: the database refused {n} event(s) even alone; kept in {path}",
+            db=self._db,
+            n=len(rows),
+            path=str(path),
+        )
+
+
+def replay_segment(writer: EventWriter, path: Path) -> WriteResult:
+    """Write a sealed segment through ``writer`` and delete it (on the writer's thread).
+
+    Claims the segment first: if another writer sharing the spool holds it (or replayed
+    and deleted it), nothing is written. Rows go in chunks of :data:`REPLAY_CHUNK`; a
+    chunk the database refuses is salvaged (see :meth:`EventWriter.write`). The segment
+    is deleted only once every chunk is committed: a crash in between replays it again,
+    harmlessly (a replay skips rows already stored).
+    """
+    with Spool.claim(path) as held:
+        if not held:
+            return WriteResult()
+        try:
+            rows = Spool.read(path)
+        except FileNotFoundError:
+            return WriteResult()  # another process sharing the spool replayed it
+        total = WriteResult()
+        for start in range(0, len(rows), REPLAY_CHUNK):
+            chunk = rows[start : start + REPLAY_CHUNK]
+            try:
+                result = writer.write(chunk)
+            except WriteFailed as exc:
+                if exc.transient:
+                    raise
+                result = writer.write(chunk, salvage=True)
+            total.inserted += result.inserted
+            total.duplicates += result.duplicates
+            total.rekeyed += result.rekeyed
+            total.rejected.extend(result.rejected)
+        path.unlink(missing_ok=True)
+        return total

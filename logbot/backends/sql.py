@@ -12,7 +12,7 @@ How events travel:
   skipped; network facts (``Kind.FACT``) are kept, latest per network and name, in the
   ``network_facts`` table (a small job in the writer's lane, tried each tick until
   stored); every other event gets a distinct time key
-  (:class:`~logbot.storage.writer.KeyAllocator`) and waits in memory.
+  (:class:`~logbot.storage.rows.KeyAllocator`) and waits in memory.
 - One writer job at a time, on the service's shared thread pool (``BackendOptions.pool``;
   a backend built on its own makes its own pool), commits batches through
   :class:`~logbot.storage.writer.EventWriter`: a batch leaves as soon as 1,000 events
@@ -23,10 +23,10 @@ How events travel:
   at most one batch window.
 - Database down or failing (unreachable, restarted, disk full, locked past the busy
   timeout): one warning line, then every tick (250 ms) the waiting events are appended to
-  a spool file and fsynced, so memory stays small and a crash during the outage loses
-  no more than when the database is up. The writer retries with exponential backoff
-  (0.5 s doubling to 5 s). When a write succeeds again, one info line; the spool is
-  replayed oldest first, then the events that arrived meanwhile.
+  a spool file (:mod:`logbot.backends.spool`) and fsynced, so memory stays small and a
+  crash during the outage loses no more than when the database is up. The writer retries
+  with exponential backoff (0.5 s doubling to 5 s). When a write succeeds again, one info
+  line; the spool is replayed oldest first, then the events that arrived meanwhile.
 - Replays are exactly-once: a spooled event carries its key, and the writer skips a row
   whose key already holds the same event (see :mod:`logbot.storage.writer`). A segment is
   deleted only after it is committed; a crash in between replays it again harmlessly.
@@ -47,14 +47,6 @@ How events travel:
   if still refused it goes to ``rejected.jsonl`` in the spool directory with an error line,
   so one bad row never blocks the rest.
 
-The spool lives in ``$XDG_STATE_HOME/logbot/spool/<digest>/`` (platformdirs
-``user_state_path("logbot")``; ``~/.local/state/logbot/spool/...`` by default), one
-directory per database (``<digest>`` hashes the database name; ``target.txt`` inside names
-it, password hidden; see :mod:`logbot.backends.spool`). Segments are JSON lines, one row
-per line (:data:`~logbot.storage.writer.Row` as an array), named so that sorting by name
-is oldest first; each is locked by the process writing it, so writers sharing the
-directory replay only segments nobody holds.
-
 ``flush()`` fires when every event accepted so far is durable: committed, or (database
 down) spooled and fsynced. ``close()`` flushes, waiting at most ``CLOSE_TIMEOUT`` seconds
 for the database; past that the waiting events are spooled instead, then the writer stops.
@@ -63,8 +55,6 @@ for the database; past that the waiting events are spooled instead, then the wri
 from __future__ import annotations
 
 import contextlib
-import enum
-import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -83,91 +73,41 @@ from logbot.backends.base import (
     make_thread_pool,
     stop_thread_pool,
 )
-from logbot.backends.spool import Spool, private_opener, spool_dir_for
+from logbot.backends.spool import Spiller, Spool, replay_segment, spool_dir_for
 from logbot.backends.spoolstat import SpoolUsage
+from logbot.backends.sqlfacts import FactKeeper
+from logbot.backends.sqlstate import (
+    BATCH_INTERVAL,
+    BATCH_SIZE,
+    BUSY,
+    CLOSE_TIMEOUT,
+    COMMIT_TIMEOUT,
+    MAX_MEMORY_ROWS,
+    MAX_PRESSURE_SECONDS,
+    RETRY_FACTOR,
+    RETRY_FIRST,
+    RETRY_MAX,
+    STATEMENT_TIMEOUT,
+    TRANSITIONS,
+    UP,
+    State,
+    health_problem,
+)
 from logbot.events import Event, Kind
 from logbot.storage import gaps, migrate
 from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
-from logbot.storage.writer import (
-    EventWriter,
-    KeyAllocator,
-    Row,
-    WriteFailed,
-    WriteResult,
-    event_row,
-    storable_time,
-)
+from logbot.storage.rows import KeyAllocator, Row, event_row, storable_time
+from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
 
 log = Logger(namespace="logbot.backends.sql")
-
-#: a batch leaves when this many events wait (or at the next tick)
-BATCH_SIZE = 1_000
-#: seconds between ticks: the longest an event waits before its batch leaves
-BATCH_INTERVAL = 0.25
-#: events held in memory before they go to the spool even while the database is up
-#: (a writer that cannot keep up); also the largest transaction. A waiting event costs
-#: about 1 KB with everything around it: this bound keeps the bot under 100 MB in a flood.
-MAX_MEMORY_ROWS = 8_000
-#: rows per transaction when replaying a spool segment
-REPLAY_CHUNK = 5_000
-#: retry backoff after a failed write: first delay, factor, cap (seconds)
-RETRY_FIRST = 0.5
-RETRY_FACTOR = 2.0
-RETRY_MAX = 5.0
-#: seconds close() waits for the database before spooling what is left
-CLOSE_TIMEOUT = 30.0
-#: seconds a write may take before its events go to the spool (a connection that died
-#: without a word: the TCP settings of logbot.storage.engine end it later). Above
-#: SQLite's busy timeout, so a database merely locked by a reader is not a stall.
-COMMIT_TIMEOUT = 20.0
-#: PostgreSQL statement_timeout of the writer's connection, seconds (a server-side hang)
-STATEMENT_TIMEOUT = 60.0
-#: longest the service may stop reading IRC for a writer that is up but behind; past it
-#: the waiting events go to the spool and reading resumes (a server's send queue is finite)
-MAX_PRESSURE_SECONDS = 5.0
 
 _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 
 
-class State(enum.Enum):
-    """Where the writer is; :data:`TRANSITIONS` lists every move it makes."""
-
-    #: the database takes writes and no job runs
-    IDLE = "idle"
-    #: the database takes writes and a job (a batch or a spool segment) runs on the pool
-    WRITING = "writing"
-    #: the last job failed: waiting events go to the spool; a retry is scheduled
-    WAITING = "waiting"
-    #: the database was failing and a retry job runs
-    RETRYING = "retrying"
-    #: a job has not returned within COMMIT_TIMEOUT (a connection that died silently):
-    #: its events went to the spool, as do new ones, until the job ends either way
-    STALLED = "stalled"
-    #: close() stopped waiting for the database; what it had not taken is spooled
-    GAVE_UP = "gave-up"
-    #: closed: no job starts any more (one that was running may still finish)
-    CLOSED = "closed"
-
-
-_S = State
-#: every state change the backend makes; anything else is a bug (logged, never raised)
-TRANSITIONS: dict[State, frozenset[State]] = {
-    _S.IDLE: frozenset({_S.WRITING, _S.GAVE_UP, _S.CLOSED}),
-    # a batch the database refuses is salvaged by a second job: WRITING again
-    _S.WRITING: frozenset({_S.IDLE, _S.WRITING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
-    # a retry with nothing to write waits again
-    _S.WAITING: frozenset({_S.RETRYING, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
-    _S.RETRYING: frozenset({_S.IDLE, _S.RETRYING, _S.WAITING, _S.STALLED, _S.GAVE_UP, _S.CLOSED}),
-    _S.STALLED: frozenset({_S.IDLE, _S.WAITING, _S.GAVE_UP, _S.CLOSED}),
-    _S.GAVE_UP: frozenset({_S.CLOSED}),
-    _S.CLOSED: frozenset(),
-}
-#: the states in which the database is known to take writes
-_UP = frozenset({_S.IDLE, _S.WRITING})
+# once per event on the reactor thread: module constants, because looking up an Enum
+# member on its class costs ~0.17 us on Python 3.11
 _IDLE = State.IDLE
 _CLOSED = State.CLOSED
-#: the states in which a job runs on the pool
-_BUSY = frozenset({_S.WRITING, _S.RETRYING, _S.STALLED})
 
 
 class SQLBackend:
@@ -219,10 +159,10 @@ class SQLBackend:
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._closing: defer.Deferred[None] | None = None
         self._warned_closed = False
-        #: the spool's disk refuses (full, read-only): the next try, with backoff
-        self._spool_failing = False
-        self._spool_next_try = 0.0
-        self._spool_backoff = RETRY_FIRST
+        #: appends to the spool, backing off while its disk refuses (full, read-only)
+        self._spiller = Spiller(
+            spool, name, max_memory_rows, (RETRY_FIRST, RETRY_FACTOR, RETRY_MAX)
+        )
         #: the service's callback to pause/resume reading IRC (see Throttling)
         self._pressure: Callable[[bool], None] | None = None
         self._pressed_at: float | None = None
@@ -232,10 +172,12 @@ class SQLBackend:
         self._commit_observer: CommitObserver | None = None
         self._spool_usage = SpoolUsage(spool)
         self._job_started = 0.0
-        #: network facts (logbot.events.Kind.FACT) not stored yet: (network, name) -> value
-        self._facts: dict[tuple[str, str], str] = {}
-        self._facts_storing = False
-        self._facts_warned = False
+        self._facts = FactKeeper(
+            name,
+            lambda facts: threads.deferToThreadPool(
+                self._reactor, self._pool, self._in_lane, self._writer.store_facts, facts
+            ),
+        )
 
         #: counters for tests and the benchmark
         self.committed = 0
@@ -254,11 +196,9 @@ class SQLBackend:
 
     def write(self, event: Event) -> None:
         if event.kind is Kind.FACT:
-            self._facts[(event.network, event.target)] = event.text
+            self._facts.put(event.network, event.target, event.text)
             self._store_facts()
             return
-        # once per event on the reactor thread: the states are module constants, because
-        # looking up an Enum member on its class costs ~0.17 us on Python 3.11
         if event.kind in _SKIPPED:
             return
         if self.state is _CLOSED:
@@ -291,7 +231,7 @@ class SQLBackend:
             d.callback(None)
             return d
         self._waiters.append((target, d))
-        if self.state in _UP:
+        if self.state in UP:
             self._pump(force=True)
         else:
             self._spill()
@@ -302,7 +242,7 @@ class SQLBackend:
     ) -> defer.Deferred[datetime | None]:
         """Resumable: asked on the writer thread, so it never blocks the reactor; a
         database that is down answers None (the bot then fetches no history for it)."""
-        if self.state not in _UP:
+        if self.state not in UP:
             return defer.succeed(None)
 
         def ask() -> datetime | None:
@@ -335,16 +275,8 @@ class SQLBackend:
         spooled, spool_bytes = self._spool_usage()
         waiting = self.pending
         problem = None
-        up = self.state in _UP
-        if self.state is State.STALLED:
-            problem = "database not answering (a write is stalled)"
-        elif not up:
-            problem = "database unavailable"
-        elif spooled:
-            problem = f"{spooled} events spooled, not yet in the database"
-        elif waiting >= self._max_memory:
-            problem = f"writer behind ({waiting} events waiting)"
-        return BackendHealth(self.name, waiting, spooled, spool_bytes, up, problem)
+        problem = health_problem(self.state, spooled, waiting, self._max_memory)
+        return BackendHealth(self.name, waiting, spooled, spool_bytes, self.state in UP, problem)
 
     def close(self) -> defer.Deferred[None]:
         if self._closing is not None:
@@ -401,7 +333,7 @@ class SQLBackend:
         """Committed; or, while the database is away (or given up on), safe in the spool."""
         if self._committed_own >= target:
             return True
-        return self.state not in _UP and self._durable() >= target
+        return self.state not in UP and self._durable() >= target
 
     def _check_waiters(self) -> None:
         if not self._waiters:
@@ -412,7 +344,7 @@ class SQLBackend:
             d.callback(None)
 
     def _can_press(self) -> bool:
-        if self._pressure is None or self.state not in _UP:
+        if self._pressure is None or self.state not in UP:
             return False
         if self._press_blocked:
             return False
@@ -426,7 +358,7 @@ class SQLBackend:
             self._pressure(True)
 
     def _release(self, *, force: bool = False) -> None:
-        if not force and self._spool_failing and len(self._buf) >= self._max_memory // 4:
+        if not force and self._spiller.failing and len(self._buf) >= self._max_memory // 4:
             return  # nowhere to keep more: reading stays paused
         if self._pressed_at is not None and self._pressure is not None:
             self._pressed_at = None
@@ -442,7 +374,7 @@ class SQLBackend:
             self._press_blocked = True
             self._spill()
             self._release()
-        if self.state in _UP:
+        if self.state in UP:
             self._pump(force=True)
             self._store_facts()
         else:
@@ -450,75 +382,22 @@ class SQLBackend:
         self._release_if_caught_up()
 
     def _store_facts(self) -> None:
-        """Store the waiting network facts, in the writer's lane (tried again each tick
-        while the database is up; a fact lost with the process is announced again on the
-        next connection)."""
-        if not self._facts or self._facts_storing or self.state not in _UP:
-            return
-        facts = dict(self._facts)
-        self._facts_storing = True
-        d = threads.deferToThreadPool(
-            self._reactor, self._pool, self._in_lane, self._writer.store_facts, facts
-        )
-
-        def done(_: object) -> None:
-            self._facts_storing = False
-            self._facts_warned = False
-            for key, value in facts.items():
-                if self._facts.get(key) == value:
-                    del self._facts[key]
-
-        def failed(failure: Failure) -> None:
-            self._facts_storing = False
-            if not self._facts_warned:
-                self._facts_warned = True
-                log.warn(
-                    "{db}: network facts not stored yet ({why}); trying again",
-                    db=self.name,
-                    why=failure.getErrorMessage(),
-                )
-
-        d.addCallbacks(done, failed)
+        if self.state in UP:
+            self._facts.store()
 
     def _spill(self) -> None:
         """Move waiting events to the spool (database down, or memory full)."""
         if not self._buf:
             return
-        now = self._reactor.seconds()
-        if self._spool_failing and now < self._spool_next_try:
-            self._hold()  # backing off: encoding the whole buffer again would fail again
-            return
         rows, self._buf = self._buf, []
-        try:
-            self._spool.append(rows)
-        except OSError as exc:
-            # the spool's disk refuses too: memory is the only place left, up to a bound
+        taken = self._spiller.append(rows, self._reactor.seconds())
+        if taken is None:
+            # the spool's disk refuses too (or we back off): memory is the only place left
             self._buf = rows + self._buf
-            if not self._spool_failing:
-                self._spool_failing = True
-                log.error(
-                    "{db}: cannot write the spool {dir}: {error}; holding up to {bound} "
-                    "events in memory, then pausing reading from IRC, until the spool or "
-                    "the database takes them",
-                    db=self.name,
-                    dir=str(self._spool.directory),
-                    error=exc.strerror or str(exc),
-                    bound=self._max_memory,
-                )
-            self._spool_next_try = now + self._spool_backoff
-            self._spool_backoff = min(self._spool_backoff * RETRY_FACTOR, RETRY_MAX)
             self._hold()
             return
-        if self._spool_failing:
-            self._spool_failing = False
-            self._spool_backoff = RETRY_FIRST
-            log.info(
-                "{db}: the spool {dir} takes events again ({n} held in memory are in it now)",
-                db=self.name,
-                dir=str(self._spool.directory),
-                n=len(rows),
-            )
-            self._release()
+        if taken:
+            self._release()  # the disk took events again after refusing
         self._check_waiters()
 
     def _hold(self) -> None:
@@ -550,7 +429,7 @@ class SQLBackend:
             self._run(self._writer_write, rows, memory=rows)
 
     def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
-        self._to(State.WRITING if self.state in _UP else State.RETRYING)
+        self._to(State.WRITING if self.state in UP else State.RETRYING)
         self._inflight_rows = memory
         self._job_started = self._reactor.seconds()
         self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
@@ -575,32 +454,7 @@ class SQLBackend:
         return self._writer.write(rows, salvage=True)
 
     def _writer_replay(self, path: Path) -> WriteResult:
-        with Spool.claim(path) as held:
-            if not held:
-                # another writer sharing the spool replays it, or did (and deleted it)
-                return WriteResult()
-            return self._replay_held(path)
-
-    def _replay_held(self, path: Path) -> WriteResult:
-        try:
-            rows = Spool.read(path)
-        except FileNotFoundError:
-            return WriteResult()  # another process sharing the spool replayed it
-        total = WriteResult()
-        for start in range(0, len(rows), REPLAY_CHUNK):
-            chunk = rows[start : start + REPLAY_CHUNK]
-            try:
-                result = self._writer.write(chunk)
-            except WriteFailed as exc:
-                if exc.transient:
-                    raise
-                result = self._writer.write(chunk, salvage=True)
-            total.inserted += result.inserted
-            total.duplicates += result.duplicates
-            total.rekeyed += result.rekeyed
-            total.rejected.extend(result.rejected)
-        path.unlink(missing_ok=True)
-        return total
+        return replay_segment(self._writer, path)
 
     # reactor side
 
@@ -639,7 +493,7 @@ class SQLBackend:
 
     def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
         was = self._job_ended()
-        if was in _BUSY:
+        if was in BUSY:
             self._to(State.IDLE)
         self._press_blocked = False
         self._inflight_rows = []
@@ -695,7 +549,7 @@ class SQLBackend:
         message = exc.args[0] if isinstance(exc, WriteFailed) and exc.args else str(exc)
         if not isinstance(exc, WriteFailed | StorageError):
             log.failure("{db}: unexpected error in the writer", failure, db=self.name)
-        if was in _BUSY:
+        if was in BUSY:
             self._to(State.WAITING)
         if was is State.WRITING and isinstance(exc, WriteFailed) and exc.schema:
             # not an outage that passes by itself: an operator has to look
@@ -733,20 +587,7 @@ class SQLBackend:
 
     def _reject(self, rows: list[Row]) -> None:
         self.rejected += len(rows)
-        path = self._spool.directory / "rejected.jsonl"
-        try:
-            self._spool.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8", opener=private_opener) as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            log.error("{db}: cannot write {path}: {error}", db=self.name, path=str(path), error=exc)
-        log.error(
-            "{db}: the database refused {n} event(s) even alone; kept in {path}",
-            db=self.name,
-            n=len(rows),
-            path=str(path),
-        )
+        self._spiller.reject(rows)
 
     def _give_up(self) -> None:
         """close() waited long enough: spool what the database has not taken."""

@@ -30,7 +30,7 @@ from logbot.storage.names import (
     TARGET_MAX,
     USERHOST_MAX,
 )
-from logbot.storage.writer import Row, event_row
+from logbot.storage.rows import Row, event_row
 
 #: how many FILE:LINE places of lines nobody understood the summary names
 SHOWN_UNPARSED = 5

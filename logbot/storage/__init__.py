@@ -9,7 +9,10 @@
 - :mod:`~logbot.storage.fts`: the full-text index per dialect and what a search must say to
   use it.
 - :mod:`~logbot.storage.migrate`: ``upgrade(engine)`` (create and stamp, or migrate).
-- :mod:`~logbot.storage.writer`: ``EventWriter``, the one way rows get into ``events``.
+- :mod:`~logbot.storage.rows`: ``Row``, ``event_row`` and ``KeyAllocator``: events made
+  ready for storage, with their time keys.
+- :mod:`~logbot.storage.writer`: ``EventWriter``, the one way rows get into ``events``;
+  :mod:`~logbot.storage.inserts`: its bulk INSERT, one way per database.
 - :mod:`~logbot.storage.masking`: ``mask_target(target)``, the one rule hiding a database
   password wherever a target is shown (standard library only).
 

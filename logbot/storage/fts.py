@@ -6,7 +6,7 @@ diacritics folded, every script split on Unicode word boundaries). It holds exac
 events whose ``text`` is not empty (joins and most quits have none and are never found by
 words anyway). There is deliberately **no insert trigger**: a per-row trigger halves the
 write rate, so writers feed the index themselves, in bulk, in the same transaction as the
-rows (see :func:`logbot.storage.writer.insert_rows`, the one function that inserts events).
+rows (see :mod:`logbot.storage.inserts`, the one place that inserts events).
 Delete and update triggers do exist, so removing or editing rows by hand keeps the index
 consistent. A search joins the index to the table on ``events_fts.rowid = events.id``::
 

@@ -3,19 +3,17 @@
 API (no Twisted here; the SQL backend runs it on its writer thread, ``logbot import`` may
 call it directly):
 
-- :data:`Row`: an event ready for storage, a plain tuple (cheap to build, JSON-able for the
-  spool): ``(key, network, channel, kind, nick, text, target, userhost, own, received_us,
-  msgid, backfilled)``. Rows of the gap kinds (:data:`logbot.events.GAP_KINDS`) travel the
-  same way, in order with the events, and become rows of ``gaps`` (see :mod:`logbot.storage.gaps`).
-- :func:`event_row` ``(event, key)`` -> ``Row``: clipped to the column sizes, NUL-free.
-- :class:`KeyAllocator`: hands out distinct time keys (``time_key(when, seq)``) for events
-  arriving in one process, even many in the same microsecond.
+- Rows (:data:`logbot.storage.rows.Row`, made by :func:`logbot.storage.rows.event_row`
+  under keys from :class:`logbot.storage.rows.KeyAllocator`) are what it writes. Rows of
+  the gap kinds (:data:`logbot.events.GAP_KINDS`) travel in order with the events and
+  become rows of ``gaps`` (see :mod:`logbot.storage.gaps`).
 - :class:`EventWriter` ``(engine)``: ``write(rows, salvage=False) -> WriteResult``; each
   call is one committed transaction (channels are created as needed, the SQLite FTS5 index
-  is fed in bulk in the same transaction). Raises :class:`WriteFailed` whose ``transient``
-  says whether retrying later can help (database down, locked, disk full) or the rows
-  themselves are refused (then call again with ``salvage=True``: rows are cleaned, and any
-  row still refused alone comes back in ``WriteResult.rejected``).
+  is fed in bulk in the same transaction: :mod:`logbot.storage.inserts`). Raises
+  :class:`WriteFailed` whose ``transient`` says whether retrying later can help (database
+  down, locked, disk full) or the rows themselves are refused (then call again with
+  ``salvage=True``: rows are cleaned, and any row still refused alone comes back in
+  ``WriteResult.rejected``).
 
 A backfilled row (from the server's history) that is already stored is skipped: same
 msgid in the same channel, or (when either has no msgid) same second, kind, nick and text.
@@ -32,41 +30,21 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from logbot.events import GAP_KINDS, Event, Kind
-from logbot.storage import fts, gaps, migrate
+from logbot.events import GAP_KINDS, Kind
+from logbot.storage import gaps, migrate
 from logbot.storage.engine import StorageError
+from logbot.storage.inserts import DbRow, inserter_for
 from logbot.storage.messages import error_line
-from logbot.storage.names import (
-    CHANNEL_MAX,
-    EARLIEST,
-    LATEST,
-    MSGID_MAX,
-    NETWORK_MAX,
-    NICK_MAX,
-    TARGET_MAX,
-    USERHOST_MAX,
-    epoch_micros,
-)
 from logbot.storage.redact import apply_redactions
-from logbot.storage.schema import EVENT_COLUMNS, KEY_SPREAD, channel_key, time_key
-
-#: (key, network, channel, kind, nick, text, target, userhost, own, received_us, msgid,
-#: backfilled)
-Row = tuple[
-    int, str, str, str, str, str, str | None, str | None, bool, int | None, str | None, bool
-]
-#: the length of a Row, and of the rows spooled before msgid and backfilled existed
-ROW_FIELDS = 12
-OLD_ROW_FIELDS = 10
+from logbot.storage.rows import Row, sanitize_row
+from logbot.storage.schema import EVENT_COLUMNS, KEY_SPREAD, channel_key
 
 _GAP_KIND_VALUES = frozenset(k.value for k in GAP_KINDS)
 #: rows that are not events: gap marks and redactions, applied after a batch's events
@@ -74,161 +52,8 @@ _MARK_KIND_VALUES = _GAP_KIND_VALUES | {Kind.REDACT.value}
 
 #: rows per IN (...) lookup when resolving key collisions
 _LOOKUP_CHUNK = 500
-#: rows per INSERT statement, largest first: 11 parameters a row, at most 11,000 in a
-#: statement (SQLite allows 32,766 by default, PostgreSQL 65,535); sizes this SQLite's
-#: parameter limit cannot take are skipped
-STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
-#: the events columns in table order: every INSERT, COPY and row tuple here follows it
-_COLUMNS = ", ".join(EVENT_COLUMNS)
-_EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
-_FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
 #: how often a batch is retried when another writer keeps taking the keys it chose
 _RESOLVE_ATTEMPTS = 8
-#: PostgreSQL: rows are COPYed into this per-connection table, then moved by one INSERT
-_PG_STAGING = "logbot_staging_events"
-# the events columns and their types, without constraints (a taken key or a refused value
-# fails the move into events, where both engines handle it alike)
-_PG_STAGING_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} ON COMMIT DELETE ROWS "
-    f"AS SELECT {_COLUMNS} FROM events WITH NO DATA"
-)
-_PG_COPY_SQL = f"COPY {_PG_STAGING} ({_COLUMNS}) FROM STDIN"
-# no ON CONFLICT: a taken key must fail the batch (IntegrityError), as the VALUES path
-# does, so both engines share one collision path and its duplicate/re-key rules
-_PG_MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM {_PG_STAGING}"
-
-
-def _clip(text: str, limit: int) -> str:
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL; store the same on every engine
-        text = text.replace("\x00", "\ufffd")
-    return text if len(text) <= limit else text[:limit]
-
-
-def storable_time(event: Event) -> datetime:
-    """The time an event is stored under: its own, unless a server sent an absurd one."""
-    when = event.time
-    if EARLIEST <= when < LATEST:
-        return when
-    if event.received is not None and EARLIEST <= event.received < LATEST:
-        return event.received
-    return min(max(when, EARLIEST), LATEST.replace(year=2199))
-
-
-def event_row(event: Event, key: int) -> Row:
-    """The storable form of ``event`` under ``key``."""
-    # on the reactor thread for every event: the common case (short, NUL-free) costs
-    # one length test per field
-    received = event.received
-    nick = event.nick
-    if len(nick) > NICK_MAX or "\x00" in nick:
-        nick = _clip(nick, NICK_MAX)
-    text = event.text
-    if "\x00" in text:
-        text = _clip(text, len(text))
-    target = event.target or None
-    if target is not None and (len(target) > TARGET_MAX or "\x00" in target):
-        target = _clip(target, TARGET_MAX)
-    userhost = event.userhost or None
-    if userhost is not None and (len(userhost) > USERHOST_MAX or "\x00" in userhost):
-        userhost = _clip(userhost, USERHOST_MAX)
-    network = event.network
-    channel = event.channel
-    if len(network) > NETWORK_MAX or len(channel) > CHANNEL_MAX:
-        network = _clip(network, NETWORK_MAX)
-        channel = _clip(channel, CHANNEL_MAX)
-    msgid = event.msgid or None
-    if msgid is not None and (len(msgid) > MSGID_MAX or "\x00" in msgid):
-        # a msgid that does not fit is no use for deduplication: keep none rather than half
-        msgid = None
-    return (
-        key,
-        network,
-        channel,
-        # _value_, not .value: the property costs ~0.17 us, once per event on the reactor
-        event.kind._value_,
-        nick,
-        text,
-        target,
-        userhost,
-        event.own,
-        epoch_micros(received) if received is not None and received != event.time else None,
-        msgid,
-        event.backfilled,
-    )
-
-
-def upgrade_row(row: Sequence[Any]) -> Row:
-    """A row of any spool format as a current :data:`Row` (older ones lack the last two)."""
-    if len(row) == OLD_ROW_FIELDS:
-        return (*row, None, False)
-    return tuple(row)
-
-
-def sanitize_row(row: Sequence[Any]) -> Row:
-    """A row cleaned of anything a database may refuse (bad Unicode, NUL, odd types)."""
-
-    def text(value: Any, limit: int) -> str:
-        s = value if isinstance(value, str) else str(value)
-        s = s.encode("utf-8", "replace").decode("utf-8")
-        return _clip(s, limit)
-
-    def opt(value: Any, limit: int) -> str | None:
-        return text(value, limit) if value not in (None, "") else None
-
-    key = int(row[0])
-    received = row[9]
-    msgid = row[10] if len(row) > 10 else None
-    return (
-        key,
-        text(row[1], NETWORK_MAX),
-        text(row[2], CHANNEL_MAX),
-        text(row[3], 12),
-        text(row[4], NICK_MAX),
-        text(row[5] or "", 1 << 20),
-        opt(row[6], TARGET_MAX),
-        opt(row[7], USERHOST_MAX),
-        bool(row[8]),
-        int(received) if isinstance(received, int) and -(2**62) < received < 2**62 else None,
-        opt(msgid, MSGID_MAX) if isinstance(msgid, str) and len(msgid) <= MSGID_MAX else None,
-        bool(row[11]) if len(row) > 11 else False,
-    )
-
-
-class KeyAllocator:
-    """Distinct time keys for the events of one process.
-
-    Remembers the last ``memory`` keys it gave out, so events stamped with the same
-    microsecond (server-time has only milliseconds) get consecutive sequence numbers.
-    More than 1,000 in one microsecond spill into the next microsecond's keys: order is
-    kept, the stored time moves by a microsecond. Keys it has forgotten are still
-    protected by the writer's collision check.
-    """
-
-    def __init__(self, memory: int = 4_096) -> None:
-        self._used: set[int] = set()
-        # per microsecond key: where to look next, so a burst stamped with one
-        # millisecond costs O(1) per event, not a walk over every key already given
-        self._next: dict[int, int] = {}
-        self._order: collections.deque[tuple[int, int]] = collections.deque()
-        self._memory = memory
-
-    def key_for(self, when: datetime) -> int:
-        base = time_key(when)
-        used = self._used
-        key = self._next.get(base, base)
-        while key in used:
-            key += 1
-        used.add(key)
-        self._next[base] = key + 1
-        order = self._order
-        order.append((base, key))
-        if len(order) > self._memory:
-            old_base, old_key = order.popleft()
-            used.discard(old_key)
-            if self._next.get(old_base) == old_key + 1:
-                del self._next[old_base]
-        return key
 
 
 @dataclass
@@ -276,8 +101,6 @@ def schema_gone(exc: BaseException) -> bool:
     return isinstance(base, sqlite3.OperationalError) and str(base).startswith("no such table")
 
 
-_key_of = operator.itemgetter(0)
-
 #: seconds between two time spans of one channel above which drop_known asks separately
 _RUN_GAP = 3_600
 
@@ -299,8 +122,6 @@ _Content = tuple[int, str, str, str, str | None, str | None]
 _CONTENT_COLUMNS = ", ".join(EVENT_COLUMNS[:7])
 # ... plus the msgid: two lines alike in all else but with different msgids are two lines
 _STORED_COLUMNS = _CONTENT_COLUMNS + ", msgid"
-# a row of events in EVENT_COLUMNS order
-_DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool, str | None, bool]
 
 
 class EventWriter:
@@ -324,14 +145,8 @@ class EventWriter:
         self._dialect = engine.dialect.name
         self._dbapi: Any = engine.dialect.loaded_dbapi
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._events_sql: dict[int, str] = {}
-        self._fts_sql: dict[int, str] = {}
         # feed_fts=False: a bulk load (logbot.storage.bulk) builds the index afterwards
-        self._feed_fts = self._dialect == "sqlite" and feed_fts
-        # psycopg 3 parses every query text it has not cached (a multi-row VALUES of
-        # thousands of placeholders costs ~45 us a row in Python); COPY sends rows as data
-        self._copy = self._dialect == "postgresql" and engine.dialect.driver == "psycopg"
-        self._sizes: tuple[int, ...] = STATEMENT_ROWS
+        self._inserter = inserter_for(engine, feed_fts=feed_fts)
         self._poison: tuple[type[BaseException], ...] = (
             self._dbapi.DataError,
             UnicodeError,
@@ -348,20 +163,7 @@ class EventWriter:
                 migrate.upgrade(self.engine)
                 self._upgrade = False
             self._conn = self.engine.raw_connection()
-            driver = self._conn.driver_connection
-            if isinstance(driver, sqlite3.Connection):
-                limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                width = len(EVENT_COLUMNS)
-                self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
-            elif self._copy:
-                # committed at once: created inside a batch that rolls back, it would vanish.
-                # IF NOT EXISTS: the pool may hand back a connection that already has it
-                cur = self._conn.cursor()
-                try:
-                    cur.execute(_PG_STAGING_SQL)
-                finally:
-                    cur.close()
-                self._conn.commit()
+            self._inserter.prepare(self._conn)
             if self._dialect == "postgresql" and self._statement_timeout is not None:
                 cur = self._conn.cursor()
                 try:
@@ -536,7 +338,7 @@ class EventWriter:
         marks = [r for r in rows if r[3] in _MARK_KIND_VALUES]
         if marks:
             rows = [r for r in rows if r[3] not in _MARK_KIND_VALUES]
-        db_rows: list[_DbRow] = [
+        db_rows: list[DbRow] = [
             (r[0], ids[r[1], r[2]], r[3], r[4], r[5], r[6], r[7], r[9], r[8], r[10], r[11])
             for r in rows
         ]
@@ -547,7 +349,7 @@ class EventWriter:
             db_rows = kept
         if db_rows:
             try:
-                self._insert(conn, db_rows)
+                self._inserter.insert(conn, db_rows)
                 result.inserted += len(db_rows)
             except self._dbapi.IntegrityError:
                 conn.rollback()
@@ -572,10 +374,10 @@ class EventWriter:
             conn.commit()
         return result
 
-    def _drop_backfilled_duplicates(self, conn: Any, db_rows: list[_DbRow]) -> list[_DbRow]:
+    def _drop_backfilled_duplicates(self, conn: Any, db_rows: list[DbRow]) -> list[DbRow]:
         """The rows without the backfilled ones already stored (or twice in this batch)."""
         m = self._mark
-        kept: list[_DbRow] = []
+        kept: list[DbRow] = []
         seen_ids: set[tuple[int, str]] = set()
         seen_lines: set[tuple[int, int, str, str, str]] = set()
         # live rows of this very batch count as stored: a history page may arrive within
@@ -621,67 +423,6 @@ class EventWriter:
         finally:
             cur.close()
         return kept
-
-    def _values_sql(self, cache: dict[int, str], head: str, width: int, rows: int) -> str:
-        sql = cache.get(rows)
-        if sql is None:
-            one = "(" + ", ".join([self._mark] * width) + ")"
-            sql = cache[rows] = head + ", ".join([one] * rows)
-        return sql
-
-    def _insert_many(
-        self, cur: Any, cache: dict[int, str], head: str, width: int, flat: list[Any]
-    ) -> None:
-        """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes.
-
-        Only sizes from :data:`STATEMENT_ROWS` are used, so the driver's statement cache
-        holds a handful of prepared statements instead of one per batch length (each
-        large one costs megabytes and a fresh parse).
-        """
-        total = len(flat) // width
-        done = 0
-        for size in self._sizes:
-            while total - done >= size:
-                sql = self._values_sql(cache, head, width, size)
-                cur.execute(sql, flat[done * width : (done + size) * width])
-                done += size
-
-    def _insert(self, conn: Any, db_rows: Sequence[_DbRow]) -> None:
-        # Multi-row VALUES, not executemany: the driver binds a whole chunk at once and
-        # the database inserts it in one step with the GIL released, while executemany
-        # gives the GIL back and waits for it again on every row, which stalls behind a
-        # busy reactor thread (the convoy effect) exactly when the bot is flooded.
-        # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
-        # larger than the previous one: out-of-order keys (several networks, server-time,
-        # a spool replay) would make a segment per row. In key order, one per transaction.
-        db_rows = sorted(db_rows, key=_key_of)
-        if self._copy:
-            self._insert_copy(conn, db_rows)
-            return
-        cur = conn.cursor()
-        try:
-            flat = [v for r in db_rows for v in r]
-            self._insert_many(cur, self._events_sql, _EVENTS_HEAD, len(EVENT_COLUMNS), flat)
-            if self._feed_fts:
-                texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
-                self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
-        finally:
-            cur.close()
-        conn.commit()
-
-    def _insert_copy(self, conn: Any, db_rows: Sequence[_DbRow]) -> None:
-        """PostgreSQL: COPY into the staging table, one INSERT ... SELECT, commit."""
-        cur = conn.driver_connection.cursor()
-        try:
-            with cur.copy(_PG_COPY_SQL) as copy:
-                write_row = copy.write_row
-                for r in db_rows:
-                    write_row(r)
-            cur.execute(_PG_MOVE_SQL)
-        finally:
-            cur.close()
-        # the commit empties the staging table (ON COMMIT DELETE ROWS), as does a rollback
-        conn.commit()
 
     def _resolve_channels(self, conn: Any, rows: Iterable[Row]) -> dict[tuple[str, str], int]:
         ids = self._channel_ids
@@ -730,13 +471,13 @@ class EventWriter:
             cur.close()
         return found
 
-    def _write_resolving(self, conn: Any, db_rows: Sequence[_DbRow]) -> WriteResult:
+    def _write_resolving(self, conn: Any, db_rows: Sequence[DbRow]) -> WriteResult:
         """The slow path after a key collision: skip rows already stored, re-key the rest."""
         for _attempt in range(_RESOLVE_ATTEMPTS):
             stored = self._stored(conn, [r[0] for r in db_rows])
             taken = set(stored)
             result = WriteResult()
-            out: list[_DbRow] = []
+            out: list[DbRow] = []
             for r in db_rows:
                 content: _Content = (r[1], r[2], r[3], r[4], r[5], r[6])
                 key = r[0]
@@ -764,7 +505,7 @@ class EventWriter:
                 taken.add(key)
                 out.append((key, *r[1:]))
             try:
-                self._insert(conn, out)
+                self._inserter.insert(conn, out)
             except self._dbapi.IntegrityError:
                 # another writer took a key between our look and our insert: look again
                 conn.rollback()

@@ -1,0 +1,169 @@
+"""The bulk INSERT of event rows, one way per database: the writer's hot path.
+
+:func:`inserter_for` ``(engine, feed_fts=...)`` picks the :class:`Inserter` for an engine;
+:class:`~logbot.storage.writer.EventWriter` calls ``prepare(conn)`` on each new DBAPI
+connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`; it commits).
+
+- SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes, and the FTS5
+  index fed the same way in the same transaction.
+- PostgreSQL with psycopg 3: ``COPY`` into a per-connection staging table, then one
+  ``INSERT ... SELECT`` (psycopg 3 parses every query text it has not cached: a multi-row
+  VALUES of thousands of placeholders costs ~45 us a row in Python; COPY sends rows as data).
+- Any other driver (psycopg2): multi-row VALUES as for SQLite, without the FTS5 index.
+
+A taken key fails the insert with the driver's ``IntegrityError`` on every path (no
+``ON CONFLICT``): the writer's one collision path handles duplicates and re-keys alike.
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from logbot.storage import fts
+from logbot.storage.schema import EVENT_COLUMNS
+
+#: a row of ``events`` in EVENT_COLUMNS order
+DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool, str | None, bool]
+
+#: rows per INSERT statement, largest first: 11 parameters a row, at most 11,000 in a
+#: statement (SQLite allows 32,766 by default, PostgreSQL 65,535); sizes this SQLite's
+#: parameter limit cannot take are skipped
+STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
+#: the events columns in table order: every INSERT, COPY and row tuple here follows it
+_COLUMNS = ", ".join(EVENT_COLUMNS)
+_EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
+_FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
+#: PostgreSQL: rows are COPYed into this per-connection table, then moved by one INSERT
+_PG_STAGING = "logbot_staging_events"
+# the events columns and their types, without constraints (a taken key or a refused value
+# fails the move into events, where both engines handle it alike)
+_PG_STAGING_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} ON COMMIT DELETE ROWS "
+    f"AS SELECT {_COLUMNS} FROM events WITH NO DATA"
+)
+_PG_COPY_SQL = f"COPY {_PG_STAGING} ({_COLUMNS}) FROM STDIN"
+# no ON CONFLICT: a taken key must fail the batch (IntegrityError), as the VALUES path
+# does, so both engines share one collision path and its duplicate/re-key rules
+_PG_MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM {_PG_STAGING}"
+
+_key_of = operator.itemgetter(0)
+
+
+class Inserter:
+    """Multi-row VALUES inserts (any driver); subclasses per database."""
+
+    def __init__(self, mark: str) -> None:
+        self._mark = mark
+        self._events_sql: dict[int, str] = {}
+        self._sizes: tuple[int, ...] = STATEMENT_ROWS
+
+    def prepare(self, conn: Any) -> None:
+        """Set up a new DBAPI connection (SQLAlchemy's pool proxy) for inserts."""
+
+    def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
+        """Insert ``db_rows`` and commit; the driver's IntegrityError if a key is taken."""
+        # Multi-row VALUES, not executemany: the driver binds a whole chunk at once and
+        # the database inserts it in one step with the GIL released, while executemany
+        # gives the GIL back and waits for it again on every row, which stalls behind a
+        # busy reactor thread (the convoy effect) exactly when the bot is flooded.
+        cur = conn.cursor()
+        try:
+            self._insert_rows(cur, sorted(db_rows, key=_key_of))
+        finally:
+            cur.close()
+        conn.commit()
+
+    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
+        flat = [v for r in db_rows for v in r]
+        self._insert_many(cur, self._events_sql, _EVENTS_HEAD, len(EVENT_COLUMNS), flat)
+
+    def _values_sql(self, cache: dict[int, str], head: str, width: int, rows: int) -> str:
+        sql = cache.get(rows)
+        if sql is None:
+            one = "(" + ", ".join([self._mark] * width) + ")"
+            sql = cache[rows] = head + ", ".join([one] * rows)
+        return sql
+
+    def _insert_many(
+        self, cur: Any, cache: dict[int, str], head: str, width: int, flat: list[Any]
+    ) -> None:
+        """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes.
+
+        Only sizes from :data:`STATEMENT_ROWS` are used, so the driver's statement cache
+        holds a handful of prepared statements instead of one per batch length (each
+        large one costs megabytes and a fresh parse).
+        """
+        total = len(flat) // width
+        done = 0
+        for size in self._sizes:
+            while total - done >= size:
+                sql = self._values_sql(cache, head, width, size)
+                cur.execute(sql, flat[done * width : (done + size) * width])
+                done += size
+
+
+class SQLiteInserter(Inserter):
+    """Events and (unless a bulk load builds it afterwards) the FTS5 index."""
+
+    def __init__(self, mark: str, *, feed_fts: bool) -> None:
+        super().__init__(mark)
+        self._feed_fts = feed_fts
+        self._fts_sql: dict[int, str] = {}
+
+    def prepare(self, conn: Any) -> None:
+        driver = conn.driver_connection
+        if isinstance(driver, sqlite3.Connection):
+            limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            width = len(EVENT_COLUMNS)
+            self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
+
+    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
+        # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
+        # larger than the previous one: out-of-order keys (several networks, server-time,
+        # a spool replay) would make a segment per row. In key order, one per transaction.
+        super()._insert_rows(cur, db_rows)
+        if self._feed_fts:
+            texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
+            self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
+
+
+class PostgresCopyInserter(Inserter):
+    """psycopg 3: COPY into the staging table, one INSERT ... SELECT, commit."""
+
+    def prepare(self, conn: Any) -> None:
+        # committed at once: created inside a batch that rolls back, it would vanish.
+        # IF NOT EXISTS: the pool may hand back a connection that already has it
+        cur = conn.cursor()
+        try:
+            cur.execute(_PG_STAGING_SQL)
+        finally:
+            cur.close()
+        conn.commit()
+
+    def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
+        cur = conn.driver_connection.cursor()
+        try:
+            with cur.copy(_PG_COPY_SQL) as copy:
+                write_row = copy.write_row
+                for r in sorted(db_rows, key=_key_of):
+                    write_row(r)
+            cur.execute(_PG_MOVE_SQL)
+        finally:
+            cur.close()
+        # the commit empties the staging table (ON COMMIT DELETE ROWS), as does a rollback
+        conn.commit()
+
+
+def inserter_for(engine: sa.Engine, *, feed_fts: bool = True) -> Inserter:
+    """The inserter for ``engine``'s database and driver (see the module doc)."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    if engine.dialect.name == "sqlite":
+        return SQLiteInserter(mark, feed_fts=feed_fts)
+    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        return PostgresCopyInserter(mark)
+    return Inserter(mark)
