@@ -58,13 +58,25 @@ def _fts_settings(engine: sa.Engine) -> set[tuple[object, ...]]:
         return {tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {fts.FTS_TABLE}_config")}
 
 
-def _search(conn: sa.Connection, word: str) -> list[int]:
+# PostgreSQL before revision 0006: the expression the GIN index was on (0002's; 0001's
+# lacked the translate, which only makes it find more)
+_PG_OLD_MATCH = (
+    "to_tsvector('logbot_text'::regconfig, translate(text, E'!\"#$\\x25&\\x27()*+,-./:;<=>?@"
+    "[\\x5c]^_`{|}~', '" + " " * 32 + "')) @@ plainto_tsquery('logbot_text'::regconfig, :q)"
+)
+
+
+def _search(conn: sa.Connection, word: str, *, old: bool = True) -> list[int]:
+    """Ids of the rows holding ``word``; PostgreSQL: ``old`` asks as revisions before 0006
+    did, else through the tsvector column."""
     if conn.dialect.name == "sqlite":
         sql = f"SELECT rowid FROM {fts.FTS_TABLE} WHERE {fts.FTS_TABLE} MATCH :q ORDER BY rowid"
+    elif old:
+        sql = f"SELECT id FROM events WHERE {_PG_OLD_MATCH} ORDER BY id"
     else:
-        sql = (
-            f"SELECT id FROM events WHERE {fts.pg_tsvector()} @@ {fts.pg_tsquery(':q')} ORDER BY id"
-        )
+        match = f"{fts.pg_tsvector()} @@ {fts.pg_tsquery(':q')}"
+        sql = f"SELECT id FROM events WHERE {match} ORDER BY id"
+        word = fts.pg_query_text(word)
     return list(conn.execute(sa.text(sql), {"q": word}).scalars())
 
 
