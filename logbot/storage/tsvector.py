@@ -44,39 +44,34 @@ def tsvector_text(text: str) -> str | None:
     lexemes = folded_tokens(text)
     if not lexemes:
         return None
-    if len(text) > _LONG_LEXEME_TEXT:
-        lexemes = _fitting(lexemes, len(text) > _LONG_TSVECTOR_TEXT)
-        if not lexemes:
-            return None
     # tokens hold no quote, backslash, colon or space: nothing to escape
-    if len(lexemes) <= len(_SUFFIXES):
+    if len(lexemes) <= len(_SUFFIXES) and len(text) <= _LONG_LEXEME_TEXT:
         return "'" + " '".join(map(str.__add__, lexemes, _SUFFIXES))
-    return " ".join(f"'{lexeme}':{min(i, _MAX_POSITION)}" for i, lexeme in enumerate(lexemes, 1))
+    return _long_tsvector(lexemes, huge=len(text) > _LONG_TSVECTOR_TEXT)
 
 
 def _size(lexeme: str) -> int:
     return len(lexeme.encode("utf-8", "surrogatepass"))
 
 
-def _fitting(lexemes: list[str], huge: bool) -> list[str]:
-    """The lexemes PostgreSQL accepts: none longer than it allows, and (``huge``) only as
-    many distinct ones as fit in one tsvector, the first ones kept."""
-    if max(map(len, lexemes)) * 4 > MAX_LEXEME_BYTES:
-        lexemes = [t for t in lexemes if _size(t) <= MAX_LEXEME_BYTES]
-    if huge:
-        seen: set[str] = set()
-        budget = MAX_TSVECTOR_BYTES
-        kept: list[str] = []
-        for t in lexemes:
-            if t not in seen:
-                size = _size(t)
-                if size > budget:
-                    break
-                budget -= size
-                seen.add(t)
-            kept.append(t)
-        lexemes = kept
-    return lexemes
+def _long_tsvector(lexemes: list[str], huge: bool) -> str | None:
+    """The literal of a long text: only what PostgreSQL accepts (no lexeme longer than it
+    allows, and, ``huge``, as many distinct ones as fit in one tsvector, the first kept),
+    each token keeping its position."""
+    check = max(map(len, lexemes)) * 4 > MAX_LEXEME_BYTES
+    seen: set[str] = set()
+    budget = MAX_TSVECTOR_BYTES
+    parts: list[str] = []
+    for i, lexeme in enumerate(lexemes, 1):
+        if check and _size(lexeme) > MAX_LEXEME_BYTES:
+            continue
+        if huge and lexeme not in seen:
+            budget -= _size(lexeme)
+            if budget < 0:
+                break
+            seen.add(lexeme)
+        parts.append(f"'{lexeme}':{min(i, _MAX_POSITION)}")
+    return " ".join(parts) or None
 
 
 #: rows read, folded and written back per round of :func:`backfill`
@@ -84,7 +79,7 @@ BACKFILL_CHUNK = 20_000
 _BACKFILL_TABLE = "logbot_backfill_tsv"
 
 
-def backfill(conn: Any, *, chunk: int = BACKFILL_CHUNK) -> int:
+def backfill(conn: Any, *, chunk: int | None = None) -> int:
     """Fill ``events.text_tsv`` of every row with text whose column is NULL, in ``conn``'s
     transaction (a psycopg 3 connection); returns how many rows were read.
 
@@ -92,6 +87,7 @@ def backfill(conn: Any, *, chunk: int = BACKFILL_CHUNK) -> int:
     fold here, COPY into a temporary table, one UPDATE joined on the id.
     """
     col = PG_FTS_COLUMN
+    chunk = chunk or BACKFILL_CHUNK
     total = 0
     last: int | None = None
     with conn.cursor() as cur:
