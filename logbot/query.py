@@ -119,9 +119,10 @@ def fold(token: str) -> str:
 _ASCII_FOLD = bytes(
     c + 32 if 65 <= c <= 90 else c if c >= 0x80 or chr(c).isalnum() else 32 for c in range(256)
 )
-#: pieces of non-ASCII text folded so far: chat repeats its words (bounded: cleared when full)
+#: pieces of non-ASCII text folded so far: chat repeats its words (cleared when full, so
+#: it stays under ~2 MB)
 _FOLDED_PIECES: dict[str, list[str]] = {}
-_FOLDED_PIECES_MAX = 65_536
+_FOLDED_PIECES_MAX = 8_192
 
 
 def _folded_piece(piece: str) -> list[str]:
