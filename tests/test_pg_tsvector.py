@@ -110,3 +110,41 @@ def test_postgresql_finds_what_sqlite_finds(
     for db in (sqlite_db, pg_db):
         outcome = run_search(SearchRequest(query=query, db=db, limit=None))
         assert [r.text for group in outcome.groups for r, _ in group] == expected, db
+
+
+@pytest.mark.postgres
+def test_a_database_from_before_0006_is_searched_through_its_expression_index(
+    pg_server_url: str,
+) -> None:
+    """Not upgraded yet: the reader uses the old index expression (unaccent folds ß to ss
+    there) and says to upgrade."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from logbot.storage import migrate
+    from logbot.storage.engine import make_engine
+
+    with pg_database(pg_server_url, "logbot_old") as target:
+        engine = make_engine(target)
+        try:
+            with engine.begin() as conn:
+                command.upgrade(migrate.alembic_config(conn), "0005")
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO channels (id, network, name, name_key) "
+                        "VALUES (1, 'n', '#x', '#x')"
+                    )
+                )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO events (id, channel_id, kind, nick, text) "
+                        "VALUES (:id, 1, 'message', 'a', :text)"
+                    ),
+                    [{"id": 1, "text": "Jalapeño at example.com"}, {"id": 2, "text": "Straße"}],
+                )
+        finally:
+            engine.dispose()
+        for query, found in [("jalapeno", "Jalapeño at example.com"), ("strasse", "Straße")]:
+            outcome = run_search(SearchRequest(query=query, db=target, limit=None))
+            assert [r.text for group in outcome.groups for r, _ in group] == [found]
+            assert any("logbot db upgrade" in note for note in outcome.notes)
