@@ -357,15 +357,15 @@ class PostgresWatcher(Watcher):
     def _search(self, word: str) -> bool:
         import psycopg
 
-        from logbot.storage.fts import pg_tsquery, pg_tsvector
+        from logbot.storage.fts import pg_query_text, pg_tsquery, pg_tsvector
 
-        # the indexed expression, so that the GIN index answers (as `logbot search` does)
-        sql = (
-            f"select 1 from events where {pg_tsvector('text')} "
-            f"@@ {pg_tsquery('%s', function='plainto_tsquery')} limit 1"
-        )
+        # the indexed column, so that the GIN index answers (as `logbot search` does)
+        sql = f"select 1 from events where {pg_tsvector()} @@ {pg_tsquery('%s')} limit 1"
         try:
-            return self.conn is not None and self.conn.execute(sql, (word,)).fetchone() is not None
+            return (
+                self.conn is not None
+                and self.conn.execute(sql, (pg_query_text(word),)).fetchone() is not None
+            )
         except psycopg.Error:
             return False
 

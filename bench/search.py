@@ -192,19 +192,7 @@ def time_queries(
     """In-process query time per class (ms): p50, p95, and the average number of hits."""
     results: dict[str, dict[str, float]] = {}
     with search.open_reader(db) as reader:
-        prepared: dict[str, list[tuple[object, search.Filters]]] = {}
-        for name, group in cases.items():
-            prepared[name] = [
-                (
-                    parse(c.query) if c.query else None,
-                    search.build_filters(
-                        search.SearchRequest(
-                            channels=c.channels, nicks=c.nicks, since=c.since, now=facts.end
-                        )
-                    ),
-                )
-                for c in group
-            ]
+        prepared = _prepared(cases, facts)
         for group in prepared.values():  # warm the caches once
             for q, f in group:
                 reader.search(q, f, LIMIT)  # type: ignore[arg-type]
@@ -224,6 +212,45 @@ def time_queries(
                 "hits": statistics.mean(hits),
             }
     return results
+
+
+def _prepared(
+    cases: dict[str, list[Case]], facts: Facts
+) -> dict[str, list[tuple[object, search.Filters]]]:
+    """Each class's queries, parsed, with their filters."""
+    return {
+        name: [
+            (
+                parse(c.query) if c.query else None,
+                search.build_filters(
+                    search.SearchRequest(
+                        channels=c.channels, nicks=c.nicks, since=c.since, now=facts.end
+                    )
+                ),
+            )
+            for c in group
+        ]
+        for name, group in cases.items()
+    }
+
+
+def search_load(db: str, cases: dict[str, list[Case]], facts: Facts, seconds: float) -> None:
+    """Run every class's queries round and round for ``seconds`` (a load on the server, for
+    `ingest.py --rate` to keep up under), then print each class's p50/p95 (ms)."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    deadline = time.monotonic() + seconds
+    with search.open_reader(db) as reader:
+        prepared = _prepared(cases, facts)
+        while time.monotonic() < deadline:
+            for name, group in prepared.items():
+                for q, f in group:
+                    t0 = time.perf_counter()
+                    reader.search(q, f, LIMIT)  # type: ignore[arg-type]
+                    samples[name].append((time.perf_counter() - t0) * 1000)
+    total = sum(len(v) for v in samples.values())
+    print(f"search load: {total:,} queries in {seconds:.0f} s ({total / seconds:.0f}/s)")
+    for name, ms in samples.items():
+        print(f"  {name:22} p50 {pct(ms, 0.5):8.2f}  p95 {pct(ms, 0.95):8.2f}  n {len(ms)}")
 
 
 #: issue #15: a search, end to end, within this of `python -c "import sqlite3, click"`
@@ -347,6 +374,13 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--no-rg", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="regenerate and re-import everything")
+    ap.add_argument(
+        "--pg-load",
+        type=float,
+        metavar="SECONDS",
+        help="after preparing, only run the PostgreSQL queries round and round for SECONDS "
+        "(a search load on the server while `ingest.py --rate` runs), print p50/p95, stop",
+    )
     args = ap.parse_args()
 
     work = args.workdir or Path(__file__).resolve().parent / "out" / f"search-{args.events}"
@@ -388,6 +422,11 @@ def main() -> None:
         targets["postgresql"] = url
 
     cases = classes(facts, args.events, text_dir)
+    if args.pg_load:
+        if "postgresql" not in targets:
+            ap.error("--pg-load needs PostgreSQL (drop --no-pg)")
+        search_load(targets["postgresql"], cases, facts, args.pg_load)
+        return
     timings = {
         engine: time_queries(db, cases, facts, args.repeat) for engine, db in targets.items()
     }

@@ -32,6 +32,7 @@ __all__ = [
     "Query",
     "QueryError",
     "fold",
+    "folded_tokens",
     "matches",
     "parse",
     "to_fts5",
@@ -111,6 +112,52 @@ def fold(token: str) -> str:
     # lower() and canonical decomposition, not casefold()/NFKD: FTS5 keeps "ß" and "ﬁ"
     decomposed = unicodedata.normalize("NFD", token.lower())
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+# Every ASCII byte that is not a letter or digit separates tokens (a space), ASCII capitals
+# are lowered, and every other byte (UTF-8 of non-ASCII characters) is kept as it is.
+_ASCII_FOLD = bytes(
+    c + 32 if 65 <= c <= 90 else c if c >= 0x80 or chr(c).isalnum() else 32 for c in range(256)
+)
+#: pieces of non-ASCII text folded so far: chat repeats its words (cleared when full, so
+#: it stays under ~2 MB)
+_FOLDED_PIECES: dict[str, list[str]] = {}
+_FOLDED_PIECES_MAX = 8_192
+
+
+def _folded_piece(piece: str) -> list[str]:
+    got = _FOLDED_PIECES.get(piece)
+    if got is None:
+        if len(_FOLDED_PIECES) >= _FOLDED_PIECES_MAX:
+            _FOLDED_PIECES.clear()
+        got = _FOLDED_PIECES[piece] = [fold(t) for t in tokens(piece)]
+    return got
+
+
+def folded_tokens(text: str) -> list[str]:
+    """``[fold(t) for t in tokens(text)]``, fast: what a writer indexes for every event.
+
+    The same tokens and folding, by a quicker road: one C pass cuts ``text`` at ASCII
+    separators and lowers ASCII letters (most chat lines are done then); the pieces that
+    hold non-ASCII characters go through :func:`tokens` and :func:`fold` themselves, once
+    per distinct piece. (Whitespace is never a token character, so ``split()`` cutting at
+    Unicode spaces too changes nothing.)
+    """
+    parts = (
+        text.encode("utf-8", "surrogatepass")
+        .translate(_ASCII_FOLD)
+        .decode("utf-8", "surrogatepass")
+        .split()
+    )
+    if text.isascii():
+        return parts
+    out: list[str] = []
+    for part in parts:
+        if part.isascii():
+            out.append(part)
+        else:
+            out += _folded_piece(part)
+    return out
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -271,20 +318,25 @@ def _ts_lexeme(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _ts_phrase(p: Phrase) -> str:
-    lexemes = [_ts_lexeme(t) for t in p.tokens]
+def _ts_phrase(p: Phrase, folded: bool) -> str:
+    lexemes = [_ts_lexeme(fold(t) if folded else t) for t in p.tokens]
     if p.prefix:
         lexemes[-1] += ":*"
     return lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")"
 
 
-def to_tsquery(query: Query) -> str:
-    """A ``to_tsquery`` string with the query's meaning."""
+def to_tsquery(query: Query, *, folded: bool = False) -> str:
+    """A ``to_tsquery`` string with the query's meaning.
+
+    ``folded``: its lexemes folded here (:func:`fold`), for a ``tsquery`` cast that takes
+    them as they are (an index of :func:`folded_tokens`); otherwise as typed, for
+    ``to_tsquery`` with a configuration that folds them itself.
+    """
     parts = []
     for clause in query.clauses:
-        alts = [_ts_phrase(p) for p in clause]
+        alts = [_ts_phrase(p, folded) for p in clause]
         parts.append(alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")")
-    parts.extend("!" + _ts_phrase(p) for p in query.excluded)
+    parts.extend("!" + _ts_phrase(p, folded) for p in query.excluded)
     return " & ".join(parts)
 
 

@@ -12,7 +12,8 @@ copies the table. Copying ``events`` drops its triggers: a revision that batch-a
 ``events`` must re-create the full-text triggers afterwards.
 
 The full-text objects (FTS5 table and its shadow tables, triggers, the PostgreSQL GIN
-index and text search configuration) are not in the metadata; autogenerate ignores them.
+index, its ``text_tsv`` column and the old text search configuration) are not in the
+metadata; autogenerate ignores them.
 """
 
 from __future__ import annotations

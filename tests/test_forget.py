@@ -79,13 +79,13 @@ def fts_hits(target: str, word: str) -> int:
                 )
                 sql = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
                 return int(conn.exec_driver_sql(sql, (word,)).scalar_one())
-            from logbot.storage.fts import pg_tsvector
+            from logbot.storage.fts import pg_query_text, pg_tsquery, pg_tsvector
 
             sql = (
-                f"SELECT count(*) FROM events AS e WHERE {pg_tsvector('e.text')} "
-                "@@ to_tsquery('logbot_text'::regconfig, %(w)s)"
+                f"SELECT count(*) FROM events AS e WHERE {pg_tsvector('e')} "
+                f"@@ {pg_tsquery('%(w)s')}"
             )
-            return int(conn.exec_driver_sql(sql, {"w": word}).scalar_one())
+            return int(conn.exec_driver_sql(sql, {"w": pg_query_text(word)}).scalar_one())
     finally:
         engine.dispose()
 

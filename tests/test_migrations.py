@@ -46,7 +46,9 @@ def _fts_objects(engine: sa.Engine) -> set[str]:
             # an index counts with its definition: created and migrated must agree on it
             rows = conn.exec_driver_sql(
                 "SELECT indexname || ' ' || indexdef FROM pg_indexes "
-                "WHERE tablename = 'events' UNION ALL SELECT cfgname FROM pg_ts_config"
+                "WHERE tablename = 'events' UNION ALL SELECT cfgname FROM pg_ts_config "
+                "UNION ALL SELECT column_name || ' ' || data_type FROM information_schema.columns "
+                "WHERE table_name = 'events' AND table_schema = current_schema()"
             ).scalars()
         return {name for name in rows if fts.is_fts_object(name.split(" ")[0])}
 
@@ -58,13 +60,25 @@ def _fts_settings(engine: sa.Engine) -> set[tuple[object, ...]]:
         return {tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {fts.FTS_TABLE}_config")}
 
 
-def _search(conn: sa.Connection, word: str) -> list[int]:
+# PostgreSQL before revision 0006: the expression the GIN index was on (0002's; 0001's
+# lacked the translate, which only makes it find more)
+_PG_OLD_MATCH = (
+    "to_tsvector('logbot_text'::regconfig, translate(text, E'!\"#$\\x25&\\x27()*+,-./:;<=>?@"
+    "[\\x5c]^_`{|}~', '" + " " * 32 + "')) @@ plainto_tsquery('logbot_text'::regconfig, :q)"
+)
+
+
+def _search(conn: sa.Connection, word: str, *, old: bool = True) -> list[int]:
+    """Ids of the rows holding ``word``; PostgreSQL: ``old`` asks as revisions before 0006
+    did, else through the tsvector column."""
     if conn.dialect.name == "sqlite":
         sql = f"SELECT rowid FROM {fts.FTS_TABLE} WHERE {fts.FTS_TABLE} MATCH :q ORDER BY rowid"
+    elif old:
+        sql = f"SELECT id FROM events WHERE {_PG_OLD_MATCH} ORDER BY id"
     else:
-        sql = (
-            f"SELECT id FROM events WHERE {fts.pg_tsvector()} @@ {fts.pg_tsquery(':q')} ORDER BY id"
-        )
+        match = f"{fts.pg_tsvector()} @@ {fts.pg_tsquery(':q')}"
+        sql = f"SELECT id FROM events WHERE {match} ORDER BY id"
+        word = fts.pg_query_text(word)
     return list(conn.execute(sa.text(sql), {"q": word}).scalars())
 
 
@@ -412,3 +426,67 @@ def test_revision_0005_counts_deletions_from_zero(engine: sa.Engine) -> None:
     _alembic(engine, "downgrade", "0004")
     with engine.connect() as conn:
         assert not sa.inspect(conn).has_table("changes")
+
+
+def test_revision_0006_indexes_the_folded_tokens_of_every_stored_row(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0006 fills PostgreSQL's tsvector column for the rows already stored (in rounds), puts
+    the index on it, and finds what the old index found, ß and non-ASCII punctuation as
+    SQLite does; the downgrade brings the expression index back. SQLite is unchanged."""
+    from logbot.storage import tsvector
+
+    monkeypatch.setattr(tsvector, "BACKFILL_CHUNK", 2)
+    _alembic(engine, "upgrade", "0005")
+    when = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+    texts = ["Café au lait", "", "see https://example.com/x", "Straße «цитата»", ":)", "cafe?"]
+    keys = [schema.time_key(when, i) for i in range(len(texts))]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO channels (id, network, name, name_key) VALUES (1, 'n', '#x', '#x')"
+            )
+        )
+        for key, text in zip(keys, texts, strict=True):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (id, channel_id, kind, nick, text) "
+                    "VALUES (:id, 1, 'message', 'alice', :text)"
+                ),
+                {"id": key, "text": text},
+            )
+            if conn.dialect.name == "sqlite" and text:
+                conn.exec_driver_sql(_SQLITE_FTS_INSERT, (key, text))
+    expected = {
+        "cafe": [keys[0], keys[5]],
+        "café": [keys[0], keys[5]],
+        "example": [keys[2]],
+        "straße": [keys[3]],
+        "цитата": [keys[3]],
+    }
+    _alembic(engine, "upgrade", "0006")
+    pg = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        for word, ids in expected.items():
+            assert _search(conn, word, old=False) == ids, word
+        # unaccent folded ß to ss; SQLite (and now PostgreSQL) keeps it
+        assert _search(conn, "strasse", old=False) == []
+        if pg:
+            stored = dict(
+                conn.exec_driver_sql(f"SELECT id, {fts.PG_FTS_COLUMN}::text FROM events").all()
+            )
+            assert stored[keys[1]] is None
+            assert stored[keys[4]] is None
+            assert stored[keys[0]] == "'au':2 'cafe':1 'lait':3"
+            assert _fts_objects(engine) >= {
+                f"{fts.PG_FTS_INDEX} CREATE INDEX {fts.PG_FTS_INDEX} ON public.events "
+                f"USING gin ({fts.PG_FTS_COLUMN})",
+                f"{fts.PG_FTS_COLUMN} tsvector",
+            }
+            assert fts.PG_TS_CONFIG not in _fts_objects(engine)
+    _alembic(engine, "downgrade", "0005")
+    with engine.connect() as conn:
+        assert _search(conn, "cafe") == [keys[0], keys[5]]
+        assert _search(conn, "example") == [keys[2]]
+        if pg:
+            assert not any(o.startswith(fts.PG_FTS_COLUMN) for o in _fts_objects(engine))

@@ -13,6 +13,7 @@ from logbot.query import (
     Query,
     QueryError,
     fold,
+    folded_tokens,
     highlight_spans,
     matches,
     parse,
@@ -149,6 +150,38 @@ def test_fold_removes_case_and_diacritics_like_fts5() -> None:
     assert fold("ПРИВЕТ") == "привет"
     assert fold("Łódź") == "łodz"
     assert fold("straße") == "straße"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(
+            [
+                *"abAZ09 _-./:'\x00\x02\x03\x1f\x7f\t\u00a0\u3000é\u0301ÉЖжßİǅ\ufb01«»—²",
+                *("\ue000", "\u1100", "\uac00", "\U0001f600", "\udcff"),
+            ]
+        ),
+        max_size=24,
+    )
+)
+def test_folded_tokens_are_the_folded_tokens(text: str) -> None:
+    """The writer's fast road to an event's index tokens gives exactly fold() of tokens()."""
+    assert folded_tokens(text) == [fold(t) for t in tokens(text)]
+
+
+def test_folded_tokens_of_chat_lines() -> None:
+    """Cut at ASCII and other punctuation, lowered, diacritics dropped, ß and ﬁ kept."""
+    assert folded_tokens("See https://Example.com/x?y=1 \x02BOLD\x02 «Цитата» Straße—ﬁn") == [
+        *("see", "https", "example", "com", "x", "y", "1", "bold", "цитата", "straße", "ﬁn"),
+    ]
+    assert folded_tokens("") == folded_tokens(" :) ") == []
+
+
+def test_to_tsquery_folded_folds_each_lexeme() -> None:
+    """Folded for the tsvector column: the lexemes as the writer stored them."""
+    q = parse('Café "ÉTÉ x" -Straße')
+    assert q is not None
+    assert to_tsquery(q, folded=True) == "'cafe' & ('ete' <-> 'x') & !'straße'"
 
 
 def test_to_fts5_quotes_every_token_and_groups_operators() -> None:

@@ -170,7 +170,14 @@ def test_postgresql_batches_reuse_one_statement_text(
         sent.add(str(query))
         return execute(self, query, *args, **kw)
 
+    copy = psycopg.Cursor.copy
+
+    def copy_spy(self: psycopg.Cursor[Any], statement: Any, *args: Any, **kw: Any) -> Any:
+        sent.add(str(statement))
+        return copy(self, statement, *args, **kw)
+
     monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy_spy)
     writer = EventWriter(eng, upgrade=False)
     alloc = KeyAllocator()
     for size in (1, 7, 333, 1_000):
@@ -178,6 +185,6 @@ def test_postgresql_batches_reuse_one_statement_text(
         assert writer.write(rows).inserted == size
     writer.close()
     eng.dispose()
-    events_sql = [q for q in sent if "INSERT INTO events" in q]
+    events_sql = [q for q in sent if "INSERT INTO events" in q or "COPY events" in q]
     assert len(events_sql) == 1
     assert "%s" not in events_sql[0]

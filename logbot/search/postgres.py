@@ -24,6 +24,7 @@ from logbot.search.request import Filters, SearchError, SearchTimeout
 from logbot.storage.messages import error_line
 from logbot.storage.names import (
     PG_CONNECT_TIMEOUT,
+    PG_FTS_COLUMN,
     PG_FTS_INDEX,
     PG_INSTALL_HINT,
     PG_TS_CONFIG,
@@ -65,7 +66,10 @@ class PostgresReader(Reader):
     """A PostgreSQL database through psycopg 3 (not SQLAlchemy), in read-only transactions.
 
     Full-text conditions repeat the GIN index's own expression, read from the catalog, so
-    the planner can use the index whatever expression the schema chose.
+    the planner can use the index whatever expression the schema chose: the tsvector
+    column of folded tokens (revision 0006 on: the query is folded here and cast to
+    ``tsquery``), or an older database's ``to_tsvector('logbot_text', ...)`` expression
+    (the query is folded by ``to_tsquery`` in that configuration).
     """
 
     _walk_drivers = False
@@ -74,11 +78,15 @@ class PostgresReader(Reader):
     _dense_walk_first = PG_DENSE_WALK_FIRST
     _total: float | None = None
     _bounds: tuple[int | None, int | None] | None = None
+    #: the index is on the column of folded tokens (else on an older expression)
+    _folded = False
 
     def _may_walk(self, query: Query) -> bool:
         # The Python matcher decides ASCII lines as PostgreSQL does, but a non-ASCII query
-        # word may fold differently there (unaccent makes "straße" "strasse", and an
-        # ASCII line could then match): such queries stay with the index.
+        # word may fold differently in an index from before revision 0006 (unaccent makes
+        # "straße" "strasse", and an ASCII line could then match): such queries stay with
+        # the index. Kept for the folded column too, which folds as the matcher does: there
+        # it only costs some speed on non-ASCII queries.
         words = [t for p in (*query.positive(), *query.excluded) for t in p.tokens]
         return super()._may_walk(query) and all(w.isascii() for w in words)
 
@@ -129,7 +137,7 @@ class PostgresReader(Reader):
                     revision = None if row is None else row[0]
                 self.notes = check_revision(revision, self.description)
                 self._tsvector = _index_expression(found[1], self.description)
-                self._tsconfig = PG_TS_CONFIG
+                self._folded = self._tsvector == f"e.{PG_FTS_COLUMN}"
                 cur.execute("SELECT id, network, name, name_key FROM channels")
                 self._channels = {r[0]: Channel(*r) for r in cur.fetchall()}
                 cur.execute(
@@ -204,8 +212,14 @@ class PostgresReader(Reader):
             raise self._failed(exc) from None
 
     def _tsquery(self, query: Query, params: list[Any]) -> str:
-        params.append(to_tsquery(query))
-        return f"to_tsquery('{self._tsconfig}'::regconfig, ?)"
+        params.append(to_tsquery(query, folded=self._folded))
+        return self._tsquery_sql()
+
+    def _tsquery_sql(self) -> str:
+        """A tsquery from a parameter holding ``to_tsquery(query, folded=self._folded)``."""
+        if self._folded:
+            return "CAST(? AS tsquery)"
+        return f"to_tsquery('{PG_TS_CONFIG}'::regconfig, ?)"
 
     def _match_condition(self, query: Query, params: list[Any]) -> str:
         return f"{_TSVECTOR} @@ {self._tsquery(query, params)}"
@@ -258,7 +272,7 @@ class PostgresReader(Reader):
             extra: list[Any] = []
         else:
             gin_params = [*params, driver]
-            gin = [*where, f"{_TSVECTOR} @@ to_tsquery('{self._tsconfig}'::regconfig, ?)"]
+            gin = [*where, f"{_TSVECTOR} @@ {self._tsquery_sql()}"]
             extra = []
             check = [f"({_TSVECTOR} || ''::tsvector) @@ {self._tsquery(query, extra)}"]
         estimate, total = self._estimate(gin, gin_params)
@@ -319,14 +333,14 @@ class PostgresReader(Reader):
                     prefix = phrase.prefix and i == len(phrase.tokens) - 1
                     single = Phrase((token,), prefix)
                     rows, _ = self._estimate(
-                        [f"{_TSVECTOR} @@ to_tsquery('{self._tsconfig}'::regconfig, ?)"],
-                        [to_tsquery(Query(((single,),)))],
+                        [f"{_TSVECTOR} @@ {self._tsquery_sql()}"],
+                        [to_tsquery(Query(((single,),)), folded=self._folded)],
                     )
                     if rows < best_rows:
                         best, best_rows = single, rows
                 alternatives.append(best)
             clauses.append(tuple(alternatives))
-        return to_tsquery(Query(tuple(clauses)))
+        return to_tsquery(Query(tuple(clauses)), folded=self._folded)
 
     def _estimate(self, where: list[str], params: list[Any]) -> tuple[float, float]:
         """The planner's estimate of the matches, and of the rows in the table."""
@@ -421,6 +435,8 @@ def _index_expression(indexdef: str | None, where: str) -> str:
     m = re.search(r"USING gin \((?P<expr>.*)\)\s*$", indexdef)
     if m is None or "text" not in m.group("expr"):
         raise SearchError(f"{where}: cannot read the full-text index definition")
+    if m.group("expr") == PG_FTS_COLUMN:
+        return f"e.{PG_FTS_COLUMN}"
     # qualify the column for our alias; the expression is otherwise used verbatim so the
     # planner recognises the index
     # the column, not a ::text cast nor part of a name or a string literal

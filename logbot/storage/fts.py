@@ -15,41 +15,43 @@ consistent. A search joins the index to the table on ``events_fts.rowid = events
     ORDER BY events_fts.rowid DESC LIMIT :n   -- newest first, no sort: rowid is time
     -- ranked: ORDER BY bm25(events_fts)      -- (smaller is better)
 
-PostgreSQL: a GIN index ``ix_events_text_fts`` on
-``to_tsvector('logbot_text', translate(text, <ASCII punctuation>, <spaces>))``.
-``logbot_text`` is a text search configuration copied from ``simple`` (no stemming, no
-stop words: every language works) that also folds diacritics through the ``unaccent``
-extension when the database allows creating it (trusted since PostgreSQL 13; without it
-the configuration is plain ``simple``). ``translate`` turns ASCII punctuation into spaces
-first, so text is cut into the same tokens as SQLite's ``unicode61`` cuts it: PostgreSQL's
-own parser would keep ``example.com``, ``alice@example.org``, ``v1.2.3`` or ``1.5`` whole,
-and a search for ``example`` or ``"example com"`` would miss them. A search must use the
-*same expression* to hit the index (:data:`PG_TSVECTOR`, :func:`pg_tsvector`; or read it
-back with ``pg_get_indexdef``)::
+PostgreSQL: a GIN index ``ix_events_text_fts`` on the column ``events.text_tsv``, a
+``tsvector`` of the text's tokens folded in Python by the very rules above (lower case,
+diacritics dropped, cut at every character that is not a letter or digit; see
+:mod:`logbot.storage.tsvector`), written by the writer with each row; NULL when the text
+has no token. A search casts its query, folded the same way, to ``tsquery`` (no text
+search configuration is involved on either side, so nothing on the server re-cuts or
+re-folds a token)::
 
-    WHERE <pg_tsvector("e.text")> @@ to_tsquery('logbot_text'::regconfig, :query)
-    -- ranked: ORDER BY ts_rank(<pg_tsvector("e.text")>, <the tsquery>) DESC
+    WHERE e.text_tsv @@ CAST(:query AS tsquery)   -- :query = pg_query_text("...")
+    -- ranked: ORDER BY ts_rank(e.text_tsv, <the tsquery>) DESC
 
-:func:`pg_tsquery` spells the query side.
+Before revision 0006 the index was on the expression
+``to_tsvector('logbot_text', translate(text, <ASCII punctuation>, <spaces>))``, computed
+by the server for every row (~10 us of its ~27 us a row); ``logbot search`` still reads
+such a database, taking the expression from the index definition.
 """
 
 from __future__ import annotations
 
-import string
-
 import sqlalchemy as sa
 
-from logbot.storage.names import FTS_COLUMN, FTS_TABLE, PG_FTS_INDEX, PG_TS_CONFIG
+from logbot.query import parse, to_tsquery
+from logbot.storage import tsvector
+from logbot.storage.names import (
+    FTS_COLUMN,
+    FTS_TABLE,
+    PG_FTS_COLUMN,
+    PG_FTS_INDEX,
+    PG_TS_CONFIG,
+)
 
 __all__ = [
     "FTS_COLUMN",
     "FTS_OBJECT_NAMES",
     "FTS_TABLE",
+    "PG_FTS_COLUMN",
     "PG_FTS_INDEX",
-    "PG_SEPARATORS",
-    "PG_TSVECTOR",
-    "PG_TS_CONFIG",
-    "PG_UNACCENT_TOKEN_TYPES",
     "SQLITE_AUTOMERGE",
     "SQLITE_DELETE_TRIGGER",
     "SQLITE_FTS_PREFIX",
@@ -58,8 +60,9 @@ __all__ = [
     "create_fts",
     "drop_fts",
     "is_fts_object",
-    "pg_config_ddl",
+    "pg_column_ddl",
     "pg_index_ddl",
+    "pg_query_text",
     "pg_tsquery",
     "pg_tsvector",
     "rebuild_fts",
@@ -78,44 +81,42 @@ SQLITE_UPDATE_TRIGGER = "events_fts_au"
 #: price of more (still few: log16 of the row count per level) segments for a query.
 SQLITE_AUTOMERGE = 16
 
-#: PostgreSQL: the characters turned into spaces before tokenizing (every ASCII
-#: punctuation character: unicode61 treats them all as separators)
-PG_SEPARATORS = string.punctuation
-# the same set as an E'' literal: escapes keep % (a driver placeholder), ' and \ out of
-# the SQL text
-_PG_SEPARATORS_SQL = (
-    "E'" + "".join(f"\\x{ord(c):02x}" if c in "%'\\" else c for c in PG_SEPARATORS) + "'"
-)
-_PG_SPACES_SQL = "'" + " " * len(PG_SEPARATORS) + "'"
+
+def pg_tsvector(table: str = "events") -> str:
+    """The indexed tsvector column of ``table`` (an alias when you alias ``events``)."""
+    return f"{table}.{PG_FTS_COLUMN}"
 
 
-def pg_tsvector(column: str = f"events.{FTS_COLUMN}") -> str:
-    """The indexed tsvector expression over ``column`` (qualify it when you alias tables)."""
-    return (
-        f"to_tsvector('{PG_TS_CONFIG}'::regconfig, "
-        f"translate({column}, {_PG_SEPARATORS_SQL}, {_PG_SPACES_SQL}))"
-    )
+def pg_tsquery(param: str = ":query") -> str:
+    """A tsquery from a bound parameter holding :func:`pg_query_text`."""
+    return f"CAST({param} AS tsquery)"
 
 
-#: PostgreSQL: the indexed expression, for ``events`` columns unqualified
-PG_TSVECTOR = pg_tsvector(FTS_COLUMN)
-#: PostgreSQL: token types whose words may carry diacritics (ASCII-only types need none)
-PG_UNACCENT_TOKEN_TYPES = ("word", "hword", "hword_part", "numword", "numhword", "hword_numpart")
+def pg_query_text(words: str) -> str:
+    """A search query (the ``logbot search`` language) as tsquery text for the index."""
+    query = parse(words)
+    if query is None:
+        raise ValueError("an empty query matches no words")
+    return to_tsquery(query, folded=True)
+
 
 #: names of every full-text object, for tools comparing schema and metadata
 FTS_OBJECT_NAMES = frozenset(
-    {FTS_TABLE, SQLITE_DELETE_TRIGGER, SQLITE_UPDATE_TRIGGER, PG_FTS_INDEX, PG_TS_CONFIG}
+    {
+        FTS_TABLE,
+        SQLITE_DELETE_TRIGGER,
+        SQLITE_UPDATE_TRIGGER,
+        PG_FTS_INDEX,
+        PG_FTS_COLUMN,
+        PG_TS_CONFIG,
+    }
 )
 
 
 def is_fts_object(name: str | None) -> bool:
-    """True for the full-text table, its FTS5 shadow tables, triggers and the GIN index."""
+    """True for the full-text table, its FTS5 shadow tables, triggers, the GIN index and
+    its column."""
     return name is not None and (name in FTS_OBJECT_NAMES or name.startswith(SQLITE_FTS_PREFIX))
-
-
-def pg_tsquery(param: str = ":query", *, function: str = "websearch_to_tsquery") -> str:
-    """A tsquery in the index's configuration from a bound parameter."""
-    return f"{function}('{PG_TS_CONFIG}'::regconfig, {param})"
 
 
 def sqlite_ddl() -> list[str]:
@@ -137,33 +138,14 @@ def sqlite_ddl() -> list[str]:
     ]
 
 
-def pg_config_ddl(unaccent: bool) -> list[str]:
-    """Statements creating the text search configuration (with or without unaccent)."""
-    stmts = [
-        f"DO $$ BEGIN CREATE TEXT SEARCH CONFIGURATION public.{PG_TS_CONFIG} "
-        f"(COPY = pg_catalog.simple); EXCEPTION WHEN unique_violation THEN NULL; END $$",
-    ]
-    if unaccent:
-        stmts.append(
-            f"ALTER TEXT SEARCH CONFIGURATION public.{PG_TS_CONFIG} ALTER MAPPING FOR "
-            f"{', '.join(PG_UNACCENT_TOKEN_TYPES)} WITH unaccent, simple"
-        )
-    return stmts
+def pg_column_ddl() -> str:
+    """The tsvector column statement (idempotent)."""
+    return f"ALTER TABLE events ADD COLUMN IF NOT EXISTS {PG_FTS_COLUMN} tsvector"
 
 
 def pg_index_ddl() -> str:
     """The GIN index statement (idempotent)."""
-    return f"CREATE INDEX IF NOT EXISTS {PG_FTS_INDEX} ON events USING gin ({PG_TSVECTOR})"
-
-
-def _pg_try_unaccent(conn: sa.Connection) -> bool:
-    """Create the unaccent extension if allowed; False (and no harm) when it is not."""
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
-    except sa.exc.DBAPIError:
-        return False
-    return True
+    return f"CREATE INDEX IF NOT EXISTS {PG_FTS_INDEX} ON events USING gin ({PG_FTS_COLUMN})"
 
 
 def create_fts(conn: sa.Connection) -> None:
@@ -173,26 +155,25 @@ def create_fts(conn: sa.Connection) -> None:
         for stmt in sqlite_ddl():
             conn.exec_driver_sql(stmt)
     elif dialect == "postgresql":
-        for stmt in pg_config_ddl(_pg_try_unaccent(conn)):
-            conn.exec_driver_sql(stmt)
+        conn.exec_driver_sql(pg_column_ddl())
         conn.exec_driver_sql(pg_index_ddl())
     else:
         raise NotImplementedError(f"no full-text index for the {dialect} dialect")
 
 
 def drop_fts(conn: sa.Connection) -> None:
-    """Remove the full-text objects (the extension stays: others may use it)."""
+    """Remove the full-text index (on PostgreSQL its column, which holds data, stays)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {SQLITE_UPDATE_TRIGGER}")
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {SQLITE_DELETE_TRIGGER}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {PG_FTS_INDEX}")
-        conn.exec_driver_sql(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS public.{PG_TS_CONFIG}")
 
 
 def rebuild_fts(conn: sa.Connection) -> None:
-    """Rebuild the index from the table (repair after rows were inserted without it)."""
+    """Rebuild the index from the table (repair after rows were inserted without it; on
+    PostgreSQL, rows whose tsvector column is NULL get it)."""
     if conn.dialect.name == "sqlite":
         # 'rebuild' would index empty texts too; keep the invariant: non-empty text only
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
@@ -201,4 +182,4 @@ def rebuild_fts(conn: sa.Connection) -> None:
             f"SELECT id, text FROM events WHERE text <> ''"
         )
     elif conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"REINDEX INDEX {PG_FTS_INDEX}")
+        tsvector.backfill(conn.connection.driver_connection)

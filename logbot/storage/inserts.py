@@ -6,10 +6,13 @@ connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`; it 
 
 - SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes, and the FTS5
   index fed the same way in the same transaction.
-- PostgreSQL with psycopg 3: ``COPY`` into a per-connection staging table, then one
-  ``INSERT ... SELECT`` (psycopg 3 parses every query text it has not cached: a multi-row
-  VALUES of thousands of placeholders costs ~45 us a row in Python; COPY sends rows as data).
-- Any other driver (psycopg2): multi-row VALUES as for SQLite, without the FTS5 index.
+- PostgreSQL with psycopg 3: one ``COPY`` into ``events`` (psycopg 3 parses every query
+  text it has not cached: a multi-row VALUES of thousands of placeholders costs ~45 us a
+  row in Python; COPY sends rows as data).
+  Each row carries its full-text ``tsvector`` (:func:`logbot.storage.tsvector.tsvector_text`)
+  in the column the GIN index is on.
+- Any other driver (psycopg2): multi-row VALUES as for SQLite, without the FTS5 index (on
+  PostgreSQL with the ``tsvector`` column).
 
 A taken key fails the insert with the driver's ``IntegrityError`` on every path (no
 ``ON CONFLICT``): the writer's one collision path handles duplicates and re-keys alike.
@@ -25,7 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from logbot.storage import fts
+from logbot.storage.names import PG_FTS_COLUMN
 from logbot.storage.schema import EVENT_COLUMNS
+from logbot.storage.tsvector import tsvector_text
 
 #: a row of ``events`` in EVENT_COLUMNS order
 DbRow = tuple[int, int, str, str, str, str | None, str | None, int | None, bool, str | None, bool]
@@ -38,18 +43,13 @@ STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
-#: PostgreSQL: rows are COPYed into this per-connection table, then moved by one INSERT
-_PG_STAGING = "logbot_staging_events"
-# the events columns and their types, without constraints (a taken key or a refused value
-# fails the move into events, where both engines handle it alike)
-_PG_STAGING_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGING} ON COMMIT DELETE ROWS "
-    f"AS SELECT {_COLUMNS} FROM events WITH NO DATA"
-)
-_PG_COPY_SQL = f"COPY {_PG_STAGING} ({_COLUMNS}) FROM STDIN"
-# no ON CONFLICT: a taken key must fail the batch (IntegrityError), as the VALUES path
-# does, so both engines share one collision path and its duplicate/re-key rules
-_PG_MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM {_PG_STAGING}"
+#: PostgreSQL: the events columns and the full-text column, last (DbRow + its tsvector)
+_PG_COLUMNS = f"{_COLUMNS}, {PG_FTS_COLUMN}"
+# straight into events: a taken key fails the COPY with the driver's IntegrityError, as the
+# VALUES path fails, so both engines share one collision path and its duplicate/re-key
+# rules (a staging table and an INSERT ... SELECT cost the server ~1.5 us a row more)
+_PG_COPY_SQL = f"COPY events ({_PG_COLUMNS}) FROM STDIN"
+_PG_EVENTS_HEAD = f"INSERT INTO events ({_PG_COLUMNS}) VALUES "
 
 _key_of = operator.itemgetter(0)
 
@@ -133,17 +133,7 @@ class SQLiteInserter(Inserter):
 
 
 class PostgresCopyInserter(Inserter):
-    """psycopg 3: COPY into the staging table, one INSERT ... SELECT, commit."""
-
-    def prepare(self, conn: Any) -> None:
-        # committed at once: created inside a batch that rolls back, it would vanish.
-        # IF NOT EXISTS: the pool may hand back a connection that already has it
-        cur = conn.cursor()
-        try:
-            cur.execute(_PG_STAGING_SQL)
-        finally:
-            cur.close()
-        conn.commit()
+    """psycopg 3: one COPY into events, commit."""
 
     def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
         cur = conn.driver_connection.cursor()
@@ -151,12 +141,18 @@ class PostgresCopyInserter(Inserter):
             with cur.copy(_PG_COPY_SQL) as copy:
                 write_row = copy.write_row
                 for r in sorted(db_rows, key=_key_of):
-                    write_row(r)
-            cur.execute(_PG_MOVE_SQL)
+                    write_row((*r, tsvector_text(r[4]) if r[4] else None))
         finally:
             cur.close()
-        # the commit empties the staging table (ON COMMIT DELETE ROWS), as does a rollback
         conn.commit()
+
+
+class PostgresValuesInserter(Inserter):
+    """Any other PostgreSQL driver: multi-row VALUES with the tsvector column."""
+
+    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
+        flat = [v for r in db_rows for v in (*r, tsvector_text(r[4]) if r[4] else None)]
+        self._insert_many(cur, self._events_sql, _PG_EVENTS_HEAD, len(EVENT_COLUMNS) + 1, flat)
 
 
 def inserter_for(engine: sa.Engine, *, feed_fts: bool = True) -> Inserter:
@@ -164,6 +160,8 @@ def inserter_for(engine: sa.Engine, *, feed_fts: bool = True) -> Inserter:
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     if engine.dialect.name == "sqlite":
         return SQLiteInserter(mark, feed_fts=feed_fts)
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-        return PostgresCopyInserter(mark)
+    if engine.dialect.name == "postgresql":
+        if engine.dialect.driver == "psycopg":
+            return PostgresCopyInserter(mark)
+        return PostgresValuesInserter(mark)
     return Inserter(mark)

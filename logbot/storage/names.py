@@ -43,6 +43,7 @@ __all__ = [
     "NEW_FILE_MODE",
     "NICK_MAX",
     "PG_CONNECT_TIMEOUT",
+    "PG_FTS_COLUMN",
     "PG_FTS_INDEX",
     "PG_INSTALL_HINT",
     "PG_TS_CONFIG",
@@ -89,9 +90,13 @@ IX_GAPS = "ix_gaps_channel_id_start_us"
 FTS_TABLE = "events_fts"
 #: the indexed column (the same name in ``events`` and in the FTS5 table)
 FTS_COLUMN = "text"
-#: PostgreSQL: the text search configuration (in the ``public`` schema)
+#: PostgreSQL before revision 0006: the text search configuration of the indexed
+#: expression (in the ``public`` schema); a search still reads such databases
 PG_TS_CONFIG = "logbot_text"
-#: PostgreSQL: the GIN expression index
+#: PostgreSQL: the ``tsvector`` column of each event's folded tokens (see
+#: logbot.storage.tsvector); not in the metadata, as SQLite has no such column
+PG_FTS_COLUMN = "text_tsv"
+#: PostgreSQL: the GIN index (on PG_FTS_COLUMN; before revision 0006, on an expression)
 PG_FTS_INDEX = "ix_events_text_fts"
 
 #: permissions of a log file logbot creates (the SQLite database, and the text log through

@@ -14,9 +14,10 @@ Design, sized for 100M+ rows:
 - (lower(nick), id) and (kind, id) answer ``--nick`` and ``--kind`` newest first. No other
   index: each one costs every insert (the nick index alone costs a third of the raw rate).
 - Full text: SQLite FTS5 (external content on ``events.text``,
-  ``unicode61 remove_diacritics 2``); PostgreSQL a GIN index on a ``tsvector`` of
-  ``text`` in the ``simple`` configuration (every language, no stemming). The
-  dialect-specific DDL lives in :mod:`logbot.storage.fts`.
+  ``unicode61 remove_diacritics 2``); PostgreSQL a GIN index on ``events.text_tsv``, a
+  ``tsvector`` of the text's tokens folded by the writer by the same rules (a column of
+  PostgreSQL's only, so not in this metadata). The dialect-specific DDL lives in
+  :mod:`logbot.storage.fts`, the folding in :mod:`logbot.storage.tsvector`.
 """
 
 from __future__ import annotations
