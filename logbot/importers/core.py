@@ -341,10 +341,10 @@ def rows(
                         text,
                         target or None,
                         userhost or None,
-                        False,
+                        0,  # own: 0 equals False and binds without an adapter lookup
                         None,
                         None,  # no msgid in another program's log
-                        False,
+                        0,  # backfilled
                     )
                 else:
                     when = _EPOCH + timedelta(microseconds=micros)
