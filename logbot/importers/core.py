@@ -341,10 +341,10 @@ def rows(
                         text,
                         target or None,
                         userhost or None,
-                        0,  # own: 0 equals False and binds without an adapter lookup
+                        False,
                         None,
                         None,  # no msgid in another program's log
-                        0,  # backfilled
+                        False,
                     )
                 else:
                     when = _EPOCH + timedelta(microseconds=micros)
