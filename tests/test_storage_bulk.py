@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,3 +213,33 @@ def test_a_database_created_at_the_path_during_the_import_is_kept(tmp_path: Path
     kept = str(caught.value).rsplit(" ", 1)[-1]
     assert Path(kept).parent == tmp_path
     assert _hits(kept, "kumquat") == 40
+
+
+def test_a_new_file_on_a_file_system_without_hard_links_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where link(2) is refused (vfat, some network mounts), the file is renamed instead."""
+
+    def no_link(_src: str, _dst: str) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    target = str(tmp_path / "new.sqlite")
+    assert archive.import_lines(target, _lines(50)).inserted == 50
+    assert _files(tmp_path) == ["new.sqlite"]
+    _assert_complete(target)
+
+
+def test_keys_taken_twice_in_a_new_file_are_rolled_back_and_rekeyed(tmp_path: Path) -> None:
+    """Events of one microsecond collide: the batch is rolled back (the new file's journal
+    allows it) and written again with fresh keys; every row and index is there."""
+    target = str(tmp_path / "same.sqlite")
+    one = _lines(2, start=T0 - timedelta(hours=1))[1]  # a message
+    same = [one.replace(b"kumquat", f"kumquat{i}".encode()) for i in range(5)]
+    lines = [*_lines(200, start=T0 - timedelta(days=1)), *same, *_lines(30, "loquat")]
+    stats = archive.import_lines(target, lines, batch_size=50)
+    assert (stats.inserted, stats.rekeyed) == (235, 4)
+    _assert_complete(target)
+    assert (_hits(target, "loquat"), _hits(target, "kumquat3")) == (24, 1)
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -187,7 +187,15 @@ class NewFile:
         finally:
             os.close(fd)
         # a link, not a rename: a file someone created at the path meanwhile is kept
-        os.link(self.temp, self.final)
+        try:
+            os.link(self.temp, self.final)
+        except FileExistsError:
+            raise
+        except OSError:
+            # a file system without hard links: look, then rename (a narrow race)
+            if os.path.lexists(self.final):
+                raise FileExistsError(self.final) from None
+            os.rename(self.temp, self.final)
         _unlink_all(self.temp)
         dirfd = os.open(os.path.dirname(os.path.abspath(self.final)), os.O_RDONLY)
         try:
