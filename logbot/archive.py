@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from logbot.events import CHANNEL_KINDS
 from logbot.render import json_line
@@ -35,6 +35,9 @@ from logbot.storage.names import (
     TARGET_MAX,
     USERHOST_MAX,
 )
+
+if TYPE_CHECKING:
+    from logbot.storage import bulk
 
 __all__ = [
     "ArchiveError",
@@ -279,10 +282,12 @@ def _parse_batch(
                                 text,
                                 target,
                                 userhost,
-                                False,
+                                # own and backfilled: 0, not False, which equals it and
+                                # spares the driver's adapter lookup for a bool
+                                0,
                                 None,
                                 msgid,
-                                False,
+                                0,
                             )
                         )
                         continue
@@ -379,17 +384,26 @@ def import_batches(
     from logbot.storage.writer import EventWriter, WriteFailed
 
     stats = stats if stats is not None else ImportStats()
+    new_file: bulk.NewFile | None = None
     try:
         engine = make_engine(target)
+        if bulk_allowed:
+            # into a file not there yet: a temporary file, put in place when complete
+            new_file = bulk.NewFile.open(engine, make_engine)
+            if new_file is not None:
+                engine = new_file.engine
         if engine.dialect.name == "sqlite":
             # registered after the engine's own pragmas, so these win
             sa_event.listen(engine, "connect", _import_pragmas)
         migrate.upgrade(engine)
         bulk_load = bulk_allowed and bulk.begin(engine)
     except StorageError as exc:
+        if new_file is not None:
+            new_file.discard()
         raise ArchiveError(str(exc)) from None
     writer = EventWriter(engine, upgrade=False, feed_fts=not bulk_load)
     parsed = _Prefetch(iter(batches))
+    failed = True
     try:
         for rows, consumed, resolution, overlaps in parsed:
             if rows:
@@ -415,19 +429,43 @@ def import_batches(
                 stats.rejected += len(result.rejected)
             if progress is not None:
                 progress(consumed)
+        failed = False
     finally:
         parsed.close()
         writer.close()
         try:
-            if bulk_load:
+            # a new file that failed is dropped whole: nothing to index
+            if bulk_load and not (failed and new_file is not None):
                 # also after a failure or Ctrl-C: what was committed becomes searchable
                 if indexing is not None:
                     indexing()
                 with _storage_errors():
                     bulk.finish(engine)
+        except BaseException:
+            failed = True
+            raise
         finally:
             engine.dispose()
+            if new_file is not None:
+                if failed:
+                    new_file.discard()
+                else:
+                    _put_in_place(new_file)
     return stats
+
+
+def _put_in_place(new_file: bulk.NewFile) -> None:
+    """Link the loaded new file into place; an ArchiveError (one line) if that fails."""
+    try:
+        new_file.commit()
+    except FileExistsError:
+        raise ArchiveError(
+            f"{new_file.final} was created by something else during the import; "
+            f"the imported database is kept as {new_file.temp}"
+        ) from None
+    except OSError as exc:
+        new_file.discard()
+        raise ArchiveError(f"cannot put {new_file.final} in place: {exc.strerror}") from None
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from logbot.archive import ImportStats
+from logbot.casemap import CHANNEL_PREFIXES
 from logbot.cli import main
 from logbot.events import Event, Kind
 from logbot.importers.sources import Report, SourceError, batches, plan
@@ -356,6 +357,19 @@ def test_one_channel_text_log_names_no_channel_unless_told(tmp_path: Path) -> No
     ok = run("--db", str(tmp_path / "b.sqlite"), "--channel", "#imp", str(log))
     assert ok.exit_code == 0
     assert "imported 21 events" in ok.stderr
+
+
+def test_multi_channel_text_log_reads_every_channel_prefix(tmp_path: Path) -> None:
+    """A channel named with any prefix logbot knows (casemap.CHANNEL_PREFIXES) is read."""
+    log = tmp_path / "multi.log"
+    lines = ["[12:00:00] --- Log opened Fri Dec 04 2026"]
+    lines += [f"[12:00:0{i}] {p}chan <alice> hi {i}" for i, p in enumerate(CHANNEL_PREFIXES, 1)]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = plan([str(log)], "irclogbot", network="net")
+    rows = [row for b in batches(found.sources, UTC, Report(), ImportStats()) for row in b.rows]
+    assert [(row[2], row[5]) for row in rows] == [
+        (f"{p}chan", f"hi {i}") for i, p in enumerate(CHANNEL_PREFIXES, 1)
+    ]
 
 
 def test_reading_streams_memory_stays_flat_whatever_the_size_of_the_input(

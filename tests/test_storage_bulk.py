@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,8 +141,19 @@ def test_finish_rebuilds_a_full_text_index_recreated_during_the_load(tmp_path: P
     assert (_hits(target, "kumquat"), _hits(target, "loquat")) == (40, 8)
 
 
+def _created(target: str) -> None:
+    """An existing, empty database (the import is a bulk load, not a new file)."""
+    engine = make_engine(target)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def test_a_bad_line_mid_load_still_leaves_the_committed_rows_indexed(db_target: str) -> None:
-    """An import that stops at a malformed line builds the indexes for what it stored."""
+    """An import into an existing database that stops at a malformed line builds the
+    indexes for what it stored."""
+    _created(db_target)
     lines = [*_lines(300), b"{not json\n", *_lines(10, "loquat", T0 + timedelta(days=3))]
     built: list[bool] = []
     with pytest.raises(archive.ArchiveError, match=":301: not a JSON object"):
@@ -151,3 +164,82 @@ def test_a_bad_line_mid_load_still_leaves_the_committed_rows_indexed(db_target: 
     _assert_complete(db_target)
     # the batches before the bad line's were committed: 300 lines, 240 with text
     assert _hits(db_target, "kumquat") == 240
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_import_into_a_new_file_appears_complete_in_wal_mode_and_leaves_nothing_beside(
+    tmp_path: Path,
+) -> None:
+    """A file not there yet is loaded beside and put in place at the end, indexes built."""
+    target = str(tmp_path / "new.sqlite")
+    seen: list[list[str]] = []
+    stats = archive.import_lines(
+        target, _lines(500), batch_size=64, progress=lambda _n: seen.append(_files(tmp_path))
+    )
+    assert stats.inserted == 500
+    # while loading, the path itself is not there: no half-loaded database to open
+    assert seen
+    assert all("new.sqlite" not in names for names in seen)
+    assert _files(tmp_path) == ["new.sqlite"]
+    _assert_complete(target)
+    assert _hits(target, "kumquat") == 400
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_failed_import_into_a_new_file_leaves_no_file(tmp_path: Path) -> None:
+    """All or nothing for a new file: a malformed line mid-load leaves nothing behind."""
+    target = str(tmp_path / "new.sqlite")
+    lines = [*_lines(300), b"{not json\n"]
+    with pytest.raises(archive.ArchiveError, match=":301: not a JSON object"):
+        archive.import_lines(target, lines, source="x", batch_size=100)
+    assert _files(tmp_path) == []
+
+
+def test_a_database_created_at_the_path_during_the_import_is_kept(tmp_path: Path) -> None:
+    """Someone else's file is never replaced: the import says where its own result is."""
+    target = tmp_path / "new.sqlite"
+
+    def race(_n: int) -> None:
+        if not target.exists():
+            target.write_bytes(b"theirs")
+
+    with pytest.raises(archive.ArchiveError, match="created by something else") as caught:
+        archive.import_lines(str(target), _lines(50), batch_size=10, progress=race)
+    assert target.read_bytes() == b"theirs"
+    kept = str(caught.value).rsplit(" ", 1)[-1]
+    assert Path(kept).parent == tmp_path
+    assert _hits(kept, "kumquat") == 40
+
+
+def test_a_new_file_on_a_file_system_without_hard_links_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where link(2) is refused (vfat, some network mounts), the file is renamed instead."""
+
+    def no_link(_src: str, _dst: str) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    target = str(tmp_path / "new.sqlite")
+    assert archive.import_lines(target, _lines(50)).inserted == 50
+    assert _files(tmp_path) == ["new.sqlite"]
+    _assert_complete(target)
+
+
+def test_keys_taken_twice_in_a_new_file_are_rolled_back_and_rekeyed(tmp_path: Path) -> None:
+    """Events of one microsecond collide: the batch is rolled back (the new file's journal
+    allows it) and written again with fresh keys; every row and index is there."""
+    target = str(tmp_path / "same.sqlite")
+    one = _lines(2, start=T0 - timedelta(hours=1))[1]  # a message
+    same = [one.replace(b"kumquat", f"kumquat{i}".encode()) for i in range(5)]
+    lines = [*_lines(200, start=T0 - timedelta(days=1)), *same, *_lines(30, "loquat")]
+    stats = archive.import_lines(target, lines, batch_size=50)
+    assert (stats.inserted, stats.rekeyed) == (235, 4)
+    _assert_complete(target)
+    assert (_hits(target, "loquat"), _hits(target, "kumquat3")) == (24, 1)
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
 
 from logbot.archive import RowBatch
+from logbot.casemap import CHANNEL_PREFIXES
 from logbot.events import Event, Kind
 from logbot.storage.names import (
     CHANNEL_MAX,
@@ -50,8 +51,8 @@ _VALUES = {kind: kind.value for kind in Kind}
 _UNKNOWN: Any = object()
 _LATEST = datetime(2199, 12, 31)
 
-#: characters that begin a channel name (RFC 2811)
-CHANNEL_PREFIXES = "#&!+"
+#: a regular-expression class matching the first character of a channel name
+CHANNEL_PREFIX_CLASS = "[" + re.escape(CHANNEL_PREFIXES) + "]"
 #: channel-membership prefixes some clients show before a nick (op, voice, ...)
 NICK_MODES = "~&@%+"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from logbot.events import Kind
 from logbot.importers.core import (
+    CHANNEL_PREFIX_CLASS,
     SKIP,
     DayTracker,
     LineResult,
@@ -29,7 +30,7 @@ _LINE = re.compile(r"\[(\d\d):(\d\d):(\d\d)\] (.*)$", re.S)
 _SESSION = re.compile(r"\[(?:dis)?connected at (.*)\]$")
 _DAY = re.compile(r"--- (?:Log opened|Day changed) (.*)$")
 _OWN = re.compile(r"\[I have (?:joined|left) (\S+)(?: \(.*\))?\]$", re.S)
-_CHANNEL = re.compile(r"([#&!+]\S*) (.*)$", re.S)
+_CHANNEL = re.compile(rf"({CHANNEL_PREFIX_CLASS}\S*) (.*)$", re.S)
 _MESSAGE = re.compile(r"<([^ >]+)> (.*)$", re.S)
 _ACTION = re.compile(r"\* (\S+) (.*)$", re.S)
 _NOTICE = re.compile(r"-([^ -][^ ]*?)- (.*)$", re.S)

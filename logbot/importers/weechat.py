@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 from logbot.events import Kind
-from logbot.importers.core import SKIP, LineResult, Parsed, Source, strip_mode
+from logbot.importers.core import CHANNEL_PREFIX_CLASS, SKIP, LineResult, Parsed, Source, strip_mode
 
 NAME = "weechat"
 
-_NAME = re.compile(r"^irc\.(.+?)\.([#&!+].*)\.weechatlog(?:\.gz)?$")
+_NAME = re.compile(rf"^irc\.(.+?)\.({CHANNEL_PREFIX_CLASS}.*)\.weechatlog(?:\.gz)?$")
 _LINE = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\t([^\t]*)\t(.*)$", re.S)
 _JOIN = re.compile(r"(\S+) \(([^)]*)\) has joined (\S+)$")
 _PART = re.compile(r"(\S+) \(([^)]*)\) has left (\S+)(?: \((.*)\))?$", re.S)
