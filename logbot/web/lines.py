@@ -53,24 +53,22 @@ def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
 _PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--"}
 
 
-def _clock(tz: tzinfo, records: Sequence[Record]) -> Callable[[int], str]:
-    """``HH:MM:SS`` in ``tz`` of an event id; plain arithmetic when the offset is fixed over
-    the records (every day but the two DST changes)."""
+def _clock(tz: tzinfo, records: Sequence[Record]) -> tuple[Callable[[int], str], int, int]:
+    """``HH:MM:SS`` in ``tz`` of an event id, as ``(clock, spread, shift)``: when the
+    offset is fixed over the records (every day but the two DST changes) ``spread`` > 0
+    and the time is ``_clock_table()[(key // spread + shift) % 86_400]`` (done in the
+    caller's loop: a call a line costs more than the lookup); else ``clock(key)``."""
     if not records:
-        return lambda key: ""
+        return (lambda key: ""), 0, 0
     first = record_time(records[0].id)
     last = record_time(records[-1].id)
     offset = first.astimezone(tz).utcoffset()
     if offset is None or offset != last.astimezone(tz).utcoffset():
-        return lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")
+        return (lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")), 0, 0
     shift = int(offset.total_seconds())
     spread = KEY_SPREAD * 1_000_000
     table = _clock_table()
-
-    def clock(key: int) -> str:
-        return table[(key // spread + shift) % 86_400]
-
-    return clock
+    return (lambda key: table[(key // spread + shift) % 86_400]), spread, shift
 
 
 @functools.cache
@@ -121,7 +119,8 @@ def render_lines(
     shown: dict[str, str] = {}  # nick -> its HTML under its current colour
     # nick -> what follows the time of that nick's message up to its text (most lines)
     said: dict[str, str] = {}
-    clock = _clock(tz, records)
+    clock, spread, shift = _clock(tz, records)
+    table = _clock_table()
     chan_html = esc(visible(chan))
     out: list[str] = []
     add = out.append
@@ -133,13 +132,14 @@ def render_lines(
             while holes and holes[-1][0] <= eid:
                 add(holes.pop()[1])
             hole_at = holes[-1][0] if holes else -1
+        stamp = table[(eid // spread + shift) % 86_400] if spread else clock(eid)
         if kind == "message":
             head = said.get(nick)
             if head is not None:
                 text = irc_html_str(rec.text) if rec.text else ""
                 add(
                     f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
-                    f'rel="nofollow">{clock(eid)}{head}{text}</bdi></li>\n'
+                    f'rel="nofollow">{stamp}{head}{text}</bdi></li>\n'
                 )
                 continue
         nick_html = shown.get(nick)
@@ -167,7 +167,7 @@ def render_lines(
             body = _kind_text(rec, nick_html, text, chan_html)
         add(
             f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
-            f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
+            f'rel="nofollow">{stamp}</a> <span class="p">{prefix}</span> '
             f'<bdi class="msg">{body}</bdi></li>\n'
         )
     out.extend(line for _, line in reversed(holes))
