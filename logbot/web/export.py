@@ -31,7 +31,7 @@ from logbot.storage.browse import ChannelInfo
 from logbot.storage.gaps import Gap
 from logbot.storage.names import KEY_SPREAD
 from logbot.web.common import Links, disk_name
-from logbot.web.lines import render_lines
+from logbot.web.lines import lines_html
 from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -268,7 +268,7 @@ class _Skeletons:
             if when is not None:
                 real[sentinel.isoformat()] = when.isoformat()
                 real[sentinel.strftime(_LONG)] = when.strftime(_LONG)
-        real[_LINES_MARK] = str(render_lines(recs, UTC, self.chan.name, gaps, day))
+        real[_LINES_MARK] = lines_html(recs, UTC, self.chan.name, gaps, day)
         return "".join([real[p] if i & 1 else p for i, p in enumerate(parts)]).encode("utf-8")
 
 

@@ -15,7 +15,7 @@ from logbot.storage.names import KEY_SPREAD, time_key
 from logbot.text import visible
 from logbot.web.ircformat import esc, irc_html_str, nick_colour
 
-__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "log_line", "render_lines"]
+__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "lines_html", "log_line", "render_lines"]
 
 #: kinds the "hide joins/parts" toggle hides
 NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
@@ -103,6 +103,17 @@ def render_lines(
     gaps: Sequence[Gap] = (),
     day: date | None = None,
 ) -> Markup:
+    """:func:`lines_html` as Markup, for the templates."""
+    return Markup(lines_html(records, tz, chan, gaps, day))
+
+
+def lines_html(
+    records: Sequence[Record],
+    tz: tzinfo,
+    chan: str,
+    gaps: Sequence[Gap] = (),
+    day: date | None = None,
+) -> str:
     """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text; each of
     ``gaps`` (oldest first) before the first event at or after its start (``day``: the
     page's day, whose date its times leave out).
@@ -125,9 +136,8 @@ def render_lines(
     out: list[str] = []
     add = out.append
     for rec in records:
-        kind = rec.kind
-        nick = rec.nick
-        eid = rec.id
+        # one unpacking instead of an attribute read a field (Record's fields in order)
+        eid, _, _, kind, nick, raw, _, _, _ = rec
         if 0 <= hole_at <= eid:
             while holes and holes[-1][0] <= eid:
                 add(holes.pop()[1])
@@ -136,7 +146,7 @@ def render_lines(
         if kind == "message":
             head = said.get(nick)
             if head is not None:
-                text = irc_html_str(rec.text) if rec.text else ""
+                text = irc_html_str(raw) if raw else ""
                 add(
                     f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
                     f'rel="nofollow">{stamp}{head}{text}</bdi></li>\n'
@@ -154,7 +164,7 @@ def render_lines(
                 said.pop(rec.target, None)
             nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
             said.pop(nick, None)
-        text = irc_html_str(rec.text) if rec.text else ""
+        text = irc_html_str(raw) if raw else ""
         if kind == "message":
             prefix, body = f"&lt;{nick_html}&gt;", text
             said[nick] = f'</a> <span class="p">{prefix}</span> <bdi class="msg">'
@@ -171,7 +181,8 @@ def render_lines(
             f'<bdi class="msg">{body}</bdi></li>\n'
         )
     out.extend(line for _, line in reversed(holes))
-    return Markup("".join(out))
+    # a str: Markup and str() of it would each copy a page's lines once more
+    return "".join(out)
 
 
 def log_line(rec: Record, tz: tzinfo) -> str:
