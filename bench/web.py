@@ -13,7 +13,8 @@ with the same --workdir); writes nothing there. Reports:
    page: requests/s, failures, and the server's RSS sampled every 0.2 s (start, peak, end);
 4. `logbot html` of the whole archive against irclog2html's `logs2html` over the same
    per-day text logs, into fresh directories: wall and CPU time (user + system), the two
-   alternated `--rounds` times.
+   alternated `--rounds` times. `--build-only`: the CPU time of building the pages alone,
+   in process, file writes made no-ops.
 """
 
 from __future__ import annotations
@@ -100,8 +101,17 @@ def main() -> None:
     ap.add_argument(
         "--rounds", type=int, default=1, help="logbot html / logs2html pairs to time [default: 1]"
     )
+    ap.add_argument(
+        "--build-only",
+        action="store_true",
+        help="only the CPU time logbot html spends building the pages, in this process, "
+        "its file writes made no-ops (one process; --rounds times)",
+    )
     args = ap.parse_args()
     db = str(args.workdir / "logbot.sqlite")
+    if args.build_only:
+        build_cpu(db, args.rounds)
+        return
     if args.html_only:
         compare_html(db, args.workdir / "logs", args.jobs, args.rounds)
         return
@@ -262,6 +272,24 @@ def compare_html(db: str, text_dir: Path, jobs: int, rounds: int = 1) -> None:
             f"{_shown(rerun)}); logs2html: {_shown(theirs)}; logs2html / logbot: "
             f"{theirs[0] / ours[0]:.1f}x wall, {theirs[1] / ours[1]:.1f}x user CPU, "
             f"{sum(theirs[1:]) / sum(ours[1:]):.1f}x user + system",
+            flush=True,
+        )
+
+
+def build_cpu(db: str, rounds: int) -> None:
+    """CPU seconds of ``write_site`` with its file writes made no-ops: what building the
+    pages costs, apart from the kernel creating files (which varies by the hour here)."""
+    from logbot.web import export
+
+    export._write = lambda path, data, *, mkdir=True: None  # type: ignore[assignment]
+    for n in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="logbot-html-build-") as tmp:
+            before = os.times()
+            export.write_site(db, Path(tmp), jobs=1)
+            after = os.times()
+        print(
+            f"round {n}: logbot html pages built, not written, one process: "
+            f"{after.user - before.user:.2f} s user, {after.system - before.system:.2f} s system",
             flush=True,
         )
 
