@@ -12,7 +12,9 @@ with the same --workdir); writes nothing there. Reports:
 3. `ab -n N -c 50` (Debian's apache2-utils) against `logbot web` on loopback for that day
    page: requests/s, failures, and the server's RSS sampled every 0.2 s (start, peak, end);
 4. `logbot html` of the whole archive against irclog2html's `logs2html` over the same
-   per-day text logs (one run each, into fresh directories).
+   per-day text logs, into fresh directories: wall and CPU time (user + system), the two
+   alternated `--rounds` times. `--build-only`: the CPU time of building the pages alone,
+   in process, file writes made no-ops.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -95,10 +98,22 @@ def main() -> None:
     ap.add_argument(
         "--jobs", type=int, default=0, help="logbot html --jobs [default: 0, one per CPU]"
     )
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="logbot html / logs2html pairs to time [default: 1]"
+    )
+    ap.add_argument(
+        "--build-only",
+        action="store_true",
+        help="only the CPU time logbot html spends building the pages, in this process, "
+        "its file writes made no-ops (one process; --rounds times)",
+    )
     args = ap.parse_args()
     db = str(args.workdir / "logbot.sqlite")
+    if args.build_only:
+        build_cpu(db, args.rounds)
+        return
     if args.html_only:
-        compare_html(db, args.workdir / "logs", args.jobs)
+        compare_html(db, args.workdir / "logs", args.jobs, args.rounds)
         return
     facts = load_facts(args.workdir / "facts.json")
 
@@ -222,33 +237,65 @@ def main() -> None:
 
     if args.no_html:
         return
-    compare_html(db, text_dir, args.jobs)
+    compare_html(db, text_dir, args.jobs, args.rounds)
 
 
-def compare_html(db: str, text_dir: Path, jobs: int) -> None:
+def _timed(argvs: list[list[str]]) -> tuple[float, float, float]:
+    """(wall, user CPU, system CPU) seconds of running ``argvs`` in turn (their processes'
+    CPU: on a shared machine wall time mostly measures the others' load, and system time
+    mostly the kernel creating files, which costs 20 us to 1 ms a file here by the hour)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    for argv in argvs:
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def compare_html(db: str, text_dir: Path, jobs: int, rounds: int = 1) -> None:
     """``logbot html`` (fresh, then a rerun with nothing changed) against ``logs2html`` over
-    the same per-day text logs, one channel directory at a time, side by side."""
+    the same per-day text logs, one channel directory at a time, side by side: ``rounds``
+    times, the two alternated so that load on the machine moves both alike."""
     html = [*logbot_command(), "html", "--db", db, "--jobs", str(jobs)]
-    with tempfile.TemporaryDirectory(prefix="logbot-html-bench-") as tmp:
-        t = time.perf_counter()
-        subprocess.run([*html, "--out", f"{tmp}/site"], check=True)
-        ours = time.perf_counter() - t
-        t = time.perf_counter()
-        subprocess.run([*html, "--out", f"{tmp}/site"], check=True)
-        rerun = time.perf_counter() - t
-        logs2html = shutil.which("logs2html") or str(Path(sys.executable).with_name("logs2html"))
-        t = time.perf_counter()
-        for chan_dir in sorted(p for p in text_dir.iterdir() if p.is_dir()):
-            subprocess.run(
-                [logs2html, "-o", f"{tmp}/irclog2html/{chan_dir.name}", str(chan_dir)],
-                check=True,
-                stdout=subprocess.DEVNULL,
+    logs2html = shutil.which("logs2html") or str(Path(sys.executable).with_name("logs2html"))
+    chan_dirs = sorted(p for p in text_dir.iterdir() if p.is_dir())
+    for n in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="logbot-html-bench-") as tmp:
+            ours = _timed([[*html, "--out", f"{tmp}/site"]])
+            rerun = _timed([[*html, "--out", f"{tmp}/site"]])
+            theirs = _timed(
+                [[logs2html, "-o", f"{tmp}/irclog2html/{d.name}", str(d)] for d in chan_dirs]
             )
-        theirs = time.perf_counter() - t
-    print(
-        f"\nlogbot html --jobs {jobs}: {ours:.1f} s (rerun, nothing changed: {rerun:.1f} s); "
-        f"logs2html: {theirs:.1f} s; {theirs / ours:.1f}x"
-    )
+        print(
+            f"\nround {n}: logbot html --jobs {jobs}: {_shown(ours)} (rerun, nothing changed: "
+            f"{_shown(rerun)}); logs2html: {_shown(theirs)}; logs2html / logbot: "
+            f"{theirs[0] / ours[0]:.1f}x wall, {theirs[1] / ours[1]:.1f}x user CPU, "
+            f"{sum(theirs[1:]) / sum(ours[1:]):.1f}x user + system",
+            flush=True,
+        )
+
+
+def build_cpu(db: str, rounds: int) -> None:
+    """CPU seconds of ``write_site`` with its file writes made no-ops: what building the
+    pages costs, apart from the kernel creating files (which varies by the hour here)."""
+    from logbot.web import export
+
+    export._write = lambda path, data, *, mkdir=True: None  # type: ignore[assignment]
+    for n in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="logbot-html-build-") as tmp:
+            before = os.times()
+            export.write_site(db, Path(tmp), jobs=1)
+            after = os.times()
+        print(
+            f"round {n}: logbot html pages built, not written, one process: "
+            f"{after.user - before.user:.2f} s user, {after.system - before.system:.2f} s system",
+            flush=True,
+        )
+
+
+def _shown(timed: tuple[float, float, float]) -> str:
+    return f"{timed[0]:.1f} s wall, {timed[1]:.1f} s user, {timed[2]:.1f} s system"
 
 
 if __name__ == "__main__":

@@ -50,3 +50,17 @@ def test_urls_become_links_without_their_trailing_punctuation() -> None:
 def test_nick_colours_are_stable_and_ignore_case() -> None:
     assert nick_colour("Alice") == nick_colour("alice")
     assert 0 <= nick_colour("bob") < 16
+
+
+@given(
+    st.lists(
+        st.characters(codec="utf-8")
+        | st.sampled_from("<>&\"'\x02\x03\x1f\u00a0\u2028\u202e\u2066:/.wW")
+        | st.sampled_from(["://", "www.", "WwW.", "http://x.org"])
+    ).map("".join)
+)
+def test_a_line_on_the_plain_fast_path_reads_as_the_full_rendering_gives_it(text: str) -> None:
+    from logbot.web.ircformat import _SPECIAL, _formatted, esc
+
+    full = esc(text) if _SPECIAL.search(text) is None else _formatted(text)
+    assert irc_html_str(text) == full

@@ -193,3 +193,49 @@ def test_a_site_with_nothing_listed_shows_the_search_form_and_finds_nothing(
     status, hits = page(db, settings, "/api/search?q=deploy")
     assert status == 200
     assert hits == ""
+
+
+def test_a_search_page_is_full_when_newer_hits_are_in_channels_it_may_not_show(
+    tmp_path: Path,
+) -> None:
+    # the newest hits are in a private channel and in a same-named channel of a private
+    # network: filtered in the query, they cannot use up a page of hits
+    from datetime import timedelta
+
+    from logbot.events import Event, Kind
+    from logbot.web.searching import PAGE_SIZE
+
+    start = NOW - timedelta(days=1)
+    shown = [
+        Event(start + timedelta(seconds=i), "libera", "#x", Kind.MESSAGE, "bob", f"deploy {i}")
+        for i in range(PAGE_SIZE + 10)
+    ]
+    hidden = [
+        Event(start + timedelta(minutes=10, seconds=i), net, chan, Kind.MESSAGE, "eve", "deploy")
+        for net, chan in (("libera", "#secret"), ("oftc", "#x"))
+        for i in range(PAGE_SIZE + 10)
+    ]
+    path = tmp_path / "logbot.sqlite"
+    fill(str(path), shown + hidden)
+    config = tmp_path / "logbot.toml"
+    config.write_text(
+        textwrap.dedent(CONFIG)
+        + '[[network]]\nname = "oftc"\nserver = "irc.oftc.net"\npublish = "private"\n'
+        + 'channels = ["#x"]\n'
+    )
+    settings = build_settings({}, str(config), {})
+    archive = Archive(str(path), clock=lambda: NOW, settings=settings)
+    try:
+        for args in ({"q": "deploy"}, {"q": "deploy", "channel": "#secret,#x"}):
+            answer = archive.handle(["api", "search"], args, {})
+            lines = answer.body.decode().splitlines()
+            assert len(lines) == PAGE_SIZE, args
+            assert all('"network": "libera", "channel": "#x"' in line for line in lines)
+            assert answer.headers["X-Next-Before"]
+            rest = archive.handle(
+                ["api", "search"], {**args, "before": answer.headers["X-Next-Before"]}, {}
+            )
+            assert len(rest.body.decode().splitlines()) == 10
+            assert "X-Next-Before" not in rest.headers
+    finally:
+        archive.close()

@@ -207,9 +207,11 @@ class Reader:
 
     def resolve(self, filters: Filters) -> tuple[list[int] | None, list[str]]:
         """Channel ids the filters allow (None: all) and the channel names that matched none."""
-        if filters.network is None and not filters.channels:
+        if filters.network is None and not filters.channels and filters.only is None:
             return None, []
         chans = list(self._channels.values())
+        if filters.only is not None:
+            chans = [c for c in chans if (c.network, c.name) in filters.only]
         if filters.network is not None:
             net = filters.network.lower()
             chans = [c for c in chans if c.network.lower() == net]

@@ -75,6 +75,9 @@ class Filters(NamedTuple):
     kinds: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    #: the (network, channel) pairs a search may return (the web archive's published
+    #: channels), applied in the query so a page of hits is never cut short; None: any
+    only: frozenset[tuple[str, str]] | None = None
 
     def id_range(self) -> tuple[int | None, int | None]:
         """``(low, high)`` event ids: ``low <= id < high``; ``None`` is unbounded."""

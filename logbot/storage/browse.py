@@ -39,7 +39,13 @@ __all__ = [
     "DayStamp",
 ]
 
-_COLUMNS = "id, kind, nick, text, target, userhost"
+#: a channel's events as rows in Record's own order (network and name bound as the first
+#: two parameters, the channel id as the third), NULLs as "": each row becomes a Record
+#: without Python code per row
+_RECORDS = (
+    "SELECT id, ?, ?, kind, nick, coalesce(text, ''), coalesce(target, ''), "
+    "coalesce(userhost, ''), '' FROM events WHERE channel_id = ?"
+)
 #: channel calendars (per zone) whose closed days' counts are kept in memory
 COUNT_CACHE_ENTRIES = 256
 
@@ -347,28 +353,23 @@ class Browser:
         low, high = day_bounds(day, tz)
         if after is not None:
             low = max(low, after + 1)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE channel_id = :c AND id >= :lo AND id < :hi"
-        params: dict[str, Any] = {"c": chan.id, "lo": low, "hi": high}
+        sql = _RECORDS + " AND id >= ? AND id < ?"
+        params: list[Any] = [chan.network, chan.name, chan.id, low, high]
         if kinds:
-            marks = ", ".join(f":k{i}" for i in range(len(kinds)))
-            sql += f" AND kind IN ({marks})"
-            params.update({f"k{i}": k for i, k in enumerate(kinds)})
-        sql += " ORDER BY id"
-        with self._conn() as conn:
-            rows = conn.execute(sa.text(sql), params).fetchall()
-        net, name = chan.network, chan.name
-        return [
-            Record(r[0], net, name, r[1], r[2], r[3] or "", r[4] or "", r[5] or "") for r in rows
-        ]
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        return list(self._records(sql + " ORDER BY id", params))
 
     def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
         """Every event of a channel, oldest first, read in one streamed query."""
-        # rows in Record's own order, NULLs as "": each becomes a Record without Python
-        # code per row
-        sql = (
-            "SELECT id, ?, ?, kind, nick, coalesce(text, ''), coalesce(target, ''), "
-            "coalesce(userhost, ''), '' FROM events WHERE channel_id = ? ORDER BY id"
+        return self._records(
+            _RECORDS + " ORDER BY id", [chan.network, chan.name, chan.id], stream=True
         )
+
+    def _records(self, sql: str, params: list[Any], *, stream: bool = False) -> Iterator[Record]:
+        """Records of a query on :data:`_RECORDS`, through the driver's cursor itself:
+        SQLAlchemy's result rows cost more than the rest of reading a busy day (or a
+        channel, for ``logbot html``). ``stream``: a server-side cursor on PostgreSQL."""
         postgres = self.engine.dialect.name == "postgresql"
         if postgres:
             sql = sql.replace("?", "%s").replace(
@@ -376,16 +377,14 @@ class Browser:
             )
         make = Record._make
         with self._conn() as conn:
-            # the driver's cursor itself: SQLAlchemy's result rows cost more than the
-            # rest of reading a channel (``logbot html`` reads every event)
             raw: Any = conn.connection.driver_connection
             try:
-                if postgres:
+                if postgres and stream:
                     cursor = raw.cursor(name="logbot_channel_events")
                     cursor.itersize = 5000
                 else:
                     cursor = raw.cursor()
-                cursor.execute(sql, (chan.network, chan.name, chan.id))
+                cursor.execute(sql, params)
                 while part := cursor.fetchmany(5000):
                     yield from map(make, part)
                 cursor.close()

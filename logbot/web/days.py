@@ -27,7 +27,7 @@ from logbot.web.common import (
     parse_zone,
     query_string,
 )
-from logbot.web.lines import SHOWN_KINDS, log_line, render_lines
+from logbot.web.lines import SHOWN_KINDS, lines_html, log_line, render_lines
 
 __all__ = ["AT_WINDOW", "PAGE_CACHE_BYTES", "DayPages"]
 
@@ -147,7 +147,7 @@ class DayPages:
                 raise HttpError(400, "after= takes an event id.") from None
             kinds = SHOWN_KINDS if hide else ()
             recs = self.browser.day_events(chan, day, tz, kinds=kinds, after=after_id)
-            body = str(render_lines(recs, tz, chan.name)).encode("utf-8", "surrogateescape")
+            body = lines_html(recs, tz, chan.name).encode("utf-8", "surrogateescape")
             return Page(body, headers={"X-Last-Id": str(recs[-1].id if recs else after_id)})
         if closed:
             cached = self._cached(etag)

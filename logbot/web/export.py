@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple, dataclass
@@ -30,7 +31,7 @@ from logbot.storage.browse import ChannelInfo
 from logbot.storage.gaps import Gap
 from logbot.storage.names import KEY_SPREAD
 from logbot.web.common import Links, disk_name
-from logbot.web.lines import render_lines
+from logbot.web.lines import lines_html
 from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -230,7 +231,7 @@ class _Skeletons:
         self.archive = archive
         self.chan = chan
         self.usable = not any("1111-11-1" in t for t in (chan.name, chan.network, archive.title))
-        self._made: dict[tuple[bool, bool], tuple[str, str]] = {}
+        self._made: dict[tuple[bool, bool], list[str]] = {}
 
     def page(
         self,
@@ -246,8 +247,8 @@ class _Skeletons:
             )  # fmt: skip
         prev, nxt = neighbours
         shape = (prev is not None, nxt is not None)
-        made = self._made.get(shape)
-        if made is None:
+        parts = self._made.get(shape)
+        if parts is None:
             html = self.archive.day_html(
                 self.chan,
                 _SENTINELS[0],
@@ -259,23 +260,30 @@ class _Skeletons:
                 sources=False,
                 lines=Markup(_LINES_MARK),
             ).decode("utf-8")
-            head, mark, tail = html.partition(_LINES_MARK)
-            assert mark, "the day template lost its lines"
-            made = self._made[shape] = (head, tail)
-        dates = ((_SENTINELS[0], day), (_SENTINELS[1], prev), (_SENTINELS[2], nxt))
-        head, tail = made
-        for sentinel, real in dates:
-            if real is not None:
-                long_old, long_new = sentinel.strftime(_LONG), real.strftime(_LONG)
-                old, new = sentinel.isoformat(), real.isoformat()
-                head = head.replace(long_old, long_new).replace(old, new)
-                tail = tail.replace(long_old, long_new).replace(old, new)
-        lines = str(render_lines(recs, UTC, self.chan.name, gaps, day))
-        return (head + lines + tail).encode("utf-8")
+            assert _LINES_MARK in html, "the day template lost its lines"
+            # literal text at even indexes, a sentinel (or the lines' mark) at odd ones
+            parts = self._made[shape] = _SLOTS.split(html)
+        real: dict[str, str] = {}
+        for sentinel, when in zip(_SENTINELS, (day, prev, nxt), strict=True):
+            if when is not None:
+                real[sentinel.isoformat()] = when.isoformat()
+                real[sentinel.strftime(_LONG)] = when.strftime(_LONG)
+        real[_LINES_MARK] = lines_html(recs, UTC, self.chan.name, gaps, day)
+        return "".join([real[p] if i & 1 else p for i, p in enumerate(parts)]).encode("utf-8")
 
 
 #: how the day template spells a day in full (day.html's heading)
 _LONG = "%A %Y-%m-%d"
+#: where a skeleton's sentinels and lines go (a day in full before its date alone)
+_SLOTS = re.compile(
+    "("
+    + "|".join(re.escape(d.strftime(_LONG)) for d in _SENTINELS)
+    + "|"
+    + "|".join(re.escape(d.isoformat()) for d in _SENTINELS)
+    + "|"
+    + re.escape(_LINES_MARK)
+    + ")"
+)
 
 
 def _day(

@@ -125,7 +125,12 @@ def irc_html(text: str) -> Markup:
 
 def irc_html_str(text: str) -> str:
     """:func:`irc_html` as a plain ``str`` (for callers that build HTML by hand)."""
-    if _SPECIAL.search(text) is None:
+    # most lines: every control, bidi and separator character _SPECIAL looks for is
+    # unprintable, so a printable line without a URL's marks needs escaping only (a
+    # quarter of the regular expression's time on a day page's lines)
+    if (
+        text.isprintable() and "://" not in text and ("." not in text or "www." not in text.lower())
+    ) or _SPECIAL.search(text) is None:
         return esc(text)
     return _formatted(text)
 

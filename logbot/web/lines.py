@@ -15,7 +15,7 @@ from logbot.storage.names import KEY_SPREAD, time_key
 from logbot.text import visible
 from logbot.web.ircformat import esc, irc_html_str, nick_colour
 
-__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "log_line", "render_lines"]
+__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "lines_html", "log_line", "render_lines"]
 
 #: kinds the "hide joins/parts" toggle hides
 NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
@@ -53,24 +53,22 @@ def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
 _PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--"}
 
 
-def _clock(tz: tzinfo, records: Sequence[Record]) -> Callable[[int], str]:
-    """``HH:MM:SS`` in ``tz`` of an event id; plain arithmetic when the offset is fixed over
-    the records (every day but the two DST changes)."""
+def _clock(tz: tzinfo, records: Sequence[Record]) -> tuple[Callable[[int], str], int, int]:
+    """``HH:MM:SS`` in ``tz`` of an event id, as ``(clock, spread, shift)``: when the
+    offset is fixed over the records (every day but the two DST changes) ``spread`` > 0
+    and the time is ``_clock_table()[(key // spread + shift) % 86_400]`` (done in the
+    caller's loop: a call a line costs more than the lookup); else ``clock(key)``."""
     if not records:
-        return lambda key: ""
+        return (lambda key: ""), 0, 0
     first = record_time(records[0].id)
     last = record_time(records[-1].id)
     offset = first.astimezone(tz).utcoffset()
     if offset is None or offset != last.astimezone(tz).utcoffset():
-        return lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")
+        return (lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")), 0, 0
     shift = int(offset.total_seconds())
     spread = KEY_SPREAD * 1_000_000
     table = _clock_table()
-
-    def clock(key: int) -> str:
-        return table[(key // spread + shift) % 86_400]
-
-    return clock
+    return (lambda key: table[(key // spread + shift) % 86_400]), spread, shift
 
 
 @functools.cache
@@ -105,6 +103,17 @@ def render_lines(
     gaps: Sequence[Gap] = (),
     day: date | None = None,
 ) -> Markup:
+    """:func:`lines_html` as Markup, for the templates."""
+    return Markup(lines_html(records, tz, chan, gaps, day))
+
+
+def lines_html(
+    records: Sequence[Record],
+    tz: tzinfo,
+    chan: str,
+    gaps: Sequence[Gap] = (),
+    day: date | None = None,
+) -> str:
     """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text; each of
     ``gaps`` (oldest first) before the first event at or after its start (``day``: the
     page's day, whose date its times leave out).
@@ -121,25 +130,26 @@ def render_lines(
     shown: dict[str, str] = {}  # nick -> its HTML under its current colour
     # nick -> what follows the time of that nick's message up to its text (most lines)
     said: dict[str, str] = {}
-    clock = _clock(tz, records)
+    clock, spread, shift = _clock(tz, records)
+    table = _clock_table()
     chan_html = esc(visible(chan))
     out: list[str] = []
     add = out.append
     for rec in records:
-        kind = rec.kind
-        nick = rec.nick
-        eid = rec.id
+        # one unpacking instead of an attribute read a field (Record's fields in order)
+        eid, _, _, kind, nick, raw, _, _, _ = rec
         if 0 <= hole_at <= eid:
             while holes and holes[-1][0] <= eid:
                 add(holes.pop()[1])
             hole_at = holes[-1][0] if holes else -1
+        stamp = table[(eid // spread + shift) % 86_400] if spread else clock(eid)
         if kind == "message":
             head = said.get(nick)
             if head is not None:
-                text = irc_html_str(rec.text) if rec.text else ""
+                text = irc_html_str(raw) if raw else ""
                 add(
                     f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
-                    f'rel="nofollow">{clock(eid)}{head}{text}</bdi></li>\n'
+                    f'rel="nofollow">{stamp}{head}{text}</bdi></li>\n'
                 )
                 continue
         nick_html = shown.get(nick)
@@ -154,7 +164,7 @@ def render_lines(
                 said.pop(rec.target, None)
             nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
             said.pop(nick, None)
-        text = irc_html_str(rec.text) if rec.text else ""
+        text = irc_html_str(raw) if raw else ""
         if kind == "message":
             prefix, body = f"&lt;{nick_html}&gt;", text
             said[nick] = f'</a> <span class="p">{prefix}</span> <bdi class="msg">'
@@ -167,11 +177,12 @@ def render_lines(
             body = _kind_text(rec, nick_html, text, chan_html)
         add(
             f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
-            f'rel="nofollow">{clock(eid)}</a> <span class="p">{prefix}</span> '
+            f'rel="nofollow">{stamp}</a> <span class="p">{prefix}</span> '
             f'<bdi class="msg">{body}</bdi></li>\n'
         )
     out.extend(line for _, line in reversed(holes))
-    return Markup("".join(out))
+    # a str: Markup and str() of it would each copy a page's lines once more
+    return "".join(out)
 
 
 def log_line(rec: Record, tz: tzinfo) -> str:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
-from logbot.policy import Access
 from logbot.query import QueryError, highlight_spans, parse
 from logbot.render import Record, json_line, record_time
 from logbot.search import (
@@ -54,11 +53,6 @@ def _marked(text: str, spans: Sequence[tuple[int, int]]) -> Markup:
     return Markup("".join(out))
 
 
-def many_named(args: Mapping[str, str]) -> tuple[str, ...]:
-    """The channels a search names in ``channel=`` (comma-separated)."""
-    return tuple(v.strip() for v in args.get("channel", "").split(",") if v.strip())
-
-
 class SearchPages:
     """The search pages of :class:`~logbot.web.site.Archive`."""
 
@@ -77,10 +71,6 @@ class SearchPages:
 
         def listed(self, *, fresh: bool = False) -> list[ChannelInfo]: ...
 
-        def served(self, network: str, name: str) -> bool: ...
-
-        def access(self, network: str, name: str) -> Access: ...
-
     settings: Settings | None
 
     def _request(self, args: Mapping[str, str]) -> tuple[SearchRequest, int | None]:
@@ -92,10 +82,6 @@ class SearchPages:
             for c in channels:
                 if not self.shown(c) and not self.shown("#" + c):
                     raise HttpError(404, f"There is no channel {c} here.")
-        if not channels and (self.allowed is not None or self.settings is not None):
-            # across channels: only the listed ones (their names; _visible drops a hit of
-            # a same-named channel elsewhere that is not)
-            channels = tuple(sorted({c.name for c in self.listed()}))
         before = args.get("before")
         before_id = None
         if before:
@@ -146,6 +132,7 @@ class SearchPages:
             filters = build_filters(req)
         except (QueryError, TimeParseError, SearchError) as exc:
             raise HttpError(400, sentence(str(exc))) from None
+        filters = filters._replace(only=self._searchable(named=bool(req.channels)))
         if before_id is not None:
             until = record_time(before_id)
             if filters.until is None or until < filters.until:
@@ -174,28 +161,16 @@ class SearchPages:
             self._drop_reader()
             raise DatabaseGone(str(exc)) from None
         more = len(hits) > PAGE_SIZE
-        return (
-            self._visible(hits[:PAGE_SIZE], named=bool(many_named(args))),
-            more,
-            query,
-        )
+        return hits[:PAGE_SIZE], more, query
 
-    def _visible(self, hits: list[Record], *, named: bool) -> list[Record]:
-        """The hits ``publish`` lets this search show: of a channel the search named, a
-        served one; across channels, only listed ones."""
+    def _searchable(self, *, named: bool) -> frozenset[tuple[str, str]] | None:
+        """The channels ``publish`` and ``--channel`` let this search return (None: any):
+        of the channels a search names, the served ones; across channels, the listed ones.
+        Given to the query, so that every page holds as many hits as there are."""
         if self.settings is None and self.allowed is None:
-            return hits
-        seen: dict[tuple[str, str], bool] = {}
-        out = []
-        for h in hits:
-            where = (h.network, h.channel)
-            ok = seen.get(where)
-            if ok is None:
-                access = self.access(*where)
-                ok = seen[where] = self.served(*where) and (named or access.listed)
-            if ok:
-                out.append(h)
-        return out
+            return None
+        chans = self.channels() if named else self.listed()
+        return frozenset((c.network, c.name) for c in chans)
 
     def search_page(self, args: Mapping[str, str]) -> Page:
         tz, zone = parse_zone(args.get("tz"))
