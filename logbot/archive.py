@@ -381,7 +381,7 @@ def import_batches(
 
     from logbot.storage import bulk, migrate
     from logbot.storage.engine import StorageError, make_engine
-    from logbot.storage.writer import EventWriter, WriteFailed
+    from logbot.storage.writer import EventWriter, WriteFailed, write_or_salvage
 
     stats = stats if stats is not None else ImportStats()
     new_file: bulk.NewFile | None = None
@@ -415,12 +415,7 @@ def import_batches(
                         # what an earlier file of this import stored
                         rows, known = writer.drop_known(rows, resolution)
                         stats.duplicates += known
-                    try:
-                        result = writer.write(rows)
-                    except WriteFailed as exc:
-                        if exc.transient:
-                            raise
-                        result = writer.write(rows, salvage=True)
+                    result = write_or_salvage(writer, rows)
                 except WriteFailed as exc:
                     raise ArchiveError(f"cannot write the events: {exc}") from None
                 stats.inserted += result.inserted

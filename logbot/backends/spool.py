@@ -28,7 +28,7 @@ from twisted.logger import Logger
 
 from logbot.backends.spoolstat import REJECTED
 from logbot.storage.rows import OLD_ROW_FIELDS, ROW_FIELDS, Row, upgrade_row
-from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
+from logbot.storage.writer import EventWriter, WriteResult, write_or_salvage
 
 log = Logger(namespace="logbot.backends.sql")
 
@@ -313,12 +313,7 @@ def replay_segment(writer: EventWriter, path: Path) -> WriteResult:
         total = WriteResult()
         for start in range(0, len(rows), REPLAY_CHUNK):
             chunk = rows[start : start + REPLAY_CHUNK]
-            try:
-                result = writer.write(chunk)
-            except WriteFailed as exc:
-                if exc.transient:
-                    raise
-                result = writer.write(chunk, salvage=True)
+            result = write_or_salvage(writer, chunk)
             total.inserted += result.inserted
             total.duplicates += result.duplicates
             total.rekeyed += result.rekeyed

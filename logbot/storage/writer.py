@@ -539,3 +539,15 @@ class EventWriter:
             total.duplicates += one.duplicates
             total.rekeyed += one.rekeyed
         return total
+
+
+def write_or_salvage(writer: EventWriter, rows: Sequence[Row]) -> WriteResult:
+    """``writer.write(rows)``; a batch refused for good (not a passing outage) is written
+    again with ``salvage=True``, so one bad row does not cost the others. A transient
+    :class:`WriteFailed` is raised as is: the caller keeps the rows for later."""
+    try:
+        return writer.write(rows)
+    except WriteFailed as exc:
+        if exc.transient:
+            raise
+        return writer.write(rows, salvage=True)
