@@ -39,7 +39,7 @@ class _Stopped(BaseException):
 
 def run(
     jobs: int,
-    setup: Callable[..., None],
+    setup: Callable[..., object],
     setup_args: tuple[Any, ...],
     task: Callable[[Any], Any],
     tasks: Iterable[Any],
@@ -59,14 +59,19 @@ def run(
     previous = _on_sigterm()
     stopped = False
     try:
-        for _ in range(jobs):
-            ours, theirs = context.Pipe(duplex=False)
-            proc = context.Process(
-                target=_serve, args=(queue, theirs, setup, setup_args, task), daemon=True
-            )
-            proc.start()
-            theirs.close()
-            workers.append((proc, ours))
+        # a Ctrl-C while a worker starts waits until it ignores Ctrl-C (below, in _serve)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        try:
+            for _ in range(jobs):
+                ours, theirs = context.Pipe(duplex=False)
+                proc = context.Process(
+                    target=_serve, args=(queue, theirs, setup, setup_args, task), daemon=True
+                )
+                proc.start()
+                theirs.close()
+                workers.append((proc, ours))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         count = 0
         for item in tasks:
             queue.put(item)
@@ -150,7 +155,7 @@ def _on_sigterm() -> Any:
 def _serve(
     queue: Any,
     results: Connection,
-    setup: Callable[..., None],
+    setup: Callable[..., object],
     setup_args: tuple[Any, ...],
     task: Callable[[Any], Any],
 ) -> None:
@@ -159,6 +164,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a forked worker inherited the parent's handler
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
