@@ -208,3 +208,13 @@ def test_stopping_the_run_stops_the_workers(how: str, status: int) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_no_tasks_start_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", started.append)
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", started.append)
+    assert list(jobs.run(2, int, (), abs, [])) == []
+    assert started == []
+    monkeypatch.undo()
+    assert sorted(jobs.run(2, int, (), abs, [-1, 2, -3])) == [1, 2, 3]

@@ -14,6 +14,7 @@ is gone (even killed with SIGKILL) exits by itself.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -25,6 +26,8 @@ from typing import Any
 
 __all__ = ["WorkerDied", "run"]
 
+#: the end of the tasks
+_NONE = object()
 #: how long a stopped worker gets before it is killed
 _STOP_GRACE = 5.0
 
@@ -54,6 +57,11 @@ def run(
         forkable = "fork" in multiprocessing.get_all_start_methods()
         start_method = "fork" if forkable and threading.active_count() == 1 else "spawn"
     context: Any = multiprocessing.get_context(start_method)
+    todo = iter(tasks)
+    first = next(todo, _NONE)
+    if first is _NONE:
+        # nothing to do: no process started
+        return
     queue = context.Queue()
     workers: list[tuple[Any, Connection]] = []
     previous = _on_sigterm()
@@ -73,7 +81,7 @@ def run(
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         count = 0
-        for item in tasks:
+        for item in itertools.chain([first], todo):
             queue.put(item)
             count += 1
         for _ in workers:
