@@ -2,11 +2,12 @@
 
 Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 ``DIR/{network}/{channel}/index.html`` (the calendar), ``DIR/{network}/{channel}/
-{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). Each channel is read once, in one
-streamed query, and split into days here. ``DIR/.logbot-html.json`` remembers each day's
-event count, newest id and neighbours: a rerun rewrites a day only when one of them
-changed (new lines, or a new day next to it), and a channel's calendar only when one of its
-days did.
+{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). ``DIR/.logbot-html.json``
+remembers each day's event count, newest id and neighbours: a rerun rewrites a day only
+when one of them changed (new lines, or a new day next to it), and a channel's calendar
+only when one of its days did. Those facts come from per-day counts (no event read);
+the days to write are read in runs, one streamed query each, split into days here, in
+this process or in ``--jobs`` worker processes.
 """
 
 from __future__ import annotations
