@@ -20,6 +20,7 @@ with the same --workdir); writes nothing there. Reports:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import resource
@@ -76,10 +77,13 @@ def busiest(archive: Archive) -> tuple[Any, Any, int]:
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # ended meanwhile
+        pass
     return 0.0
 
 
@@ -240,17 +244,51 @@ def main() -> None:
     compare_html(db, text_dir, args.jobs, args.rounds)
 
 
-def _timed(argvs: list[list[str]]) -> tuple[float, float, float]:
+def _timed(argvs: list[list[str]], peak: list[float] | None = None) -> tuple[float, float, float]:
     """(wall, user CPU, system CPU) seconds of running ``argvs`` in turn (their processes'
     CPU: on a shared machine wall time mostly measures the others' load, and system time
-    mostly the kernel creating files, which costs 20 us to 1 ms a file here by the hour)."""
+    mostly the kernel creating files, which costs 20 us to 1 ms a file here by the hour).
+    ``peak``: the largest PSS (MB: resident memory, pages shared between processes
+    counted once) of each process and its descendants together, sampled every 0.05 s,
+    is appended to it."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     for argv in argvs:
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        top = 0.0
+        while proc.poll() is None:
+            if peak is not None:
+                top = max(top, sum(pss_mb(p) for p in _tree(proc.pid)))
+            time.sleep(0.05)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, argv)
+        if peak is not None:
+            peak.append(top)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # ended meanwhile
+        pass
+    return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            todo.extend(int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split())
+    return out
 
 
 def compare_html(db: str, text_dir: Path, jobs: int, rounds: int = 1) -> None:
@@ -262,13 +300,15 @@ def compare_html(db: str, text_dir: Path, jobs: int, rounds: int = 1) -> None:
     chan_dirs = sorted(p for p in text_dir.iterdir() if p.is_dir())
     for n in range(1, rounds + 1):
         with tempfile.TemporaryDirectory(prefix="logbot-html-bench-") as tmp:
-            ours = _timed([[*html, "--out", f"{tmp}/site"]])
+            peak: list[float] = []
+            ours = _timed([[*html, "--out", f"{tmp}/site"]], peak)
             rerun = _timed([[*html, "--out", f"{tmp}/site"]])
             theirs = _timed(
                 [[logs2html, "-o", f"{tmp}/irclog2html/{d.name}", str(d)] for d in chan_dirs]
             )
         print(
-            f"\nround {n}: logbot html --jobs {jobs}: {_shown(ours)} (rerun, nothing changed: "
+            f"\nround {n}: logbot html --jobs {jobs}: {_shown(ours)}, peak PSS of its "
+            f"processes together {peak[0]:.0f} MB (rerun, nothing changed: "
             f"{_shown(rerun)}); logs2html: {_shown(theirs)}; logs2html / logbot: "
             f"{theirs[0] / ours[0]:.1f}x wall, {theirs[1] / ours[1]:.1f}x user CPU, "
             f"{sum(theirs[1:]) / sum(ours[1:]):.1f}x user + system",

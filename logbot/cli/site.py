@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -113,7 +112,8 @@ def web(
     "--jobs",
     type=click.IntRange(0),
     default=0,
-    help="Processes writing pages [default: 0, one per CPU].",
+    help="Processes writing pages [default: 0, one per CPU this process may use; "
+    "1: no worker processes].",
 )
 @click.pass_obj
 def html(
@@ -132,7 +132,7 @@ def html(
 
     from logbot.storage.browse import DatabaseGone
     from logbot.storage.engine import StorageError
-    from logbot.web.export import write_site
+    from logbot.web.export import default_jobs, write_site
 
     settings = _publish_settings(run_options, config_file)
     try:
@@ -143,7 +143,7 @@ def html(
             title=title,
             noindex=not index,
             index_channels=index_channels,
-            jobs=jobs or os.cpu_count() or 1,
+            jobs=jobs or default_jobs(),
             settings=settings,
         )
     except (StorageError, DatabaseGone, OSError) as exc:

@@ -30,9 +30,17 @@ from sqlalchemy import exc as sa_exc
 from logbot.render import Record
 from logbot.storage.engine import StorageError, make_engine
 from logbot.storage.gaps import Gap, list_gaps
-from logbot.storage.names import channel_key, default_db_path, is_url, key_time, time_key
+from logbot.storage.names import (
+    KEY_SPREAD,
+    channel_key,
+    default_db_path,
+    is_url,
+    key_time,
+    time_key,
+)
 
 __all__ = [
+    "UTC_DAY_KEYS",
     "Browser",
     "ChannelInfo",
     "DatabaseGone",
@@ -46,6 +54,9 @@ _RECORDS = (
     "SELECT id, ?, ?, kind, nick, coalesce(text, ''), coalesce(target, ''), "
     "coalesce(userhost, ''), '' FROM events WHERE channel_id = ?"
 )
+#: event ids per UTC day: ``id // UTC_DAY_KEYS`` is the day's number since 1970-01-01
+#: (ids are never negative: see :data:`logbot.storage.names.EARLIEST`)
+UTC_DAY_KEYS = 86_400 * 1_000_000 * KEY_SPREAD
 #: channel calendars (per zone) whose closed days' counts are kept in memory
 COUNT_CACHE_ENTRIES = 256
 
@@ -166,11 +177,6 @@ class Browser:
                 out.append(ChannelInfo(cid, network, name, last))
         out.sort(key=lambda c: (c.network.lower(), channel_key(c.name)))
         return out
-
-    def channel_sizes(self) -> dict[int, int]:
-        """Events per channel id (a scan of the channel index: for planning, not pages)."""
-        rows = self._rows("SELECT channel_id, count(*) FROM events GROUP BY channel_id")
-        return {int(c): int(n) for c, n in rows}
 
     def find_channel(self, network: str, name: str) -> ChannelInfo | None:
         """The channel ``name`` (IRC-casefolded) on ``network``, or None."""
@@ -360,11 +366,32 @@ class Browser:
             params.extend(kinds)
         return list(self._records(sql + " ORDER BY id", params))
 
-    def channel_events(self, chan: ChannelInfo) -> Iterator[Record]:
-        """Every event of a channel, oldest first, read in one streamed query."""
-        return self._records(
-            _RECORDS + " ORDER BY id", [chan.network, chan.name, chan.id], stream=True
+    def utc_days(self, channel_id: int) -> list[tuple[int, int, int, int]]:
+        """(UTC day number since 1970-01-01, events, oldest id, newest id) of every day
+        of a channel that has events, oldest first: one pass over the channel's index,
+        no event read (what ``logbot html`` plans with)."""
+        rows = self._rows(
+            "SELECT id / :k, count(*), min(id), max(id) FROM events "
+            "WHERE channel_id = :c GROUP BY id / :k ORDER BY 1",
+            k=UTC_DAY_KEYS,
+            c=channel_id,
         )
+        return [(int(n), int(count), int(low), int(high)) for n, count, low, high in rows]
+
+    def channel_events(
+        self, chan: ChannelInfo, low: int | None = None, high: int | None = None
+    ) -> Iterator[Record]:
+        """The events of a channel (ids ``low`` to ``high`` included, if given), oldest
+        first, read in one streamed query."""
+        sql = _RECORDS
+        params: list[Any] = [chan.network, chan.name, chan.id]
+        if low is not None:
+            sql += " AND id >= ?"
+            params.append(low)
+        if high is not None:
+            sql += " AND id <= ?"
+            params.append(high)
+        return self._records(sql + " ORDER BY id", params, stream=True)
 
     def _records(self, sql: str, params: list[Any], *, stream: bool = False) -> Iterator[Record]:
         """Records of a query on :data:`_RECORDS`, through the driver's cursor itself:

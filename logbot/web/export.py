@@ -2,41 +2,42 @@
 
 Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 ``DIR/{network}/{channel}/index.html`` (the calendar), ``DIR/{network}/{channel}/
-{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). Each channel is read once, in one
-streamed query, and split into days here. ``DIR/.logbot-html.json`` remembers each day's
-event count, newest id and neighbours: a rerun rewrites a day only when one of them
-changed (new lines, or a new day next to it), and a channel's calendar only when one of its
-days did.
+{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). ``DIR/.logbot-html.json``
+remembers each day's event count, newest id and neighbours: a rerun rewrites a day only
+when one of them changed (new lines, or a new day next to it), and a channel's calendar
+only when one of its days did. Those facts come from per-day counts (no event read);
+the days to write are read in runs, one streamed query each, split into days here, in
+this process or in ``--jobs`` worker processes.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from markupsafe import Markup
 
 from logbot import __version__
 from logbot.render import Record
 from logbot.settings import Settings
-from logbot.storage.browse import ChannelInfo
+from logbot.storage.browse import UTC_DAY_KEYS, ChannelInfo
 from logbot.storage.gaps import Gap
-from logbot.storage.names import KEY_SPREAD
 from logbot.web.common import Links, disk_name
 from logbot.web.lines import lines_html
 from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
-#: event ids per UTC day
-_DAY_KEYS = 86_400 * 1_000_000 * KEY_SPREAD
+#: the events a task of ``--jobs`` writes at most (unless one day has more): small enough
+#: that the processes finish together, big enough that a task's query and skeletons
+#: cost little beside its pages
+CHUNK_EVENTS = 20_000
 
 MANIFEST = ".logbot-html.json"
 
@@ -67,6 +68,37 @@ def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
     os.replace(tmp, path)
 
 
+class _Day(NamedTuple):
+    """A day page to write: its day, previous and next days, the gaps it shows."""
+
+    day: date
+    neighbours: tuple[date | None, date | None]
+    gaps: tuple[Gap, ...]
+
+
+class _Pages(NamedTuple):
+    """A task: day pages of one channel, whose events are ids ``low`` to ``high``."""
+
+    chan: ChannelInfo
+    low: int
+    high: int
+    days: tuple[_Day, ...]
+
+
+class _Calendar(NamedTuple):
+    """A task: a channel's calendar, with its events per day."""
+
+    chan: ChannelInfo
+    counts: dict[date, int]
+
+
+def default_jobs() -> int:
+    """Processes for ``--jobs 0``: the CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def write_site(
     db: str | None,
     out: Path,
@@ -80,9 +112,12 @@ def write_site(
 ) -> Written:
     """Write (or bring up to date) the static site for ``db`` in ``out``.
 
-    ``jobs`` > 1 writes channels in that many processes (each with its own connection),
-    the big channels spread over them first. ``settings``: whose ``publish`` keys say
-    which channels are written (not ``private``) and listed (``public``); None: all public.
+    Which pages need writing is known from each channel's per-day counts and newest ids
+    alone (see :meth:`Browser.utc_days`); the pages are then written in tasks of runs of
+    days. ``jobs`` > 1 runs the tasks in that many processes (:mod:`logbot.web.jobs`),
+    each with its own read-only connection, holding one day's events at a time.
+    ``settings``: whose ``publish`` keys say which channels are written (not
+    ``private``) and listed (``public``); None: all public.
     """
     archive = Archive(
         db,
@@ -92,6 +127,8 @@ def write_site(
         index_channels=index_channels,
         settings=settings,
     )
+    new: dict[str, list[object]] = {}
+    done = Written()
     try:
         # a network that starts or stops asking not to be indexed, or a channel whose
         # publish changes, rewrites every page
@@ -117,11 +154,24 @@ def write_site(
             if item.name.endswith(".css"):
                 _write(out / "static" / item.name, item.read_bytes())
         _write(out / "index.html", archive.index_html(Links(static=True)))
-        if jobs <= 1 or len(chans) <= 1:
-            new, done = _write_channels(archive, out, chans, old)
+        tasks = _plan(archive, out, chans, old, new, done)
+        if jobs <= 1:
+            _setup_here(archive, out)
+            for task in tasks:
+                _run_task(task)
         else:
-            new, done = _in_parallel(archive, out, chans, old, jobs)
+            from logbot.web import jobs as processes
+
+            for _ in processes.run(
+                jobs,
+                _setup,
+                (db, title, (noindex, tuple(archive.indexed)), settings, out),
+                _run_task,
+                tasks,
+            ):
+                pass
     finally:
+        _here.clear()
         archive.close()
     _write(
         manifest_path,
@@ -151,63 +201,152 @@ def _unpublish(folder: Path) -> None:
             break
 
 
-def _in_parallel(
+def _plan(
     archive: Archive,
     out: Path,
     chans: list[ChannelInfo],
     old: dict[str, list[object]],
-    jobs: int,
-) -> tuple[dict[str, list[object]], Written]:
-    sizes = archive.browser.channel_sizes()
-    parts: list[list[ChannelInfo]] = [[] for _ in range(min(jobs, len(chans)))]
-    loads = [0] * len(parts)
-    for chan in sorted(chans, key=lambda c: -sizes.get(c.id, 0)):
-        i = loads.index(min(loads))
-        parts[i].append(chan)
-        loads[i] += sizes.get(chan.id, 0)
-    new: dict[str, list[object]] = {}
-    done = Written()
-    # fork: the children inherit the loaded modules; each opens its own connection
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                _worker,
-                archive.db,
-                archive.title,
-                (archive.noindex, tuple(archive.indexed)),
-                archive.settings,
-                out,
-                part,
-                old,
-            )
-            for part in parts
+    new: dict[str, list[object]],
+    done: Written,
+) -> Iterator[_Pages | _Calendar]:
+    """The tasks that bring ``out`` up to date, channel after channel (the manifest's
+    facts into ``new``, the counts into ``done``): a day is written when its facts (event
+    count, newest id, neighbours, gaps shown) differ from the manifest's, a channel's
+    calendar when one of its days was written or removed."""
+    # the days an earlier run wrote, per channel: a day no longer in the database (its
+    # lines forgotten or pruned) loses its page
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for key in old:
+        network, name, day_text = key.split("\x00")
+        earlier.setdefault((network, name), []).append(day_text)
+    for chan in chans:
+        done.channels += 1
+        folder = out / disk_name(chan.network) / disk_name(chan.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        gaps = archive.browser.gaps(chan)
+        days = [
+            ((_EPOCH_DAY + timedelta(days=number)).date(), n, low, high)
+            for number, n, low, high in archive.browser.utc_days(chan.id)
         ]
-        for future in futures:
-            part_new, part_done = future.result()
-            new.update(part_new)
-            done.days_written += part_done.days_written
-            done.days_kept += part_done.days_kept
-            done.channels += part_done.channels
-    return new, done
+        counts = {day: n for day, n, _, _ in days}
+        changed = False
+        run: list[_Day] = []
+        run_low = run_events = 0
+        for i, (day, n, low, high) in enumerate(days):
+            prev = days[i - 1][0] if i else None
+            nxt = days[i + 1][0] if i + 1 < len(days) else None
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            end = start + timedelta(days=1)
+            shown = tuple(g for g in gaps if g.start < end and (g.end is None or g.end > start))
+            key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
+            facts: list[object] = [
+                n,
+                high,
+                prev.isoformat() if prev else None,
+                nxt.isoformat() if nxt else None,
+            ]
+            if shown:
+                # a gap can close or shrink (backfill) while the day's events stay as
+                # they were
+                facts.append(
+                    [[g.start.isoformat(), g.end and g.end.isoformat(), g.reason] for g in shown]
+                )
+            new[key] = facts
+            if old.get(key) == facts and (folder / f"{day.isoformat()}.html").exists():
+                done.days_kept += 1
+                if run:
+                    yield _Pages(chan, run_low, days[i - 1][3], tuple(run))
+                    run = []
+                continue
+            done.days_written += 1
+            changed = True
+            if not run:
+                run_low, run_events = low, 0
+            run.append(_Day(day, (prev, nxt), shown))
+            run_events += n
+            if run_events >= CHUNK_EVENTS:
+                yield _Pages(chan, run_low, high, tuple(run))
+                run = []
+        if run:
+            yield _Pages(chan, run_low, days[-1][3], tuple(run))
+        for day_text in earlier.get((chan.network, chan.name), ()):
+            if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
+                (folder / f"{day_text}.html").unlink(missing_ok=True)
+                changed = True
+        if changed or not (folder / "index.html").exists():
+            yield _Calendar(chan, counts)
 
 
-def _worker(
+@dataclass
+class _Writer:
+    """What a process writing tasks holds: its archive, the output, channel skeletons."""
+
+    archive: Archive
+    out: Path
+    skeletons: dict[ChannelInfo, _Skeletons]
+
+
+#: this process's writer while tasks run
+_here: list[_Writer] = []
+
+
+def _setup_here(archive: Archive, out: Path) -> None:
+    _here[:] = [_Writer(archive, out, {})]
+
+
+def _setup(
     db: str | None,
     title: str,
     indexing: tuple[bool, tuple[str, ...]],
     settings: Settings | None,
     out: Path,
-    chans: list[ChannelInfo],
-    old: dict[str, list[object]],
-) -> tuple[dict[str, list[object]], Written]:
-    archive = Archive(
-        db, title=title, noindex=indexing[0], index_channels=indexing[1], settings=settings
-    )
-    try:
-        return _write_channels(archive, out, chans, old)
-    finally:
-        archive.close()
+) -> None:
+    """A worker process's start: its own archive (and read-only connection)."""
+    noindex, indexed = indexing
+    archive = Archive(db, title=title, noindex=noindex, index_channels=indexed, settings=settings)
+    _setup_here(archive, out)
+
+
+def _run_task(task: _Pages | _Calendar) -> int:
+    """Write a task's pages (with what :func:`_setup_here` set); the pages written."""
+    (writer,) = _here
+    archive = writer.archive
+    chan = task.chan
+    folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
+    if isinstance(task, _Calendar):
+        _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", task.counts))
+        return 1
+    pages = writer.skeletons.get(chan)
+    if pages is None:
+        pages = writer.skeletons[chan] = _Skeletons(archive, chan)
+    wanted = {d.day: d for d in task.days}
+    written = 0
+    # one streamed read of the task's ids, split into UTC days: one day held at a time
+    held: list[Record] = []
+    held_day: date | None = None
+    day_end = 0  # the first id after the held day
+    for rec in archive.browser.channel_events(chan, task.low, task.high):
+        if rec.id < day_end:
+            held.append(rec)
+            continue
+        if held_day is not None:
+            written += _day_page(pages, folder, wanted.get(held_day), held)
+        number = rec.id // UTC_DAY_KEYS
+        day_end = (number + 1) * UTC_DAY_KEYS
+        held_day = (_EPOCH_DAY + timedelta(days=number)).date()
+        held = [rec]
+    if held_day is not None:
+        written += _day_page(pages, folder, wanted.get(held_day), held)
+    return written
+
+
+def _day_page(pages: _Skeletons, folder: Path, day: _Day | None, recs: list[Record]) -> int:
+    """Write one day's page (if the task asked for that day); 1 if written."""
+    if day is None or not recs:
+        return 0
+    page = pages.page(day.day, recs, day.neighbours, day.gaps)
+    _write(folder / f"{day.day.isoformat()}.html", page, mkdir=False)
+    return 1
 
 
 _LINKS = Links(static=True, depth=2)
@@ -286,93 +425,4 @@ _SLOTS = re.compile(
 )
 
 
-def _day(
-    pages: _Skeletons,
-    chan: ChannelInfo,
-    folder: Path,
-    old: dict[str, list[object]],
-    new: dict[str, list[object]],
-    done: Written,
-    day: date,
-    recs: list[Record],
-    neighbours: tuple[date | None, date | None],
-    gaps: Sequence[Gap] = (),
-) -> bool:
-    """Write one day's page unless the manifest says it is as it was; True if written.
-
-    ``gaps``: the channel's gaps, oldest first; the page shows those overlapping the day.
-    """
-    key = f"{chan.network}\x00{chan.name}\x00{day.isoformat()}"
-    prev, nxt = neighbours
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    shown = [g for g in gaps if g.start < end and (g.end is None or g.end > start)]
-    facts: list[object] = [
-        len(recs),
-        recs[-1].id,
-        prev.isoformat() if prev else None,
-        nxt.isoformat() if nxt else None,
-    ]
-    if shown:
-        # a gap can close or shrink (backfill) while the day's events stay as they were
-        facts.append([[g.start.isoformat(), g.end and g.end.isoformat(), g.reason] for g in shown])
-    new[key] = facts
-    page = folder / f"{day.isoformat()}.html"
-    if old.get(key) == facts and page.exists():
-        done.days_kept += 1
-        return False
-    done.days_written += 1
-    _write(page, pages.page(day, recs, neighbours, shown), mkdir=False)
-    return True
-
-
-def _write_channels(
-    archive: Archive, out: Path, chans: list[ChannelInfo], old: dict[str, list[object]]
-) -> tuple[dict[str, list[object]], Written]:
-    done = Written()
-    new: dict[str, list[object]] = {}
-    # the days an earlier run wrote, per channel: a day no longer in the database (its
-    # lines forgotten or pruned) loses its page
-    earlier: dict[tuple[str, str], list[str]] = {}
-    for key in old:
-        network, name, day_text = key.split("\x00")
-        earlier.setdefault((network, name), []).append(day_text)
-    for chan in chans:
-        done.channels += 1
-        folder = out / disk_name(chan.network) / disk_name(chan.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        counts: dict[date, int] = {}
-        changed = False
-        pages = _Skeletons(archive, chan)
-        gaps = archive.browser.gaps(chan)
-        # one streamed read of the channel, split into UTC days; a day is written once the
-        # next one is known (its "next day" link)
-        held: tuple[date, list[Record]] | None = None
-        prev: date | None = None
-
-        day_end = 0  # the first id after the held day
-        for rec in archive.browser.channel_events(chan):
-            if rec.id < day_end:
-                held[1].append(rec)  # type: ignore[index]
-                continue
-            number = rec.id // _DAY_KEYS
-            day_end = (number + 1) * _DAY_KEYS
-            day = (_EPOCH_DAY + timedelta(days=number)).date()
-            if held is not None:
-                changed |= _day(pages, chan, folder, old, new, done, *held, (prev, day), gaps)
-                counts[held[0]] = len(held[1])
-                prev = held[0]
-            held = (day, [rec])
-        if held is not None:
-            changed |= _day(pages, chan, folder, old, new, done, *held, (prev, None), gaps)
-            counts[held[0]] = len(held[1])
-        for day_text in earlier.get((chan.network, chan.name), ()):
-            if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
-                (folder / f"{day_text}.html").unlink(missing_ok=True)
-                changed = True
-        if changed or not (folder / "index.html").exists():
-            _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", counts))
-    return new, done
-
-
-__all__ = ["MANIFEST", "Written", "write_site"]
+__all__ = ["MANIFEST", "Written", "default_jobs", "write_site"]
