@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import UTC
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,8 @@ def busiest(archive: Archive) -> tuple[Any, Any, int]:
             )
         ).scalar()
     chan = next(c for c in archive.channels(fresh=True) if c.id == cid)
-    stamps = archive.browser.day_stamps(chan.id, UTC)
-    day = max(stamps, key=lambda d: stamps[d].events)
-    return chan, day, stamps[day].events
+    number, events, _, _ = max(archive.browser.utc_days(chan.id), key=lambda d: d[1])
+    return chan, date(1970, 1, 1) + timedelta(days=number), events
 
 
 def rss_mb(pid: int) -> float:

@@ -285,33 +285,6 @@ class Browser:
                 self._closed.popitem(last=False)
         return out
 
-    def day_stamps(self, channel_id: int, tz: tzinfo) -> dict[date, DayStamp]:
-        """Every day (in ``tz``) of a channel that has events, with its count and newest id
-        (what ``logbot html`` compares to know which days changed)."""
-        out: dict[date, DayStamp] = {}
-        with self._conn() as conn:
-            first = conn.execute(
-                sa.text("SELECT min(id) FROM events WHERE channel_id = :c"), {"c": channel_id}
-            ).scalar()
-            day = local_day(first, tz) if first is not None else None
-            while day is not None:
-                low, high = day_bounds(day, tz)
-                n, last = conn.execute(
-                    sa.text(
-                        "SELECT count(*), max(id) FROM events "
-                        "WHERE channel_id = :c AND id >= :lo AND id < :hi"
-                    ),
-                    {"c": channel_id, "lo": low, "hi": high},
-                ).one()
-                if n:
-                    out[day] = DayStamp(int(n), last)
-                nxt = conn.execute(
-                    sa.text("SELECT min(id) FROM events WHERE channel_id = :c AND id >= :hi"),
-                    {"c": channel_id, "hi": high},
-                ).scalar()
-                day = local_day(nxt, tz) if nxt is not None else None
-        return out
-
     def deletions(self, conn: sa.Connection | None = None) -> int:
         """How many deleting transactions the database has seen (``changes.deletions``;
         0 in a database made before it). Cached counts taken at another value are
