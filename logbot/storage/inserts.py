@@ -132,6 +132,11 @@ class SQLiteInserter(Inserter):
             self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
 
 
+def _with_tsvector(r: DbRow) -> tuple[Any, ...]:
+    """A row as PostgreSQL stores it: the events columns, then the text's tsvector."""
+    return (*r, tsvector_text(r[4]) if r[4] else None)
+
+
 class PostgresCopyInserter(Inserter):
     """psycopg 3: one COPY into events, commit."""
 
@@ -141,7 +146,7 @@ class PostgresCopyInserter(Inserter):
             with cur.copy(_PG_COPY_SQL) as copy:
                 write_row = copy.write_row
                 for r in sorted(db_rows, key=_key_of):
-                    write_row((*r, tsvector_text(r[4]) if r[4] else None))
+                    write_row(_with_tsvector(r))
         finally:
             cur.close()
         conn.commit()
@@ -151,7 +156,7 @@ class PostgresValuesInserter(Inserter):
     """Any other PostgreSQL driver: multi-row VALUES with the tsvector column."""
 
     def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
-        flat = [v for r in db_rows for v in (*r, tsvector_text(r[4]) if r[4] else None)]
+        flat = [v for r in db_rows for v in _with_tsvector(r)]
         self._insert_many(cur, self._events_sql, _PG_EVENTS_HEAD, len(EVENT_COLUMNS) + 1, flat)
 
 
