@@ -312,16 +312,20 @@ def test_wheel_ships_the_migrations_and_they_run(tmp_path: Path) -> None:
         "migrate.upgrade(make_engine(sys.argv[1])); print(migrate.current_revision("
         "make_engine(sys.argv[1])))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, str(db)],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    where, revision = result.stdout.split()
+
+    def in_the_wheel(code: str) -> str:
+        """What ``code`` prints when run from the unpacked wheel alone, given ``db``."""
+        return subprocess.run(
+            [sys.executable, "-c", code, str(db)],
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    where, revision = in_the_wheel(probe).split()
     assert where == str(tmp_path / "site" / "logbot" / "_migrations")
     assert revision == migrate.head_revision()
     # the web archive's templates and static files travel inside the package
@@ -333,16 +337,7 @@ def test_wheel_ships_the_migrations_and_they_run(tmp_path: Path) -> None:
         "print(s.__file__); print(sorted(w._static_files())); "
         "print(s.Archive(sys.argv[1]).handle([], {}, {}).status)"
     )
-    shown = subprocess.run(
-        [sys.executable, "-c", page, str(db)],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert shown.stdout.splitlines() == [
+    assert in_the_wheel(page).splitlines() == [
         str(tmp_path / "site" / "logbot" / "web" / "site.py"),
         "['live.js', 'logbot.css']",
         "200",
