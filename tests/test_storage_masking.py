@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 
 from logbot.backends import sql
 from logbot.backends.base import BackendOptions
@@ -49,18 +47,6 @@ def test_display_target_of_an_engine_hides_the_password(url: str) -> None:
         assert SECRET not in display_target(engine)
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines: list[str] = []
-
-    def observer(event: LogEvent) -> None:
-        lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observer)
-    yield lines
-    globalLogPublisher.removeObserver(observer)
 
 
 @pytest.mark.parametrize("url", URLS)
