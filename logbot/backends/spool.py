@@ -26,6 +26,7 @@ from pathlib import Path
 import platformdirs
 from twisted.logger import Logger
 
+from logbot import durable
 from logbot.backends.spoolstat import REJECTED
 from logbot.storage.rows import OLD_ROW_FIELDS, ROW_FIELDS, Row, upgrade_row
 from logbot.storage.writer import EventWriter, WriteResult, write_or_salvage
@@ -97,7 +98,8 @@ class Spool:
         self._maybe_sealed = True
 
     def _ensure_dir(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for parent in durable.makedirs(self.directory, 0o700):
+            durable.sync_directory(parent)
         note = self.directory / "target.txt"
         if self.target_name and not note.exists():
             with open(note, "w", encoding="utf-8", opener=private_opener) as f:
@@ -151,6 +153,8 @@ class Spool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 os.rename(fresh, path)
+                # the rows' fsync below keeps their bytes; this keeps the segment's name
+                durable.sync_directory(self.directory)
             except OSError:
                 os.close(fd)
                 with contextlib.suppress(OSError):
@@ -198,10 +202,16 @@ class Spool:
 
     def reject(self, rows: Sequence[Row]) -> None:
         """Append refused rows to :attr:`rejected_path`; OSError when the disk refuses."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._ensure_dir()
+        existed = self.rejected_path.exists()
         with open(self.rejected_path, "a", encoding="utf-8", opener=private_opener) as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            # kept for an operator to look at: they are logged lines all the same
+            f.flush()
+            os.fsync(f.fileno())
+        if not existed:
+            durable.sync_directory(self.directory)
 
     @staticmethod
     def read(path: Path) -> list[Row]:

@@ -34,6 +34,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from logbot import durable
 from logbot.backends.base import BackendOptions
 from logbot.backends.textfile import TextFileBackend, local_day
 from logbot.casemap import channel_key
@@ -106,11 +107,7 @@ def compress_file(path: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    dirfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    durable.sync_directory(os.path.dirname(path) or ".")
     os.unlink(path)
 
 
@@ -162,7 +159,8 @@ class DailyTextBackend:
         self._closing = False
         self._closed = False
         try:
-            os.makedirs(self.directory, mode=_dir_mode(file_mode), exist_ok=True)
+            for parent in durable.makedirs(self.directory, _dir_mode(file_mode)):
+                durable.sync_directory(parent)
         except OSError as exc:
             raise OSError(
                 f"cannot create the log directory {self.directory}: {exc.strerror or exc}"
@@ -193,12 +191,12 @@ class DailyTextBackend:
     def _write_to(self, path: str, event: Event) -> None:
         backend = self._open.get(path)
         if backend is None:
-            os.makedirs(os.path.dirname(path), mode=_dir_mode(self._file_mode), exist_ok=True)
             backend = TextFileBackend(
                 path,
                 self._reactor,
                 pool=self._pool,
                 file_mode=self._file_mode,
+                dir_mode=_dir_mode(self._file_mode),
                 date_lines=False,
             )
             self._open[path] = backend

@@ -21,6 +21,7 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from logbot import durable
 from logbot.backends.base import DEFAULT_FILE_MODE, BackendOptions
 from logbot.events import RECORD_KINDS, Event, Kind
 from logbot.text import visible
@@ -172,6 +173,7 @@ class TextFileBackend:
         multi_channel: bool = False,
         pool: Any = None,
         file_mode: int = DEFAULT_FILE_MODE,
+        dir_mode: int = 0o777,
         date_lines: bool = True,
     ) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
@@ -189,6 +191,10 @@ class TextFileBackend:
         self._closed = False
         self._reactor = reactor
         self._file_mode = file_mode
+        self._dir_mode = dir_mode
+        #: directories naming a file or directory this backend created, synced with the
+        #: next fdatasync (until then a power loss could take the whole new file)
+        self._unsynced_dirs: list[str] = []
         #: where fdatasync runs (the service's shared pool); None: the reactor's own pool
         self._pool = pool
         #: written since the last fdatasync / a sync is running on a thread
@@ -208,10 +214,15 @@ class TextFileBackend:
 
     def _open(self) -> int:
         directory = os.path.dirname(self.path)
-        os.makedirs(directory, exist_ok=True)
-        return os.open(
+        new_entries = durable.makedirs(directory, self._dir_mode)
+        existed = os.path.exists(self.path)
+        fd = os.open(
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._file_mode
         )
+        if not existed:
+            new_entries.append(directory)
+        self._unsynced_dirs.extend(d for d in new_entries if d not in self._unsynced_dirs)
+        return fd
 
     def write(self, event: Event) -> None:
         if self._closed or event.backfilled or event.kind in RECORD_KINDS:
@@ -240,7 +251,7 @@ class TextFileBackend:
     def _sync_soon(self) -> None:
         """fdatasync what was written, on a thread: the contract allows a power loss to cost
         at most the last second, and a sync can take long enough to stall the reactor."""
-        if self._syncing or not self._dirty:
+        if self._syncing or not (self._dirty or self._unsynced_dirs):
             return
         self._dirty = False
         try:
@@ -248,6 +259,7 @@ class TextFileBackend:
             fd = os.dup(self._fd)
         except OSError:
             return
+        directories, self._unsynced_dirs = self._unsynced_dirs, []
 
         def sync() -> None:
             try:
@@ -256,6 +268,7 @@ class TextFileBackend:
                 pass  # a pipe or a file system without sync: written all the same
             finally:
                 os.close(fd)
+            _sync_directories(directories)
 
         call_in_thread = (
             self._pool.callInThread
@@ -355,6 +368,8 @@ class TextFileBackend:
         with contextlib.suppress(OSError):
             os.fsync(self._fd)
         os.close(self._fd)
+        directories, self._unsynced_dirs = self._unsynced_dirs, []
+        _sync_directories(directories)
         if not complete:
             log.error(
                 "{path}: {count} bytes ({lines} lines) could not be written before closing",
@@ -364,6 +379,19 @@ class TextFileBackend:
             )
             self._held = b""
         return defer.succeed(None)
+
+
+def _sync_directories(directories: list[str]) -> None:
+    for directory in directories:
+        try:
+            durable.sync_directory(directory)
+        except OSError as exc:
+            # the lines are written; only their file's name may not survive a power loss
+            log.warn(
+                "cannot sync the directory {path}: {error}",
+                path=directory,
+                error=exc.strerror or str(exc),
+            )
 
 
 def create(target: str, options: BackendOptions) -> TextFileBackend:

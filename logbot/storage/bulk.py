@@ -42,6 +42,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from logbot import durable
 from logbot.storage import fts, schema
 
 __all__ = ["NewFile", "begin", "finish", "missing", "repair"]
@@ -197,11 +198,7 @@ class NewFile:
                 raise FileExistsError(self.final) from None
             os.rename(self.temp, self.final)
         _unlink_all(self.temp)
-        dirfd = os.open(os.path.dirname(os.path.abspath(self.final)), os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        durable.sync_directory(os.path.dirname(os.path.abspath(self.final)))
 
     def discard(self) -> None:
         """Drop the temporary file (the load failed or was interrupted)."""
