@@ -76,6 +76,17 @@ def _metrics(settings: Settings) -> Iterable[str]:
         yield f"metrics: http://{m}/metrics and http://{m}/healthz"
 
 
+def _log_files(settings: Settings) -> Iterable[str]:
+    from logbot.backends.base import DEFAULT_FILE_MODE
+
+    mode = settings.file_mode if settings.file_mode is not None else DEFAULT_FILE_MODE
+    text = f"log files: created {mode:04o}"
+    if settings.compress_after_days is not None:
+        days = settings.compress_after_days
+        text += f", a log_dir day's file gzipped {days} day{'s' if days != 1 else ''} after it"
+    yield text
+
+
 # --- a network ----------------------------------------------------------------------------
 
 
@@ -168,6 +179,11 @@ def _events_to(network: NetworkConfig) -> Iterable[str]:
     yield f"events to: {', '.join(parts) or 'SQLite at the default per-user path'}"
 
 
+def _plaintext_secrets(network: NetworkConfig) -> Iterable[str]:
+    if network.allow_plaintext_secrets:
+        yield "secrets: may be sent without TLS (allow_plaintext_secrets)"
+
+
 # --- the web pages ------------------------------------------------------------------------
 
 
@@ -195,6 +211,7 @@ LINES: dict[str, tuple[Line, ...]] = {
         Line("config file", _config_file),
         Line("networks", _networks),
         Line("metrics", _metrics),
+        Line("log files", _log_files),
         LABELLED,
     ),
     "network": (
@@ -205,6 +222,7 @@ LINES: dict[str, tuple[Line, ...]] = {
         Line("channels", _channels),
         Line("server password", _password),
         Line("sasl", _sasl),
+        Line("plaintext secrets", _plaintext_secrets),
         Line("keepalive", _keepalive),
         LABELLED,
         Line("events to", _events_to),
@@ -220,8 +238,7 @@ LINES: dict[str, tuple[Line, ...]] = {
 
 #: keys config check leaves out: the [[network]] and [web] tables themselves (their keys
 #: are shown), and the ones it has never shown (give one a label to show it)
-NOT_SHOWN = frozenset({"network", "web", "allow_plaintext_secrets", "file_mode",
-                       "compress_after_days"})  # fmt: skip
+NOT_SHOWN = frozenset({"network", "web"})
 
 
 def _part(scope: str, obj: Any) -> list[str]:

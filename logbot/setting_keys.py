@@ -509,7 +509,7 @@ KEYS: tuple[Key, ...] = (
     Key("allow_plaintext_secrets", _bool,
         "Send the server password, SASL PLAIN or NickServ IDENTIFY over a connection without "
         "TLS.",
-        default=False),
+        default=False, line="plaintext secrets"),
     Key("ping_interval", _seconds, "Seconds between keepalive PINGs.",
         default=DEFAULT_PING_INTERVAL, flag="ping_interval", flag_type=float, minimum=1.0,
         metavar="SECONDS", line="keepalive"),
@@ -524,9 +524,9 @@ KEYS: tuple[Key, ...] = (
         line="networks"),
     Key("file_mode", _file_mode,
         'Permissions of new log files, as octal ("0640" lets the group read) [default: 0600].',
-        scope="top", plain=False),
+        scope="top", plain=False, line="log files"),
     Key("compress_after_days", _days, "gzip a day's file of log_dir this many days after that "
-        "day.", scope="top", plain=False),
+        "day.", scope="top", plain=False, line="log files"),
     Key("metrics", _metrics, "Serve /metrics (Prometheus) and /healthz on HOST:PORT "
         "(the file's [metrics] table: listen = ...).", scope="top", flag="metrics",
         metavar="HOST:PORT", plain=False, line="metrics"),

@@ -720,6 +720,7 @@ def test_describe_explains_a_run(config: Path, tmp_path: Path) -> None:
         f"""\
         config file: {config}
         2 networks, log level info
+        log files: created 0600
 
         network libera
           server: irc.libera.chat port 6697, TLS, certificate verified against the system CA store
@@ -762,8 +763,9 @@ def test_describe_explains_a_run(config: Path, tmp_path: Path) -> None:
 def test_describe_a_plain_single_network() -> None:
     """A flags-only run: no config line, plain text, the default database."""
     settings = build_settings({"server": "h", "channel": ("#x",), "file": "x.log"}, None, {})
-    assert describe(settings).splitlines()[:3] == [
+    assert describe(settings).splitlines()[:4] == [
         "1 network, log level info",
+        "log files: created 0600",
         "",
         "network (name from the server)",
     ]
@@ -808,6 +810,31 @@ def test_a_labelled_key_is_described_by_config_check() -> None:
         {"server": "h", "channel": ("#x",), "fallback_encoding": "cp1252"}, None, {}
     )
     assert "  bytes that are not UTF-8 decoded as: cp1252" in describe(settings).splitlines()
+
+
+def test_config_check_shows_file_modes_compression_and_plaintext_secrets(config: Path) -> None:
+    """The settings that decide who may read the logs and what crosses the wire unencrypted
+    are spelled out, not left for the operator to guess."""
+    write(
+        config,
+        """
+        file_mode = "0640"
+        compress_after_days = 7
+        log_dir = "/logs"
+        [[network]]
+        server = "h"
+        tls = false
+        channels = ["#x"]
+        allow_plaintext_secrets = true
+        """,
+    )
+    lines = describe(build_settings({}, str(config), {})).splitlines()
+    assert "log files: created 0640, a log_dir day's file gzipped 7 days after it" in lines
+    assert "  secrets: may be sent without TLS (allow_plaintext_secrets)" in lines
+    write(config, 'server = "h"\nchannels = ["#x"]\n')
+    lines = describe(build_settings({}, str(config), {})).splitlines()
+    assert "log files: created 0600" in lines
+    assert not [line for line in lines if "secrets:" in line]
 
 
 def test_config_check_shows_every_key_of_the_table_or_says_it_does_not() -> None:
