@@ -286,14 +286,11 @@ def _global_reactor(*, tls: bool) -> Any:
     reactor is imported, so Twisted takes its no-TLS path; in a process that already has
     the TCP transport (a test run) this changes nothing.
     """
-    hide = not tls and "twisted.internet.tcp" not in sys.modules and "OpenSSL" not in sys.modules
-    if hide:
-        sys.modules["OpenSSL"] = None  # type: ignore[assignment]
-    try:
+    from logbot.lean import hidden
+
+    hide = not tls and "twisted.internet.tcp" not in sys.modules
+    with hidden("OpenSSL") if hide else contextlib.nullcontext():
         from twisted.internet import reactor
-    finally:
-        if hide and sys.modules.get("OpenSSL", 0) is None:
-            del sys.modules["OpenSSL"]
     return reactor
 
 

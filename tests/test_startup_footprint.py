@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
+
+from logbot import lean
 
 _TLS_MODULES = ("OpenSSL", "cryptography", "service_identity")
 
@@ -55,3 +60,62 @@ def test_the_text_backend_does_not_load_sqlalchemy() -> None:
     loaded = _loaded_after("import sys\nimport logbot.service, logbot.backends.textfile\n")
     assert "logbot.backends.textfile" in loaded
     assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"]
+
+
+def _modules_of_a_running_bot(*args: str) -> list[str]:
+    """What a bot process (``logbot ARGS``, its server refusing) has imported by its
+    shutdown."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(' '.join(sorted(\n"
+        "    k for k, v in sys.modules.items() if v is not None)), flush=True))\n"
+        "from logbot.cli import main\n"
+        f"main({list(args)!r}, prog_name='logbot')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # up: its reactor runs, and it tried to connect
+            seen.append(line)
+            if "cannot connect to" in line:
+                break
+        else:
+            raise AssertionError("the bot never started:\n" + "".join(seen))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return out.split()
+
+
+def test_a_sqlite_bot_runs_without_the_stdlib_openssl_or_the_postgresql_dialect(
+    tmp_path: Path,
+) -> None:
+    """A SQLite bot with no TLS network never loads the standard library's ssl or OpenSSL
+    hashes, SQLAlchemy's PostgreSQL dialect, or Alembic (a new database needs no
+    migration): ~7 MB of its memory (issue #15)."""
+    with socket.socket() as probe:  # a port nothing listens on: the bot starts and retries
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "bot.sqlite"
+    loaded = _modules_of_a_running_bot(
+        "--server", "127.0.0.1", "--port", str(port), "--channel", "#x", "--db", str(db)
+    )
+    assert "logbot.backends.sql" in loaded
+    assert "sqlalchemy.dialects.sqlite" in loaded
+    unwanted = {"ssl", "_ssl", "OpenSSL", "alembic", "mako"}
+    if lean._has_builtin_hashes():
+        unwanted.add("_hashlib")
+    assert not [m for m in loaded if m.split(".")[0] in unwanted]
+    assert not [m for m in loaded if m.startswith("sqlalchemy.dialects.postgresql")]
+    # the database was created: the bot did start up
+    assert db.exists()
