@@ -133,12 +133,12 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
     ctx.obj.config_file = config_file
     if ctx.invoked_subcommand is not None:
         return
-    from logbot.lean import without_stdlib_openssl
+    from logbot.lean import bot_imports
 
     # Twisted, asyncio and hashlib are first imported here: without the standard library's
-    # OpenSSL modules, which the bot never uses (logbot.lean); the certificate checks of
-    # build_settings import ssl afterwards if they need it
-    with without_stdlib_openssl():
+    # OpenSSL modules and Twisted's http.cookiejar, which the bot never uses (logbot.lean);
+    # the certificate checks of build_settings import ssl afterwards if they need it
+    with bot_imports():
         import hashlib  # noqa: F401  (builtin hashes, for SQLAlchemy's import later)
 
         from logbot.config import ConfigError, build_settings
