@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from logbot import lean
 
@@ -121,3 +125,40 @@ def test_a_sqlite_bot_runs_without_the_stdlib_openssl_or_the_postgresql_dialect(
     assert not {"urllib.request", "http.client", "email.parser"} & set(loaded)
     # the database was created: the bot did start up
     assert db.exists()
+
+
+_THREAD_MALLOC = (
+    "import ctypes, sys, threading\n"
+    "libc = ctypes.CDLL(None)\n"
+    "libc.malloc.restype = ctypes.c_void_p\n"
+    "where = []\n"
+    "thread = threading.Thread(target=lambda: where.append(libc.malloc(64 * 1024)))\n"
+    "thread.start()\n"
+    "thread.join()\n"
+    "heap = next(l.split()[0] for l in open('/proc/self/maps') if l.rstrip().endswith('[heap]'))\n"
+    "low, high = (int(x, 16) for x in heap.split('-'))\n"
+    "print('main arena' if low <= where[0] < high else 'thread arena')\n"
+)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas")
+def test_the_bot_process_allocates_from_one_malloc_arena_in_every_thread() -> None:
+    """After the bot's set-up a thread's malloc comes from the main arena (the heap),
+    where glibc would otherwise give the thread an arena of its own (issue #15)."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+    def probe(setup: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", setup + _THREAD_MALLOC],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env=env,
+        )
+        return proc.stdout.strip()
+
+    assert probe("") == "thread arena"  # what glibc does by default
+    assert probe("from logbot.service import _one_malloc_arena\n_one_malloc_arena()\n") == (
+        "main arena"
+    )
