@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 import stat
 from collections.abc import Mapping
 
@@ -100,6 +99,8 @@ def check_client_cert(path: str, where: str) -> None:
         _fail(
             where, f"{path} holds no private key (put it in the same PEM file as the certificate)"
         )
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         context.load_cert_chain(path, password=_refuse_passphrase)
@@ -115,6 +116,8 @@ def check_client_cert(path: str, where: str) -> None:
 
 def check_ca(path: str, where: str) -> None:
     """A PEM file of CA certificates the ssl module can load."""
+    import ssl
+
     try:
         ssl.create_default_context(cafile=path)
     except ssl.SSLError:

@@ -286,14 +286,11 @@ def _global_reactor(*, tls: bool) -> Any:
     reactor is imported, so Twisted takes its no-TLS path; in a process that already has
     the TCP transport (a test run) this changes nothing.
     """
-    hide = not tls and "twisted.internet.tcp" not in sys.modules and "OpenSSL" not in sys.modules
-    if hide:
-        sys.modules["OpenSSL"] = None  # type: ignore[assignment]
-    try:
+    from logbot.lean import hidden
+
+    hide = not tls and "twisted.internet.tcp" not in sys.modules
+    with hidden("OpenSSL") if hide else contextlib.nullcontext():
         from twisted.internet import reactor
-    finally:
-        if hide and sys.modules.get("OpenSSL", 0) is None:
-            del sys.modules["OpenSSL"]
     return reactor
 
 
@@ -314,6 +311,8 @@ def run(
     if notifier is None:
         notifier = Notifier()
     own_process = reactor is None
+    if own_process:
+        _one_malloc_arena()
     if reactor is None:
         reactor = _global_reactor(tls=any(network.tls for network in settings.networks))
     begin_logging(settings.log_level)
@@ -393,6 +392,31 @@ def run(
         _settle_heap()
     reactor.run(installSignalHandlers=False)
     return 0
+
+
+#: glibc's mallopt() parameter for the most malloc arenas (malloc.h)
+_M_ARENA_MAX = -8
+
+
+def _one_malloc_arena() -> None:
+    """Let every thread of the process allocate from glibc's one main arena.
+
+    By default glibc gives each thread that allocates an arena of its own, and the writer's
+    jobs run on pool threads: a flood left ~6 MB in two thread arenas, partly empty. One
+    arena kept the bot's peak 1.5 MB lower, at the same CPU per event (the threads rarely
+    malloc at once: Python's small objects come from its own allocator). Before any thread
+    starts; unless ``MALLOC_ARENA_MAX`` says otherwise; nothing on another C library.
+    """
+    import os
+
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def _settle_heap() -> None:

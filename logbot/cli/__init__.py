@@ -133,14 +133,21 @@ def main(ctx: click.Context, /, config_file: str | None, **options: Any) -> None
     ctx.obj.config_file = config_file
     if ctx.invoked_subcommand is not None:
         return
-    from logbot.config import ConfigError, build_settings
+    from logbot.lean import bot_imports
+
+    # Twisted, asyncio and hashlib are first imported here: without the standard library's
+    # OpenSSL modules and Twisted's http.cookiejar, which the bot never uses (logbot.lean);
+    # the certificate checks of build_settings import ssl afterwards if they need it
+    with bot_imports():
+        import hashlib  # noqa: F401  (builtin hashes, for SQLAlchemy's import later)
+
+        from logbot.config import ConfigError, build_settings
+        from logbot.service import StartupError, run
 
     try:
         settings = build_settings(ctx.obj.given, config_file, os.environ, from_env=ctx.obj.from_env)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from None
-
-    from logbot.service import StartupError, run
 
     try:
         status = run(settings)
