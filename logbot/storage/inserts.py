@@ -46,8 +46,7 @@ _EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
 # SQLite: the optional columns bound as '' for NULL (see SQLiteInserter._insert_rows)
 _SQLITE_ROW = "(?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''), ?, nullif(?, ''), ?)"
-#: SQLite: how many stored rows a key range holds, and the index fed from such a range
-_SQLITE_RANGE_COUNT = "SELECT count(*) FROM events WHERE id BETWEEN ? AND ?"
+#: SQLite: the FTS5 index fed from the stored rows of a key range
 _SQLITE_FTS_FROM_RANGE = (
     f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) "
     "SELECT id, text FROM events WHERE id BETWEEN ? AND ? AND text <> ''"
@@ -140,6 +139,34 @@ class SQLiteInserter(Inserter):
             width = len(EVENT_COLUMNS)
             self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
 
+    def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
+        # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
+        # larger than the previous one: out-of-order keys (several networks, server-time,
+        # a spool replay) would make a segment per row. In key order, one per transaction.
+        rows = sorted(db_rows, key=_key_of)
+        cur = conn.cursor()
+        try:
+            self._insert_rows(cur, rows)
+            if self._feed_fts and rows and not self._index_range(cur, rows):
+                # the range held older rows too, and their texts are now indexed twice:
+                # undo the batch and index its texts by value
+                conn.rollback()
+                self._insert_rows(cur, rows)
+                texts = [v for r in rows if r[4] for v in (r[0], r[4])]
+                self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
+        finally:
+            cur.close()
+        conn.commit()
+
+    @staticmethod
+    def _index_range(cur: Any, rows: list[DbRow]) -> bool:
+        """Index the texts of the stored rows from the first key of ``rows`` to the last, in
+        one statement (no text bound again, and one GIL hand-over on the writer thread where
+        a count first would cost more); False if that indexed more texts than ``rows`` have,
+        as when a replay lands among older rows."""
+        cur.execute(_SQLITE_FTS_FROM_RANGE, (rows[0][0], rows[-1][0]))
+        return bool(cur.rowcount == len(rows) - [r[4] for r in rows].count(""))
+
     def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
         # The driver binds None and bool through its adapter lookup, which fails for them
         # with an AttributeError it then clears: ~0.27 us a value with the GIL held, six
@@ -166,21 +193,6 @@ class SQLiteInserter(Inserter):
             )
         width = len(EVENT_COLUMNS)
         self._insert_many(cur, self._events_sql, _EVENTS_HEAD, width, flat, _SQLITE_ROW)
-        if not self._feed_fts or not db_rows:
-            return
-        # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
-        # larger than the previous one: out-of-order keys (several networks, server-time,
-        # a spool replay) would make a segment per row. In key order, one per transaction.
-        # When the batch's key range holds no other stored row (a live batch, always but
-        # for a replay among older rows), the index reads the texts from the rows just
-        # written in one statement: no texts bound again, no Python per row.
-        low, high = db_rows[0][0], db_rows[-1][0]
-        cur.execute(_SQLITE_RANGE_COUNT, (low, high))
-        if cur.fetchone()[0] == len(db_rows):
-            cur.execute(_SQLITE_FTS_FROM_RANGE, (low, high))
-            return
-        texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
-        self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
 
 
 def _with_tsvector(r: DbRow) -> tuple[Any, ...]:
