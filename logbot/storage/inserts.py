@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -44,8 +44,6 @@ STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
-# SQLite: the optional columns bound as '' for NULL (see SQLiteInserter._insert_rows)
-_SQLITE_ROW = "(?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''), ?, nullif(?, ''), ?)"
 #: SQLite: the FTS5 index fed from the stored rows of a key range
 _SQLITE_FTS_FROM_RANGE = (
     f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) "
@@ -90,24 +88,15 @@ class Inserter:
         flat = [v for r in db_rows for v in r]
         self._insert_many(cur, self._events_sql, _EVENTS_HEAD, len(EVENT_COLUMNS), flat)
 
-    def _values_sql(
-        self, cache: dict[int, str], head: str, width: int, rows: int, one: str | None = None
-    ) -> str:
+    def _values_sql(self, cache: dict[int, str], head: str, width: int, rows: int) -> str:
         sql = cache.get(rows)
         if sql is None:
-            if one is None:
-                one = "(" + ", ".join([self._mark] * width) + ")"
+            one = "(" + ", ".join([self._mark] * width) + ")"
             sql = cache[rows] = head + ", ".join([one] * rows)
         return sql
 
     def _insert_many(
-        self,
-        cur: Any,
-        cache: dict[int, str],
-        head: str,
-        width: int,
-        flat: list[Any],
-        one: str | None = None,
+        self, cur: Any, cache: dict[int, str], head: str, width: int, flat: list[Any]
     ) -> None:
         """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes.
 
@@ -119,9 +108,26 @@ class Inserter:
         done = 0
         for size in self._sizes:
             while total - done >= size:
-                sql = self._values_sql(cache, head, width, size, one)
+                sql = self._values_sql(cache, head, width, size)
                 cur.execute(sql, flat[done * width : (done + size) * width])
                 done += size
+
+
+def _bind_none_and_bool_directly() -> None:
+    """Let :mod:`sqlite3` bind None and bool without its failing adapter search.
+
+    The driver binds only exact int, float, str and bytearray values directly; for any
+    other (None, bool) it looks for an adapter and asks the type and the value for
+    ``__adapt__`` and ``__conform__``, raising and clearing an AttributeError: ~0.27 us a
+    value with the GIL held, and a typical row has six (~1.6 us of the writer thread's
+    GIL time a row, which the reactor waits for). Registered adapters are found at the
+    first step, and these return what the driver binds anyway: NULL for None, 0/1 for a
+    bool. The registry is the driver's, process-wide; a prepared statement binding ''
+    through ``nullif`` instead costs ~2 MB more of prepared statements (issue #15's 60 MB).
+    """
+    none_for_none = cast("Callable[[None], None]", {}.get)  # a C callable: no Python frame
+    sqlite3.register_adapter(type(None), none_for_none)
+    sqlite3.register_adapter(bool, int)
 
 
 class SQLiteInserter(Inserter):
@@ -129,6 +135,7 @@ class SQLiteInserter(Inserter):
 
     def __init__(self, mark: str, *, feed_fts: bool) -> None:
         super().__init__(mark)
+        _bind_none_and_bool_directly()
         self._feed_fts = feed_fts
         self._fts_sql: dict[int, str] = {}
 
@@ -166,33 +173,6 @@ class SQLiteInserter(Inserter):
         as when a replay lands among older rows."""
         cur.execute(_SQLITE_FTS_FROM_RANGE, (rows[0][0], rows[-1][0]))
         return bool(cur.rowcount == len(rows) - [r[4] for r in rows].count(""))
-
-    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
-        # The driver binds None and bool through its adapter lookup, which fails for them
-        # with an AttributeError it then clears: ~0.27 us a value with the GIL held, six
-        # values a typical row, where a str or int costs a few ns. So NULL travels as ''
-        # (never a stored value of those columns: rows keep None for empty) and the flags
-        # as 0/1.
-        flat: list[Any] = []
-        add = flat.extend
-        for key, channel, kind, nick, text, target, userhost, received, own, msgid, back in db_rows:
-            add(
-                (
-                    key,
-                    channel,
-                    kind,
-                    nick,
-                    text,
-                    target or "",
-                    userhost or "",
-                    "" if received is None else received,
-                    1 if own else 0,
-                    msgid or "",
-                    1 if back else 0,
-                )
-            )
-        width = len(EVENT_COLUMNS)
-        self._insert_many(cur, self._events_sql, _EVENTS_HEAD, width, flat, _SQLITE_ROW)
 
 
 def _with_tsvector(r: DbRow) -> tuple[Any, ...]:
