@@ -8,7 +8,6 @@ PostgreSQL (``db_target``).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,6 @@ from twisted.python.failure import Failure
 from logbot.backends import sql
 from logbot.backends.base import Backend, BackendOptions
 from logbot.backends.spool import Spool
-from logbot.backends.sqlstate import SWITCH_INTERVAL
 from logbot.events import FACT_CRAWLER_INDEX, Event, Kind
 from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
@@ -1069,21 +1067,3 @@ def test_another_processes_open_segment_waits_until_that_process_is_gone(
         assert _time.monotonic() < deadline, "the orphan segment was never replayed"
         r.clock.advance(0.25)
     assert sorted(t for _, t in r.stored()) == ["from the other", "line 1", "line 2"]
-
-
-def test_a_sql_backend_shortens_the_gil_switch_interval(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The writer thread gets the GIL back from a busy reactor within SWITCH_INTERVAL, not
-    Python's 5 ms; a shorter interval set by someone else is kept."""
-    monkeypatch.setattr(sys, "getswitchinterval", lambda: 0.005)
-    chosen: list[float] = []
-    monkeypatch.setattr(sys, "setswitchinterval", chosen.append)
-    options = BackendOptions(reactor=ClockReactor())
-    spool = tmp_path / "spool"
-    backend = sql.create(str(tmp_path / "a.sqlite"), options, pool=InlinePool(), spool_dir=spool)
-    assert _fired(backend.close())
-    monkeypatch.setattr(sys, "getswitchinterval", lambda: 0.0001)
-    backend = sql.create(str(tmp_path / "b.sqlite"), options, pool=InlinePool(), spool_dir=spool)
-    assert _fired(backend.close())
-    assert chosen == [SWITCH_INTERVAL]

@@ -55,7 +55,6 @@ for the database; past that the waiting events are spooled instead, then the wri
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -89,7 +88,6 @@ from logbot.backends.sqlstate import (
     RETRY_FIRST,
     RETRY_MAX,
     STATEMENT_TIMEOUT,
-    SWITCH_INTERVAL,
     TRANSITIONS,
     UP,
     State,
@@ -670,9 +668,6 @@ def create(
     if pool is None:
         pool = options.pool
     own_pool = pool is None
-    # the writer thread hands the GIL back and forth with the reactor's (see SWITCH_INTERVAL)
-    if sys.getswitchinterval() > SWITCH_INTERVAL:
-        sys.setswitchinterval(SWITCH_INTERVAL)
     if pool is None:
         pool = make_thread_pool(options.reactor, name="logbot-sql-writer")
     return SQLBackend(

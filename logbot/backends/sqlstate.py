@@ -17,12 +17,6 @@ BATCH_INTERVAL = 0.25
 #: cost ~5 MB more peak memory in a flood than 4,000 and made a transaction wait longer
 #: to be searchable, for no fewer microseconds per row (bench/README.md, issue #15).
 MAX_MEMORY_ROWS = 4_000
-#: seconds a thread may keep the GIL while another waits for it (Python's default: 5 ms).
-#: The writer thread gives the GIL up for every SQLite statement and then waits for it
-#: behind the reactor thread, which in a flood keeps it until its next socket read (~4 ms
-#: of lines); a 4,000-row batch runs six statements, so the default cost the writer up to
-#: ~30 ms a batch. Shorter only while a thread waits: an idle bot switches no more often.
-SWITCH_INTERVAL = 0.001
 #: retry backoff after a failed write: first delay, factor, cap (seconds)
 RETRY_FIRST = 0.5
 RETRY_FACTOR = 2.0
