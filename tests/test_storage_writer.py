@@ -188,3 +188,60 @@ def test_postgresql_batches_reuse_one_statement_text(
     events_sql = [q for q in sent if "INSERT INTO events" in q or "COPY events" in q]
     assert len(events_sql) == 1
     assert "%s" not in events_sql[0]
+
+
+def test_optional_columns_and_flags_are_stored_as_given(engine: sa.Engine) -> None:
+    """NULL stays NULL, flags are 0/1 and set values come back exactly (target, userhost,
+    the receive time, own, msgid, backfilled), whatever form the inserter binds them in."""
+    writer = EventWriter(engine, upgrade=False)
+    key = time_key(T0)
+    full = event_row(
+        ev(
+            "hello",
+            kind=Kind.NICK,
+            target="bob",
+            userhost="a@b",
+            received=T0 + timedelta(seconds=2),
+            own=True,
+            msgid="m1",
+            backfilled=True,
+        ),
+        key,
+    )
+    writer.write([full, event_row(ev("", kind=Kind.JOIN), key + 1)])
+    writer.close()
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text(
+                "SELECT target, userhost, received_us, own, msgid, backfilled "
+                "FROM events ORDER BY id"
+            )
+        ).all()
+    received_us = full[9]
+    assert received_us is not None
+    assert [tuple(r) for r in stored] == [
+        ("bob", "a@b", received_us, True, "m1", True),
+        (None, None, None, False, None, False),
+    ]
+
+
+def test_a_batch_among_stored_rows_is_indexed_once_for_full_text(tmp_path: Any) -> None:
+    """SQLite: rows whose keys fall between stored ones (a spool replayed late, history) get
+    one full-text entry each, and the stored rows keep theirs: the index stays consistent."""
+    eng = make_engine(str(tmp_path / "fts.sqlite"))
+    migrate.upgrade(eng)
+    writer = EventWriter(eng, upgrade=False)
+    key = time_key(T0)
+    writer.write([event_row(ev(f"apple {i}"), key + 2 * i) for i in range(5)])
+    writer.write([event_row(ev(f"pear {i}"), key + 2 * i + 1) for i in range(4)])
+    writer.write([event_row(ev(f"plum {i}"), key + 100 + i) for i in range(3)])
+    writer.close()
+    with eng.connect() as conn:
+        check = "INSERT INTO events_fts(events_fts, rank) VALUES ('integrity-check', 1)"
+        conn.exec_driver_sql(check)
+        sql = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
+        hits = [conn.exec_driver_sql(sql, (w,)).scalar_one() for w in ("apple", "pear", "plum")]
+        indexed = conn.exec_driver_sql("SELECT count(*) FROM events_fts_docsize").scalar_one()
+    eng.dispose()
+    assert hits == [5, 4, 3]
+    assert indexed == 12

@@ -108,6 +108,7 @@ _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 # member on its class costs ~0.17 us on Python 3.11
 _IDLE = State.IDLE
 _CLOSED = State.CLOSED
+_FACT = Kind.FACT
 
 
 class SQLBackend:
@@ -195,7 +196,7 @@ class SQLBackend:
     # -- the Backend protocol -----------------------------------------------------------
 
     def write(self, event: Event) -> None:
-        if event.kind is Kind.FACT:
+        if event.kind is _FACT:
             self._facts.put(event.network, event.target, event.text)
             self._store_facts()
             return

@@ -5,7 +5,8 @@
 connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`; it commits).
 
 - SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes, and the FTS5
-  index fed the same way in the same transaction.
+  index fed in the same transaction (from the rows just written, in one statement, when
+  the batch's key range holds no older row).
 - PostgreSQL with psycopg 3: one ``COPY`` into ``events`` (psycopg 3 parses every query
   text it has not cached: a multi-row VALUES of thousands of placeholders costs ~45 us a
   row in Python; COPY sends rows as data).
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -43,6 +44,11 @@ STATEMENT_ROWS = (1_000, 250, 50, 10, 1)
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _EVENTS_HEAD = f"INSERT INTO events ({_COLUMNS}) VALUES "
 _FTS_HEAD = f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) VALUES "
+#: SQLite: the FTS5 index fed from the stored rows of a key range
+_SQLITE_FTS_FROM_RANGE = (
+    f"INSERT INTO {fts.FTS_TABLE}(rowid, {fts.FTS_COLUMN}) "
+    "SELECT id, text FROM events WHERE id BETWEEN ? AND ? AND text <> ''"
+)
 #: PostgreSQL: the events columns and the full-text column, last (DbRow + its tsvector)
 _PG_COLUMNS = f"{_COLUMNS}, {PG_FTS_COLUMN}"
 # straight into events: a taken key fails the COPY with the driver's IntegrityError, as the
@@ -107,11 +113,29 @@ class Inserter:
                 done += size
 
 
+def _bind_none_and_bool_directly() -> None:
+    """Let :mod:`sqlite3` bind None and bool without its failing adapter search.
+
+    The driver binds only exact int, float, str and bytearray values directly; for any
+    other (None, bool) it looks for an adapter and asks the type and the value for
+    ``__adapt__`` and ``__conform__``, raising and clearing an AttributeError: ~0.27 us a
+    value with the GIL held, and a typical row has six (~1.6 us of the writer thread's
+    GIL time a row, which the reactor waits for). Registered adapters are found at the
+    first step, and these return what the driver binds anyway: NULL for None, 0/1 for a
+    bool. The registry is the driver's, process-wide; a prepared statement binding ''
+    through ``nullif`` instead costs ~2 MB more of prepared statements (issue #15's 60 MB).
+    """
+    none_for_none = cast("Callable[[None], None]", {}.get)  # a C callable: no Python frame
+    sqlite3.register_adapter(type(None), none_for_none)
+    sqlite3.register_adapter(bool, int)
+
+
 class SQLiteInserter(Inserter):
     """Events and (unless a bulk load builds it afterwards) the FTS5 index."""
 
     def __init__(self, mark: str, *, feed_fts: bool) -> None:
         super().__init__(mark)
+        _bind_none_and_bool_directly()
         self._feed_fts = feed_fts
         self._fts_sql: dict[int, str] = {}
 
@@ -122,14 +146,33 @@ class SQLiteInserter(Inserter):
             width = len(EVENT_COLUMNS)
             self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
 
-    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
+    def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
         # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
         # larger than the previous one: out-of-order keys (several networks, server-time,
         # a spool replay) would make a segment per row. In key order, one per transaction.
-        super()._insert_rows(cur, db_rows)
-        if self._feed_fts:
-            texts = [v for r in db_rows if r[4] for v in (r[0], r[4])]
-            self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
+        rows = sorted(db_rows, key=_key_of)
+        cur = conn.cursor()
+        try:
+            self._insert_rows(cur, rows)
+            if self._feed_fts and rows and not self._index_range(cur, rows):
+                # the range held older rows too, and their texts are now indexed twice:
+                # undo the batch and index its texts by value
+                conn.rollback()
+                self._insert_rows(cur, rows)
+                texts = [v for r in rows if r[4] for v in (r[0], r[4])]
+                self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
+        finally:
+            cur.close()
+        conn.commit()
+
+    @staticmethod
+    def _index_range(cur: Any, rows: list[DbRow]) -> bool:
+        """Index the texts of the stored rows from the first key of ``rows`` to the last, in
+        one statement (no text bound again, and one GIL hand-over on the writer thread where
+        a count first would cost more); False if that indexed more texts than ``rows`` have,
+        as when a replay lands among older rows."""
+        cur.execute(_SQLITE_FTS_FROM_RANGE, (rows[0][0], rows[-1][0]))
+        return bool(cur.rowcount == len(rows) - [r[4] for r in rows].count(""))
 
 
 def _with_tsvector(r: DbRow) -> tuple[Any, ...]:

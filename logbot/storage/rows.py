@@ -158,9 +158,16 @@ class KeyAllocator:
         self._next: dict[int, int] = {}
         self._order: collections.deque[tuple[int, int]] = collections.deque()
         self._memory = memory
+        # the events of one read from the socket share one datetime: its key computed once
+        self._when: datetime | None = None
+        self._base = 0
 
     def key_for(self, when: datetime) -> int:
-        base = time_key(when)
+        if when is self._when:
+            base = self._base
+        else:
+            base = self._base = time_key(when)
+            self._when = when
         used = self._used
         key = self._next.get(base, base)
         while key in used:
