@@ -103,8 +103,8 @@ def test_a_task_holds_one_day_of_events_at_a_time(
 
     real_write = export._write
 
-    def noting_write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
-        at_write.append((path.name, len(pulled)))
+    def noting_write(path: Path | str, data: bytes, *, mkdir: bool = True) -> None:
+        at_write.append((Path(path).name, len(pulled)))
         real_write(path, data, mkdir=mkdir)
 
     monkeypatch.setattr(Archive, "__init__", counting_archive)

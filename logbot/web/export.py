@@ -12,6 +12,7 @@ this process or in ``--jobs`` worker processes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -52,10 +53,10 @@ class Written:
     channels: int = 0
 
 
-def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
+def _write(path: Path | str, data: bytes, *, mkdir: bool = True) -> None:
     """Replace ``path`` atomically: a web server never serves half a page."""
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{path}.tmp"
     # os-level: one open and one write, without the buffered file object's layers (a
     # site is tens of thousands of pages)
@@ -415,10 +416,10 @@ def _day_pages(
         chan, day = pages[cid]
         skeletons = writer.skeletons.get(chan)
         if skeletons is None:
-            skeletons = writer.skeletons[chan] = _Skeletons(writer.archive, chan)
+            folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
+            skeletons = writer.skeletons[chan] = _Skeletons(writer.archive, chan, str(folder))
         page = skeletons.page(day.day, rows, day.neighbours, day.gaps)
-        folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
-        _write(folder / f"{day.day.isoformat()}.html", page, mkdir=False)
+        _write(f"{skeletons.folder}/{_spelled(day.day)[0]}.html", page, mkdir=False)
         written += 1
     return written
 
@@ -440,11 +441,13 @@ class _Skeletons:
     hold a sentinel date makes every page go through the template instead.
     """
 
-    def __init__(self, archive: Archive, chan: ChannelInfo) -> None:
+    def __init__(self, archive: Archive, chan: ChannelInfo, folder: str) -> None:
         self.archive = archive
         self.chan = chan
         self.usable = not any("1111-11-1" in t for t in (chan.name, chan.network, archive.title))
         self._made: dict[tuple[bool, bool], list[str]] = {}
+        #: where the channel's pages go
+        self.folder = folder
 
     def page(
         self,
@@ -482,16 +485,25 @@ class _Skeletons:
             # literal text at even indexes, a sentinel (or the lines' mark) at odd ones
             parts = self._made[shape] = _SLOTS.split(html)
         real: dict[str, str] = {}
-        for sentinel, when in zip(_SENTINELS, (day, prev, nxt), strict=True):
+        for (iso_mark, long_mark), when in zip(_SPELLED_SENTINELS, (day, prev, nxt), strict=True):
             if when is not None:
-                real[sentinel.isoformat()] = when.isoformat()
-                real[sentinel.strftime(_LONG)] = when.strftime(_LONG)
+                real[iso_mark], real[long_mark] = _spelled(when)
         real[_LINES_MARK] = rows_html(rows, UTC, self.chan.name, gaps, day)
         return "".join([real[p] if i & 1 else p for i, p in enumerate(parts)]).encode("utf-8")
 
 
 #: how the day template spells a day in full (day.html's heading)
 _LONG = "%A %Y-%m-%d"
+
+
+@functools.lru_cache(maxsize=1024)
+def _spelled(day: date) -> tuple[str, str]:
+    """``day`` as the day template writes it, as a date and in full (a day is a page's
+    own and its neighbours' next to it: three pages)."""
+    return day.isoformat(), day.strftime(_LONG)
+
+
+_SPELLED_SENTINELS = tuple(_spelled(d) for d in _SENTINELS)
 #: where a skeleton's sentinels and lines go (a day in full before its date alone)
 _SLOTS = re.compile(
     "("
