@@ -380,23 +380,25 @@ def _run_task(task: _Pages | _Calendar) -> int:
     pages: dict[int, tuple[ChannelInfo, _Day]] = {}
     day_low = day_end = 0  # the held day's ids: day_low <= id < day_end
     # (the read not held in a variable: an error here ends it before the archive closes)
-    for row in _read(archive.browser, task):
-        eid = row[0]
-        if not day_low <= eid < day_end:
-            written += _day_pages(writer, pages, held)
-            number = eid // UTC_DAY_KEYS
-            day_low = number * UTC_DAY_KEYS
-            day_end = day_low + UTC_DAY_KEYS
-            pages = wanted.get(number, {})
-            held = {cid: [] for cid in pages}
-        bucket = held.get(row[1])
-        if bucket is not None:
-            bucket.append(row)
+    for part in _read(archive.browser, task):
+        for row in part:
+            eid = row[0]
+            if not day_low <= eid < day_end:
+                written += _day_pages(writer, pages, held)
+                number = eid // UTC_DAY_KEYS
+                day_low = number * UTC_DAY_KEYS
+                day_end = day_low + UTC_DAY_KEYS
+                pages = wanted.get(number, {})
+                held = {cid: [] for cid in pages}
+            bucket = held.get(row[1])
+            if bucket is not None:
+                bucket.append(row)
     return written + _day_pages(writer, pages, held)
 
 
-def _read(browser: Browser, task: _Pages) -> Iterable[EventRow]:
-    """The rows of a task's pages' channels, each channel's rows of a day together."""
+def _read(browser: Browser, task: _Pages) -> Iterable[list[EventRow]]:
+    """The rows of a task's pages' channels (in lists), each channel's rows of a day
+    together."""
     if task.by_channel:
         ids = sorted({chan.id for chan, _ in task.pages})
         return itertools.chain.from_iterable(

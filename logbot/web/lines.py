@@ -72,16 +72,21 @@ def _clock(tz: tzinfo, first: int, last: int) -> tuple[Callable[[int], str], int
     ``spread`` > 0 and the time is ``_clock_table()[(key // spread + shift) % 86_400]``
     (done in the caller's loop: a call a line costs more than the lookup); else
     ``clock(key)``."""
-    offset: timedelta | None
     if isinstance(tz, timezone):
         # a fixed offset (UTC, as logbot html writes): no time needs converting
-        offset = tz.utcoffset(None)
-    else:
-        offset = record_time(first).astimezone(tz).utcoffset()
-        if offset != record_time(last).astimezone(tz).utcoffset():
-            offset = None
-    if offset is None:
+        return _fixed_clock(tz)
+    offset = record_time(first).astimezone(tz).utcoffset()
+    if offset is None or offset != record_time(last).astimezone(tz).utcoffset():
         return (lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")), 0, 0
+    return _offset_clock(offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_clock(tz: timezone) -> tuple[Callable[[int], str], int, int]:
+    return _offset_clock(tz.utcoffset(None))
+
+
+def _offset_clock(offset: timedelta) -> tuple[Callable[[int], str], int, int]:
     shift = int(offset.total_seconds())
     spread = KEY_SPREAD * 1_000_000
     table = _clock_table()
