@@ -105,9 +105,9 @@ def test_a_task_holds_one_day_of_events_at_a_time(
 
     real_write = export._write
 
-    def noting_write(path: Path | str, data: bytes, *, mkdir: bool = True) -> None:
+    def noting_write(path: Path | str, data: bytes, **kwargs: Any) -> None:
         at_write.append((Path(path).name, len(pulled)))
-        real_write(path, data, mkdir=mkdir)
+        real_write(path, data, **kwargs)
 
     monkeypatch.setattr(Archive, "__init__", counting_archive)
     monkeypatch.setattr(export, "_write", noting_write)

@@ -53,21 +53,38 @@ class Written:
     channels: int = 0
 
 
-def _write(path: Path | str, data: bytes, *, mkdir: bool = True) -> None:
-    """Replace ``path`` atomically: a web server never serves half a page."""
+def _write(path: Path | str, data: bytes, *, mkdir: bool = True, unknown: bool = False) -> None:
+    """Replace ``path`` atomically: a web server never serves half a page.
+
+    ``unknown``: a page whose day no earlier run's manifest knows is written under its
+    own name when there is none yet: it replaces nothing, and a run that stops before it
+    writes the manifest leaves the day unknown to the manifest, so the next run writes
+    the page again (a rename a page is a quarter of the kernel's work on a new site)."""
     if mkdir:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if unknown:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            _write_all(fd, data)
+            return
     tmp = f"{path}.tmp"
+    _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), data)
+    os.replace(tmp, path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` and close it."""
     # os-level: one open and one write, without the buffered file object's layers (a
     # site is tens of thousands of pages)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    os.replace(tmp, path)
 
 
 class _Day(NamedTuple):
@@ -76,6 +93,8 @@ class _Day(NamedTuple):
     day: date
     neighbours: tuple[date | None, date | None]
     gaps: tuple[Gap, ...]
+    #: no earlier run's manifest knows the day (see :func:`_write`)
+    unknown: bool = False
 
 
 class _Pages(NamedTuple):
@@ -274,7 +293,8 @@ def _plan(
                 continue
             done.days_written += 1
             changed = True
-            wanted.setdefault(number, []).append((chan, _Day(day, (prev, nxt), shown), n))
+            page = _Day(day, (prev, nxt), shown, key not in old)
+            wanted.setdefault(number, []).append((chan, page, n))
         for day_text in earlier.get((chan.network, chan.name), ()):
             if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
                 (folder / f"{day_text}.html").unlink(missing_ok=True)
@@ -421,7 +441,8 @@ def _day_pages(
             folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
             skeletons = writer.skeletons[chan] = _Skeletons(writer.archive, chan, str(folder))
         page = skeletons.page(day.day, rows, day.neighbours, day.gaps)
-        _write(f"{skeletons.folder}/{_spelled(day.day)[0]}.html", page, mkdir=False)
+        path = f"{skeletons.folder}/{_spelled(day.day)[0]}.html"
+        _write(path, page, mkdir=False, unknown=day.unknown)
         written += 1
     return written
 
