@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
-import itertools
 import operator
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -69,8 +67,8 @@ _PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--
 def _clock(tz: tzinfo, first: int, last: int) -> tuple[Callable[[int], str], int, int]:
     """``HH:MM:SS`` in ``tz`` of an event id, as ``(clock, spread, shift)``: when the
     offset is fixed from event ``first`` to ``last`` (every day but the two DST changes)
-    ``spread`` > 0 and the time is ``_clock_table()[(key // spread + shift) % 86_400]``
-    (done in the caller's loop: a call a line costs more than the lookup); else
+    ``spread`` > 0 and the time is :func:`_stamp` of ``(key // spread + shift) % 86_400``
+    (done in the caller's loop: a call a line costs more than the lookups); else
     ``clock(key)``."""
     if isinstance(tz, timezone):
         # a fixed offset (UTC, as logbot html writes): no time needs converting
@@ -89,14 +87,19 @@ def _fixed_clock(tz: timezone) -> tuple[Callable[[int], str], int, int]:
 def _offset_clock(offset: timedelta) -> tuple[Callable[[int], str], int, int]:
     shift = int(offset.total_seconds())
     spread = KEY_SPREAD * 1_000_000
-    table = _clock_table()
-    return (lambda key: table[(key // spread + shift) % 86_400]), spread, shift
+    return (lambda key: _stamp((key // spread + shift) % 86_400)), spread, shift
 
 
-@functools.cache
-def _clock_table() -> tuple[str, ...]:
-    """``HH:MM:SS`` of every second of a day (a lookup is cheaper than formatting a line's)."""
-    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+#: ``HH:MM:`` of every minute of a day, and ``SS`` of every second of a minute: a line's
+#: time is one of each (cheaper than formatting it; and two small tables stay in the
+#: CPU's cache where one of every second of a day, 5 MB of strings, costs a miss a line)
+_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
+
+
+def _stamp(second: int) -> str:
+    """``HH:MM:SS`` of a second of a day."""
+    return _MINUTES[second // 60] + _SECONDS[second % 60]
 
 
 def gap_text(gap: Gap, tz: tzinfo, day: date | None) -> str:
@@ -172,9 +175,9 @@ def rows_html(
         clock, spread, shift = _clock(tz, rows[0][0], rows[-1][0])
     else:
         clock, spread, shift = str, 0, 0
-    table = _clock_table()
+    minutes, seconds = _MINUTES, _SECONDS
     chan_html = esc(visible(chan))
-    htmls = _texts_html([row[4] for row in rows])
+    htmls = _texts_html(rows)
     out: list[str] = []
     add = out.append
     for row, text in zip(rows, htmls, strict=True):
@@ -183,7 +186,11 @@ def rows_html(
             while holes and holes[-1][0] <= eid:
                 add(holes.pop()[1])
             hole_at = holes[-1][0] if holes else -1
-        stamp = table[(eid // spread + shift) % 86_400] if spread else clock(eid)
+        if spread:
+            second = (eid // spread + shift) % 86_400
+            stamp = minutes[second // 60] + seconds[second % 60]
+        else:
+            stamp = clock(eid)
         if kind == "message":
             head = said.get(nick)
             if head is None:
@@ -232,27 +239,34 @@ def rows_html(
     return "".join(out)
 
 
-def _texts_html(texts: list[str]) -> list[str]:
-    """:func:`irc_html_str` of each of ``texts`` (a day's), the tests done over the day's
+def _texts_html(rows: Sequence[EventRow]) -> list[str]:
+    """:func:`irc_html_str` of each row's text (a day's), the tests done over the day's
     text at once, in C: most texts need escaping alone (or nothing), and the few that may
     need more (an unprintable character, ``://``, ``www.``) are found by searching the
     day's text, not each line."""
-    joined = "".join(texts)
-    if "&" in joined or "<" in joined or ">" in joined or '"' in joined or "'" in joined:
+    texts = [row[4] for row in rows]
+    whole = "".join(texts)
+    if "&" in whole or "<" in whole or ">" in whole or '"' in whole or "'" in whole:
         htmls = [esc(text) for text in texts]
     else:
-        htmls = texts.copy()
-    ends = list(itertools.accumulate(map(len, texts)))
-    maybe: set[int] = set()
-    # a mark across two texts only makes a text rendered in full for nothing; "www." in
-    # any case holds a "w." or "W."
-    for mark in ("://", "w.", "W."):
-        at = joined.find(mark)
-        while at >= 0:
-            maybe.add(bisect.bisect_right(ends, at))
-            at = joined.find(mark, at + 1)
-    if not joined.isprintable():
-        maybe.update(i for i, text in enumerate(texts) if not text.isprintable())
+        htmls = texts
+    maybe: set[int] | range = set()
+    if not whole.isprintable():
+        maybe = {i for i, text in enumerate(texts) if not text.isprintable()}
+    # "www." in any case holds a "w." or "W."
+    if "://" in whole or "w." in whole or "W." in whole:
+        joined = "\x00".join(texts)
+        if joined.count("\x00") != len(texts) - 1:
+            # a text holds a NUL: each text alone
+            maybe = range(len(texts))
+        else:
+            # the text a mark is in: the NULs before it (a mark across two texts is
+            # not found: a NUL is between)
+            for mark in ("://", "w.", "W."):
+                at = joined.find(mark)
+                while at >= 0:
+                    maybe.add(joined.count("\x00", 0, at))  # type: ignore[union-attr]
+                    at = joined.find(mark, at + 1)
     for i in maybe:
         htmls[i] = irc_html_str(texts[i])
     return htmls
