@@ -2,8 +2,10 @@
 
 Everything here reads through a read-only SQLAlchemy engine (SQLite opened ``mode=ro``,
 PostgreSQL in read-only transactions), so a web server beside the bot never blocks the
-writer. Every query is a range on the ``(channel_id, id)`` index: ``events.id`` is a time
-key (see :mod:`logbot.storage.schema`), so a day is an id range.
+writer. Every query is a range on the ``(channel_id, id)`` index (but ``logbot html``'s
+walk of runs of days of every channel, :meth:`Browser.range_rows`, a range of the table
+itself): ``events.id`` is a time key (see :mod:`logbot.storage.schema`), so a day is an
+id range.
 
 Per-day counts are what a calendar costs. A closed day never changes (except by an import
 or ``logbot forget``, which the cache notices through the channel's id bounds changing

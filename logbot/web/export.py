@@ -6,8 +6,10 @@ Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 remembers each day's event count, newest id and neighbours: a rerun rewrites a day only
 when one of them changed (new lines, or a new day next to it), and a channel's calendar
 only when one of its days did. Those facts come from per-day counts (no event read);
-the days to write are read in runs, one streamed query each, split into days here, in
-this process or in ``--jobs`` worker processes.
+the days to write are read in runs of UTC days of every channel, one streamed query
+each (a walk of the table, or of each channel's index where the run's pages hold a
+small share of its events), split into channels and days here, in this process or in
+``--jobs`` worker processes.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from logbot.web.lines import rows_html
 from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
-#: the events a task of ``--jobs`` writes at most (unless one day has more): small enough
-#: that the processes finish together, big enough that a task's query and skeletons
-#: cost little beside its pages
+#: the events a task of ``--jobs`` writes at most (unless one day of every channel has
+#: more): small enough that the processes finish together, big enough that a task's
+#: query and skeletons cost little beside its pages
 CHUNK_EVENTS = 20_000
 
 MANIFEST = ".logbot-html.json"
