@@ -109,6 +109,8 @@ def test_calendar_counts_events_per_day(get: Callable[..., Response]) -> None:
     assert "November 2026" in r.body
     assert 'href="/libera/%23x/2026-11-28" rel="nofollow" title="14 events"' in r.body
     assert 'title="2 events"' in r.body
+    # a week a row, blank cells before the 1st (a Sunday), a day without events unlinked
+    assert "<tr>\n" + "<td></td>" * 6 + '<td class="none">1</td></tr>\n' in r.body
     # another zone moves 23:30 UTC on the 28th to the 29th
     r = get("/libera/%23x/?tz=Asia/Tokyo")
     assert 'href="/libera/%23x/2026-11-29?tz=Asia%2FTokyo"' in r.body

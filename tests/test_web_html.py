@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from logbot.events import Event, Kind
+from logbot.web import export
 from logbot.web.export import MANIFEST, write_site
 from tests.web_data import fill
 
@@ -57,6 +62,56 @@ def test_a_rerun_rewrites_only_the_days_that_changed(tmp_path: Path) -> None:
     assert "2026-11-30.html" in (out / "libera" / "#x" / "2026-11-29.html").read_text("utf-8")
     assert "2026-11-30" in (out / "libera" / "#x" / "index.html").read_text("utf-8")
     assert json.loads((out / MANIFEST).read_text())["days"]
+
+
+def test_only_a_page_that_replaces_one_goes_through_a_temporary_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    renamed: list[str] = []
+    replace = os.replace
+
+    def noting_replace(src: str, dst: str | Path) -> None:
+        renamed.append(Path(dst).name)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", noting_replace)
+    write_site(db, out)
+    # a new site: its day pages replace nothing (the calendars, index and manifest do
+    # go through a temporary name)
+    assert not [name for name in renamed if name.startswith("2026-")]
+    fill(db, [_later(29, "more today")])
+    write_site(db, out)
+    assert [name for name in renamed if name.startswith("2026-")] == ["2026-11-29.html"]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_a_run_stopped_before_its_manifest_leaves_no_half_page_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages of days no manifest knows are written under their own names: a run that
+    stops (killed, disk full) before the manifest is written has them all written again."""
+    db = str(tmp_path / "a.sqlite")
+    fill(db)
+    out = tmp_path / "site"
+    write = export._write
+
+    def stopping(path: Path | str, data: bytes, **kwargs: Any) -> None:
+        if Path(path).name == MANIFEST:
+            raise OSError("stopped")
+        write(path, data, **kwargs)
+
+    monkeypatch.setattr(export, "_write", stopping)
+    with pytest.raises(OSError, match="stopped"):
+        write_site(db, out)
+    monkeypatch.undo()
+    page = out / "libera" / "#x" / "2026-11-28.html"
+    whole = page.read_bytes()
+    page.write_bytes(whole[: len(whole) // 2])  # as a run killed while writing it leaves it
+    assert write_site(db, out).days_written == 5
+    assert page.read_bytes() == whole
 
 
 def test_only_the_channels_given_are_written(tmp_path: Path) -> None:

@@ -6,16 +6,20 @@ Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 remembers each day's event count, newest id and neighbours: a rerun rewrites a day only
 when one of them changed (new lines, or a new day next to it), and a channel's calendar
 only when one of its days did. Those facts come from per-day counts (no event read);
-the days to write are read in runs, one streamed query each, split into days here, in
-this process or in ``--jobs`` worker processes.
+the days to write are read in runs of UTC days of every channel, one streamed query
+each (a walk of the table, or of each channel's index where the run's pages hold a
+small share of its events), split into channels and days here, in this process or in
+``--jobs`` worker processes.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -27,16 +31,16 @@ from markupsafe import Markup
 from logbot import __version__
 from logbot.render import Record
 from logbot.settings import Settings
-from logbot.storage.browse import UTC_DAY_KEYS, ChannelInfo
+from logbot.storage.browse import UTC_DAY_KEYS, Browser, ChannelInfo, EventRow
 from logbot.storage.gaps import Gap
 from logbot.web.common import Links, disk_name
-from logbot.web.lines import lines_html
+from logbot.web.lines import rows_html
 from logbot.web.site import Archive
 
 _EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
-#: the events a task of ``--jobs`` writes at most (unless one day has more): small enough
-#: that the processes finish together, big enough that a task's query and skeletons
-#: cost little beside its pages
+#: the events a task of ``--jobs`` writes at most (unless one day of every channel has
+#: more): small enough that the processes finish together, big enough that a task's
+#: query and skeletons cost little beside its pages
 CHUNK_EVENTS = 20_000
 
 MANIFEST = ".logbot-html.json"
@@ -51,21 +55,38 @@ class Written:
     channels: int = 0
 
 
-def _write(path: Path, data: bytes, *, mkdir: bool = True) -> None:
-    """Replace ``path`` atomically: a web server never serves half a page."""
+def _write(path: Path | str, data: bytes, *, mkdir: bool = True, unknown: bool = False) -> None:
+    """Replace ``path`` atomically: a web server never serves half a page.
+
+    ``unknown``: a page whose day no earlier run's manifest knows is written under its
+    own name when there is none yet: it replaces nothing, and a run that stops before it
+    writes the manifest leaves the day unknown to the manifest, so the next run writes
+    the page again (a rename a page is a quarter of the kernel's work on a new site)."""
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if unknown:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            _write_all(fd, data)
+            return
     tmp = f"{path}.tmp"
+    _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), data)
+    os.replace(tmp, path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` and close it."""
     # os-level: one open and one write, without the buffered file object's layers (a
     # site is tens of thousands of pages)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    os.replace(tmp, path)
 
 
 class _Day(NamedTuple):
@@ -74,15 +95,22 @@ class _Day(NamedTuple):
     day: date
     neighbours: tuple[date | None, date | None]
     gaps: tuple[Gap, ...]
+    #: no earlier run's manifest knows the day (see :func:`_write`)
+    unknown: bool = False
 
 
 class _Pages(NamedTuple):
-    """A task: day pages of one channel, whose events are ids ``low`` to ``high``."""
+    """A task: the day pages of a run of UTC days (events ``low`` to ``high``), of one
+    or more channels."""
 
-    chan: ChannelInfo
     low: int
     high: int
-    days: tuple[_Day, ...]
+    pages: tuple[tuple[ChannelInfo, _Day], ...]
+    #: read through each channel's index, not in one walk of the table (the pages'
+    #: channels hold a small share of the days' events)
+    by_channel: bool
+    #: the channels whose rows the walk keeps (None: all, every row is wanted)
+    only: tuple[int, ...] | None
 
 
 class _Calendar(NamedTuple):
@@ -209,32 +237,42 @@ def _plan(
     new: dict[str, list[object]],
     done: Written,
 ) -> Iterator[_Pages | _Calendar]:
-    """The tasks that bring ``out`` up to date, channel after channel (the manifest's
-    facts into ``new``, the counts into ``done``): a day is written when its facts (event
-    count, newest id, neighbours, gaps shown) differ from the manifest's, a channel's
-    calendar when one of its days was written or removed."""
+    """The tasks that bring ``out`` up to date (the manifest's facts into ``new``, the
+    counts into ``done``): a day is written when its facts (event count, newest id,
+    neighbours, gaps shown) differ from the manifest's, a channel's calendar when one of
+    its days was written or removed. Calendars come channel after channel, then the
+    pages in runs of UTC days of every channel (see :func:`_runs`)."""
     # the days an earlier run wrote, per channel: a day no longer in the database (its
     # lines forgotten or pruned) loses its page
     earlier: dict[tuple[str, str], list[str]] = {}
     for key in old:
         network, name, day_text = key.split("\x00")
         earlier.setdefault((network, name), []).append(day_text)
+    # UTC day number -> the pages to write that day, with their events
+    wanted: dict[int, list[tuple[ChannelInfo, _Day, int]]] = {}
+    # UTC day number -> the events of every channel that day, written or not
+    totals: dict[int, int] = {}
+    planned = {chan.id for chan in chans}
+    for chan in archive.browser.channels():
+        if chan.id not in planned:
+            # not written (private, or not asked for), but read by a walk of the table
+            for number, n, _, _ in archive.browser.utc_days(chan.id):
+                totals[number] = totals.get(number, 0) + n
     for chan in chans:
         done.channels += 1
         folder = out / disk_name(chan.network) / disk_name(chan.name)
         folder.mkdir(parents=True, exist_ok=True)
         gaps = archive.browser.gaps(chan)
         days = [
-            ((_EPOCH_DAY + timedelta(days=number)).date(), n, low, high)
-            for number, n, low, high in archive.browser.utc_days(chan.id)
+            (number, (_EPOCH_DAY + timedelta(days=number)).date(), n, high)
+            for number, n, _, high in archive.browser.utc_days(chan.id)
         ]
-        counts = {day: n for day, n, _, _ in days}
+        counts = {day: n for _, day, n, _ in days}
         changed = False
-        run: list[_Day] = []
-        run_low = run_events = 0
-        for i, (day, n, low, high) in enumerate(days):
-            prev = days[i - 1][0] if i else None
-            nxt = days[i + 1][0] if i + 1 < len(days) else None
+        for i, (number, day, n, high) in enumerate(days):
+            totals[number] = totals.get(number, 0) + n
+            prev = days[i - 1][1] if i else None
+            nxt = days[i + 1][1] if i + 1 < len(days) else None
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             end = start + timedelta(days=1)
             shown = tuple(g for g in gaps if g.start < end and (g.end is None or g.end > start))
@@ -254,27 +292,63 @@ def _plan(
             new[key] = facts
             if old.get(key) == facts and (folder / f"{day.isoformat()}.html").exists():
                 done.days_kept += 1
-                if run:
-                    yield _Pages(chan, run_low, days[i - 1][3], tuple(run))
-                    run = []
                 continue
             done.days_written += 1
             changed = True
-            if not run:
-                run_low, run_events = low, 0
-            run.append(_Day(day, (prev, nxt), shown))
-            run_events += n
-            if run_events >= CHUNK_EVENTS:
-                yield _Pages(chan, run_low, high, tuple(run))
-                run = []
-        if run:
-            yield _Pages(chan, run_low, days[-1][3], tuple(run))
+            page = _Day(day, (prev, nxt), shown, key not in old)
+            wanted.setdefault(number, []).append((chan, page, n))
         for day_text in earlier.get((chan.network, chan.name), ()):
             if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
                 (folder / f"{day_text}.html").unlink(missing_ok=True)
                 changed = True
         if changed or not (folder / "index.html").exists():
             yield _Calendar(chan, counts)
+    yield from _runs(wanted, totals)
+
+
+def _runs(
+    wanted: dict[int, list[tuple[ChannelInfo, _Day, int]]], totals: dict[int, int]
+) -> Iterator[_Pages]:
+    """The pages of ``wanted`` in tasks of runs of consecutive UTC days with pages to
+    write (``totals``: every channel's events a day), of about :data:`CHUNK_EVENTS`.
+
+    A run is read in one walk of the table where its pages hold a third or more of its
+    days' events: the table's pages then serve every channel at once (each channel's
+    index alone reads each of them once per channel, and twice the CPU a row); through
+    each channel's index where they hold less (one channel asked for among many)."""
+    run: list[tuple[ChannelInfo, _Day]] = []
+    first = last = 0
+    events = total = 0
+    for number in sorted(totals.keys() | wanted.keys()):
+        pages = wanted.get(number)
+        if run and (pages is None or number != last + 1):
+            # a day whose pages are all kept ends a run: its events are not read
+            yield _run(first, last, run, events, total)
+            run = []
+        if pages is None:
+            continue
+        if not run:
+            first, events, total = number, 0, 0
+        last = number
+        run.extend((chan, day) for chan, day, _ in pages)
+        events += sum(n for _, _, n in pages)
+        total += totals.get(number, 0)
+        if events >= CHUNK_EVENTS:
+            yield _run(first, last, run, events, total)
+            run = []
+    if run:
+        yield _run(first, last, run, events, total)
+
+
+def _run(
+    first: int, last: int, pages: list[tuple[ChannelInfo, _Day]], events: int, total: int
+) -> _Pages:
+    """The task of days ``first`` to ``last`` (UTC day numbers)."""
+    by_channel = events * 3 < total
+    only = None if events >= total else tuple(sorted({chan.id for chan, _ in pages}))
+    return _Pages(
+        first * UTC_DAY_KEYS, (last + 1) * UTC_DAY_KEYS - 1, tuple(pages), by_channel, only
+    )
 
 
 @dataclass
@@ -311,42 +385,68 @@ def _run_task(task: _Pages | _Calendar) -> int:
     """Write a task's pages (with what :func:`_setup_here` set); the pages written."""
     (writer,) = _here
     archive = writer.archive
-    chan = task.chan
-    folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
     if isinstance(task, _Calendar):
+        chan = task.chan
+        folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
         _write(folder / "index.html", archive.calendar_html(chan, _LINKS, UTC, "UTC", task.counts))
         return 1
-    pages = writer.skeletons.get(chan)
-    if pages is None:
-        pages = writer.skeletons[chan] = _Skeletons(archive, chan)
-    wanted = {d.day: d for d in task.days}
+    # UTC day number -> channel id -> its page that day
+    wanted: dict[int, dict[int, tuple[ChannelInfo, _Day]]] = {}
+    for chan, day in task.pages:
+        number = (day.day - _EPOCH_DAY.date()).days
+        wanted.setdefault(number, {})[chan.id] = (chan, day)
     written = 0
-    # one streamed read of the task's ids, split into UTC days: one day held at a time
-    held: list[Record] = []
-    held_day: date | None = None
-    day_end = 0  # the first id after the held day
-    for rec in archive.browser.channel_events(chan, task.low, task.high):
-        if rec.id < day_end:
-            held.append(rec)
+    # one streamed read, split into UTC days: one day of each channel held at a time
+    # (each channel's rows of a day come together, however the read orders channels)
+    held: dict[int, list[EventRow]] = {}
+    pages: dict[int, tuple[ChannelInfo, _Day]] = {}
+    day_low = day_end = 0  # the held day's ids: day_low <= id < day_end
+    # (the read not held in a variable: an error here ends it before the archive closes)
+    for part in _read(archive.browser, task):
+        for row in part:
+            eid = row[0]
+            if not day_low <= eid < day_end:
+                written += _day_pages(writer, pages, held)
+                number = eid // UTC_DAY_KEYS
+                day_low = number * UTC_DAY_KEYS
+                day_end = day_low + UTC_DAY_KEYS
+                pages = wanted.get(number, {})
+                held = {cid: [] for cid in pages}
+            bucket = held.get(row[1])
+            if bucket is not None:
+                bucket.append(row)
+    return written + _day_pages(writer, pages, held)
+
+
+def _read(browser: Browser, task: _Pages) -> Iterable[list[EventRow]]:
+    """The rows of a task's pages' channels (in lists), each channel's rows of a day
+    together."""
+    if task.by_channel:
+        ids = sorted({chan.id for chan, _ in task.pages})
+        return itertools.chain.from_iterable(
+            browser.channel_rows(cid, task.low, task.high) for cid in ids
+        )
+    return browser.range_rows(task.low, task.high, task.only)
+
+
+def _day_pages(
+    writer: _Writer, pages: dict[int, tuple[ChannelInfo, _Day]], held: dict[int, list[EventRow]]
+) -> int:
+    """Write the pages of one day of the channels that have rows in ``held``; how many."""
+    written = 0
+    for cid, rows in held.items():
+        if not rows:
             continue
-        if held_day is not None:
-            written += _day_page(pages, folder, wanted.get(held_day), held)
-        number = rec.id // UTC_DAY_KEYS
-        day_end = (number + 1) * UTC_DAY_KEYS
-        held_day = (_EPOCH_DAY + timedelta(days=number)).date()
-        held = [rec]
-    if held_day is not None:
-        written += _day_page(pages, folder, wanted.get(held_day), held)
+        chan, day = pages[cid]
+        skeletons = writer.skeletons.get(chan)
+        if skeletons is None:
+            folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
+            skeletons = writer.skeletons[chan] = _Skeletons(writer.archive, chan, str(folder))
+        page = skeletons.page(day.day, rows, day.neighbours, day.gaps)
+        path = f"{skeletons.folder}/{_spelled(day.day)[0]}.html"
+        _write(path, page, mkdir=False, unknown=day.unknown)
+        written += 1
     return written
-
-
-def _day_page(pages: _Skeletons, folder: Path, day: _Day | None, recs: list[Record]) -> int:
-    """Write one day's page (if the task asked for that day); 1 if written."""
-    if day is None or not recs:
-        return 0
-    page = pages.page(day.day, recs, day.neighbours, day.gaps)
-    _write(folder / f"{day.day.isoformat()}.html", page, mkdir=False)
-    return 1
 
 
 _LINKS = Links(static=True, depth=2)
@@ -366,22 +466,29 @@ class _Skeletons:
     hold a sentinel date makes every page go through the template instead.
     """
 
-    def __init__(self, archive: Archive, chan: ChannelInfo) -> None:
+    def __init__(self, archive: Archive, chan: ChannelInfo, folder: str) -> None:
         self.archive = archive
         self.chan = chan
         self.usable = not any("1111-11-1" in t for t in (chan.name, chan.network, archive.title))
         self._made: dict[tuple[bool, bool], list[str]] = {}
+        #: where the channel's pages go
+        self.folder = folder
 
     def page(
         self,
         day: date,
-        recs: list[Record],
+        rows: list[EventRow],
         neighbours: tuple[date | None, date | None],
         gaps: Sequence[Gap] = (),
     ) -> bytes:
         if not self.usable:
+            chan = self.chan
+            recs = [
+                Record(eid, chan.network, chan.name, kind, nick, text, target or "", uh or "")
+                for eid, _, kind, nick, text, target, uh in rows
+            ]
             return self.archive.day_html(
-                self.chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours,
+                chan, day, _LINKS, UTC, "UTC", records=recs, neighbours=neighbours,
                 sources=False, gaps=gaps,
             )  # fmt: skip
         prev, nxt = neighbours
@@ -403,16 +510,25 @@ class _Skeletons:
             # literal text at even indexes, a sentinel (or the lines' mark) at odd ones
             parts = self._made[shape] = _SLOTS.split(html)
         real: dict[str, str] = {}
-        for sentinel, when in zip(_SENTINELS, (day, prev, nxt), strict=True):
+        for (iso_mark, long_mark), when in zip(_SPELLED_SENTINELS, (day, prev, nxt), strict=True):
             if when is not None:
-                real[sentinel.isoformat()] = when.isoformat()
-                real[sentinel.strftime(_LONG)] = when.strftime(_LONG)
-        real[_LINES_MARK] = lines_html(recs, UTC, self.chan.name, gaps, day)
+                real[iso_mark], real[long_mark] = _spelled(when)
+        real[_LINES_MARK] = rows_html(rows, UTC, self.chan.name, gaps, day)
         return "".join([real[p] if i & 1 else p for i, p in enumerate(parts)]).encode("utf-8")
 
 
 #: how the day template spells a day in full (day.html's heading)
 _LONG = "%A %Y-%m-%d"
+
+
+@functools.lru_cache(maxsize=1024)
+def _spelled(day: date) -> tuple[str, str]:
+    """``day`` as the day template writes it, as a date and in full (a day is a page's
+    own and its neighbours' next to it: three pages)."""
+    return day.isoformat(), day.strftime(_LONG)
+
+
+_SPELLED_SENTINELS = tuple(_spelled(d) for d in _SENTINELS)
 #: where a skeleton's sentinels and lines go (a day in full before its date alone)
 _SLOTS = re.compile(
     "("

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from markupsafe import Markup
 
 from logbot.events import CHANNEL_KINDS, Kind
 from logbot.render import Record, record_time, text_line
+from logbot.storage.browse import EventRow
 from logbot.storage.gaps import Gap
 from logbot.storage.names import KEY_SPREAD, time_key
 from logbot.text import visible
 from logbot.web.ircformat import esc, irc_html_str, nick_colour
 
-__all__ = ["NOISE_KINDS", "SHOWN_KINDS", "gap_line", "lines_html", "log_line", "render_lines"]
+__all__ = [
+    "NOISE_KINDS",
+    "SHOWN_KINDS",
+    "gap_line",
+    "lines_html",
+    "log_line",
+    "render_lines",
+    "rows_html",
+]
+
 
 #: kinds the "hide joins/parts" toggle hides
 NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
@@ -23,26 +34,26 @@ NOISE_KINDS = frozenset({"join", "part", "quit", "nick"})
 SHOWN_KINDS = tuple(k.value for k in Kind if k in CHANNEL_KINDS and k.value not in NOISE_KINDS)
 
 
-def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
+def _kind_text(row: EventRow, nick: str, text: str, chan: str) -> str:
     """What happened, as HTML after the nick (``nick``, ``text``, ``chan``: already HTML)."""
-    k = rec.kind
-    who = f'{nick} <span class="uh">({esc(visible(rec.userhost))})</span>' if rec.userhost else nick
-    reason = f" ({text})" if rec.text else ""
+    _, _, k, who_nick, raw, raw_target, userhost = row
+    who = f'{nick} <span class="uh">({esc(visible(userhost))})</span>' if userhost else nick
+    reason = f" ({text})" if raw else ""
     if k == "join":
         return f"{who} has joined {chan}"
     if k == "part":
         return f"{who} has left {chan}{reason}"
     if k == "quit":
         return f"{who} has quit{reason}"
-    target = esc(visible(rec.target))
+    target = esc(visible(raw_target or ""))
     if k == "kick":
         return f"{nick} has kicked {target} from {chan}{reason}"
     if k == "nick":
         return f"{nick} is now known as {target}"
     if k == "topic":
-        if not rec.text:
+        if not raw:
             return f"{nick or 'the server'} cleared the topic"
-        if not rec.nick:
+        if not who_nick:
             return f"the topic is: {text}"
         return f"{nick} changed the topic to: {text}"
     if k == "mode":
@@ -53,28 +64,42 @@ def _kind_text(rec: Record, nick: str, text: str, chan: str) -> str:
 _PREFIX = {"join": "--&gt;", "part": "&lt;--", "quit": "&lt;--", "kick": "&lt;--"}
 
 
-def _clock(tz: tzinfo, records: Sequence[Record]) -> tuple[Callable[[int], str], int, int]:
+def _clock(tz: tzinfo, first: int, last: int) -> tuple[Callable[[int], str], int, int]:
     """``HH:MM:SS`` in ``tz`` of an event id, as ``(clock, spread, shift)``: when the
-    offset is fixed over the records (every day but the two DST changes) ``spread`` > 0
-    and the time is ``_clock_table()[(key // spread + shift) % 86_400]`` (done in the
-    caller's loop: a call a line costs more than the lookup); else ``clock(key)``."""
-    if not records:
-        return (lambda key: ""), 0, 0
-    first = record_time(records[0].id)
-    last = record_time(records[-1].id)
-    offset = first.astimezone(tz).utcoffset()
-    if offset is None or offset != last.astimezone(tz).utcoffset():
+    offset is fixed from event ``first`` to ``last`` (every day but the two DST changes)
+    ``spread`` > 0 and the time is :func:`_stamp` of ``(key // spread + shift) % 86_400``
+    (done in the caller's loop: a call a line costs more than the lookups); else
+    ``clock(key)``."""
+    if isinstance(tz, timezone):
+        # a fixed offset (UTC, as logbot html writes): no time needs converting
+        return _fixed_clock(tz)
+    offset = record_time(first).astimezone(tz).utcoffset()
+    if offset is None or offset != record_time(last).astimezone(tz).utcoffset():
         return (lambda key: record_time(key).astimezone(tz).strftime("%H:%M:%S")), 0, 0
+    return _offset_clock(offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_clock(tz: timezone) -> tuple[Callable[[int], str], int, int]:
+    return _offset_clock(tz.utcoffset(None))
+
+
+def _offset_clock(offset: timedelta) -> tuple[Callable[[int], str], int, int]:
     shift = int(offset.total_seconds())
     spread = KEY_SPREAD * 1_000_000
-    table = _clock_table()
-    return (lambda key: table[(key // spread + shift) % 86_400]), spread, shift
+    return (lambda key: _stamp((key // spread + shift) % 86_400)), spread, shift
 
 
-@functools.cache
-def _clock_table() -> tuple[str, ...]:
-    """``HH:MM:SS`` of every second of a day (a lookup is cheaper than formatting a line's)."""
-    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+#: ``HH:MM:`` of every minute of a day, and ``SS`` of every second of a minute: a line's
+#: time is one of each (cheaper than formatting it; and two small tables stay in the
+#: CPU's cache where one of every second of a day, 5 MB of strings, costs a miss a line)
+_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
+
+
+def _stamp(second: int) -> str:
+    """``HH:MM:SS`` of a second of a day."""
+    return _MINUTES[second // 60] + _SECONDS[second % 60]
 
 
 def gap_text(gap: Gap, tz: tzinfo, day: date | None) -> str:
@@ -114,67 +139,96 @@ def lines_html(
     gaps: Sequence[Gap] = (),
     day: date | None = None,
 ) -> str:
+    """:func:`rows_html` of Records (their network where a row's channel id is: unused)."""
+    return rows_html(list(map(_ROW, records)), tz, chan, gaps, day)
+
+
+#: a Record's fields in an EventRow's order
+_ROW = operator.itemgetter(0, 1, 3, 4, 5, 6, 7)
+
+
+def rows_html(
+    rows: Sequence[EventRow],
+    tz: tzinfo,
+    chan: str,
+    gaps: Sequence[Gap] = (),
+    day: date | None = None,
+) -> str:
     """The ``<li>`` of each event, oldest first: permalink time, prefix, nick, text; each of
     ``gaps`` (oldest first) before the first event at or after its start (``day``: the
     page's day, whose date its times leave out).
 
     Nick colours follow a nick across its changes within these lines. Built with plain
     string formatting (a busy day has thousands of lines); every IRC string goes through
-    :func:`esc` or :func:`irc_html`.
+    :func:`esc` or :func:`irc_html_str`.
     """
     holes = [(time_key(g.start), gap_line(g, tz, day)) for g in gaps]
     holes.reverse()  # popped from the end, oldest first
     # one integer comparison per line: the next hole's place
     hole_at = holes[-1][0] if holes else -1
-    alias: dict[str, int] = {}
+    # lower-case nick -> the colour a nick change gave it (others have their own)
+    renamed: dict[str, int] = {}
     shown: dict[str, str] = {}  # nick -> its HTML under its current colour
     # nick -> what follows the time of that nick's message up to its text (most lines)
     said: dict[str, str] = {}
-    clock, spread, shift = _clock(tz, records)
-    table = _clock_table()
+    if rows:
+        clock, spread, shift = _clock(tz, rows[0][0], rows[-1][0])
+    else:
+        clock, spread, shift = str, 0, 0
+    minutes, seconds = _MINUTES, _SECONDS
     chan_html = esc(visible(chan))
+    htmls = _texts_html(rows)
     out: list[str] = []
     add = out.append
-    for rec in records:
-        # one unpacking instead of an attribute read a field (Record's fields in order)
-        eid, _, _, kind, nick, raw, _, _, _ = rec
+    for row, text in zip(rows, htmls, strict=True):
+        eid, _, kind, nick, _, target, _ = row
         if 0 <= hole_at <= eid:
             while holes and holes[-1][0] <= eid:
                 add(holes.pop()[1])
             hole_at = holes[-1][0] if holes else -1
-        stamp = table[(eid // spread + shift) % 86_400] if spread else clock(eid)
+        if spread:
+            second = (eid // spread + shift) % 86_400
+            stamp = minutes[second // 60] + seconds[second % 60]
+        else:
+            stamp = clock(eid)
         if kind == "message":
             head = said.get(nick)
-            if head is not None:
-                text = irc_html_str(raw) if raw else ""
-                add(
-                    f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
-                    f'rel="nofollow">{stamp}{head}{text}</bdi></li>\n'
-                )
-                continue
+            if head is None:
+                nick_html = shown.get(nick)
+                if nick_html is None and not (renamed and nick.lower() in renamed):
+                    # the nick in its own colour, as on other days (most first lines)
+                    own = _OWN.get(nick) or _own(nick)
+                    shown[nick], head = own
+                    said[nick] = head
+                else:
+                    if nick_html is None:
+                        nick_html = shown[nick] = _coloured(nick, renamed[nick.lower()])
+                    head = said[nick] = _said(nick_html)
+            add(
+                f'<li id="e{eid}" class="ev k-message"><a class="t" href="#e{eid}" '
+                f'rel="nofollow">{stamp}{head}{text}</bdi></li>\n'
+            )
+            continue
         nick_html = shown.get(nick)
         if nick_html is None or kind == "nick":
-            key = nick.lower()
-            colour = alias.get(key)
+            colour = renamed.get(nick.lower()) if renamed else None
             if colour is None:
-                colour = alias[key] = nick_colour(nick)
-            if kind == "nick" and rec.target:
-                alias[rec.target.lower()] = colour
-                shown.pop(rec.target, None)
-                said.pop(rec.target, None)
-            nick_html = shown[nick] = f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+                nick_html = (_OWN.get(nick) or _own(nick))[0]
+            else:
+                nick_html = _coloured(nick, colour)
+            if kind == "nick" and target:
+                renamed[target.lower()] = nick_colour(nick) if colour is None else colour
+                shown.pop(target, None)
+                said.pop(target, None)
+            shown[nick] = nick_html
             said.pop(nick, None)
-        text = irc_html_str(raw) if raw else ""
-        if kind == "message":
-            prefix, body = f"&lt;{nick_html}&gt;", text
-            said[nick] = f'</a> <span class="p">{prefix}</span> <bdi class="msg">'
-        elif kind == "action":
+        if kind == "action":
             prefix, body = "*", f"{nick_html} {text}"
         elif kind == "notice":
             prefix, body = f"-{nick_html}-", text
         else:
             prefix = _PREFIX.get(kind, "--")
-            body = _kind_text(rec, nick_html, text, chan_html)
+            body = _kind_text(row, nick_html, text, chan_html)
         add(
             f'<li id="e{eid}" class="ev k-{esc(kind)}"><a class="t" href="#e{eid}" '
             f'rel="nofollow">{stamp}</a> <span class="p">{prefix}</span> '
@@ -183,6 +237,63 @@ def lines_html(
     out.extend(line for _, line in reversed(holes))
     # a str: Markup and str() of it would each copy a page's lines once more
     return "".join(out)
+
+
+def _texts_html(rows: Sequence[EventRow]) -> list[str]:
+    """:func:`irc_html_str` of each row's text (a day's), the tests done over the day's
+    text at once, in C: most texts need escaping alone (or nothing), and the few that may
+    need more (an unprintable character, ``://``, ``www.``) are found by searching the
+    day's text, not each line."""
+    texts = [row[4] for row in rows]
+    whole = "".join(texts)
+    if "&" in whole or "<" in whole or ">" in whole or '"' in whole or "'" in whole:
+        htmls = [esc(text) for text in texts]
+    else:
+        htmls = texts
+    maybe: set[int] | range = set()
+    if not whole.isprintable():
+        maybe = {i for i, text in enumerate(texts) if not text.isprintable()}
+    # "www." in any case holds a "w." or "W."
+    if "://" in whole or "w." in whole or "W." in whole:
+        joined = "\x00".join(texts)
+        if joined.count("\x00") != len(texts) - 1:
+            # a text holds a NUL: each text alone
+            maybe = range(len(texts))
+        else:
+            # the text a mark is in: the NULs before it (a mark across two texts is
+            # not found: a NUL is between)
+            for mark in ("://", "w.", "W."):
+                at = joined.find(mark)
+                while at >= 0:
+                    maybe.add(joined.count("\x00", 0, at))  # type: ignore[union-attr]
+                    at = joined.find(mark, at + 1)
+    for i in maybe:
+        htmls[i] = irc_html_str(texts[i])
+    return htmls
+
+
+#: nick -> (its HTML in its own colour, what follows a message's time up to its text):
+#: pages show the same nicks day after day
+_OWN: dict[str, tuple[str, str]] = {}
+#: how many nicks _OWN keeps (then it starts again)
+_OWN_NICKS = 1 << 15
+
+
+def _own(nick: str) -> tuple[str, str]:
+    if len(_OWN) >= _OWN_NICKS:
+        _OWN.clear()
+    html = _coloured(nick, nick_colour(nick))
+    own = _OWN[nick] = (html, _said(html))
+    return own
+
+
+def _coloured(nick: str, colour: int) -> str:
+    return f'<span class="nick n{colour}">{esc(visible(nick))}</span>'
+
+
+def _said(nick_html: str) -> str:
+    """What follows the time of a message by ``nick_html`` up to its text."""
+    return f'</a> <span class="p">&lt;{nick_html}&gt;</span> <bdi class="msg">'
 
 
 def log_line(rec: Record, tz: tzinfo) -> str:
