@@ -79,6 +79,56 @@ def test_channels_are_matched_irc_case_insensitively(engine: sa.Engine) -> None:
     assert count(engine) == 2
 
 
+def _recreate_tables(engine: sa.Engine, *channels: str) -> None:
+    """What another process does to the database under a running writer: every table
+    dropped, the schema created again, and ``channels`` added first (taking the ids)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        else:
+            names = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'events_fts_%'"
+            ).scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        for name in channels:
+            conn.execute(
+                sa.text("INSERT INTO channels (network, name, name_key) VALUES ('net', :n, :n)"),
+                {"n": name},
+            )
+
+
+def _stored_channels(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT e.text, c.name FROM events e JOIN channels c ON c.id = e.channel_id")
+        ).all()
+    return sorted((r[0], r[1]) for r in rows)
+
+
+@pytest.mark.parametrize("taken_by", [(), ("#other",)], ids=["empty", "id-taken"])
+def test_a_database_recreated_under_the_writer_gets_its_channels_again(
+    engine: sa.Engine, taken_by: tuple[str, ...]
+) -> None:
+    """PostgreSQL: tables dropped and created again by someone else, so the channel id the
+    writer cached names nothing (or, id-taken, another channel: a foreign key could not
+    tell); the batch goes under a new row of its own channel, nothing lost."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite declares the key without enforcing it: it notices missing tables")
+    writer = EventWriter(engine, upgrade=False)
+    alloc = KeyAllocator()
+    writer.write([event_row(ev("before"), alloc.key_for(T0))])
+    _recreate_tables(engine, *taken_by)
+    result = writer.write([event_row(ev("after"), alloc.key_for(T0))])
+    writer.close()
+    assert (result.inserted, result.recreated) == (1, True)
+    assert _stored_channels(engine) == [("after", "#x")]
+
+
 def test_writing_the_same_rows_again_adds_nothing(engine: sa.Engine) -> None:
     """A replay of committed rows is recognised row by row: exactly once."""
     writer = EventWriter(engine, upgrade=False)

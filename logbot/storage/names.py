@@ -27,6 +27,7 @@ __all__ = [
     "EARLIEST",
     "EPOCH",
     "FACT_NAME_MAX",
+    "FK_EVENTS_CHANNEL",
     "FTS_COLUMN",
     "FTS_TABLE",
     "GAP_REASON_MAX",
@@ -77,6 +78,9 @@ USERHOST_MAX = 300
 MSGID_MAX = 128
 GAP_REASON_MAX = 100
 
+#: events.channel_id -> channels.id: SQLite only since revision 0007 (PostgreSQL: the writer
+#: locks and checks a batch's channels instead)
+FK_EVENTS_CHANNEL = "fk_events_channel_id_channels"
 #: the (channel_id, id), (lower(nick), id) and (kind, id) indexes
 IX_CHANNEL = "ix_events_channel_id_id"
 IX_NICK = "ix_events_nick_lower_id"

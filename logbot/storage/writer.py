@@ -88,15 +88,21 @@ class WriteFailed(Exception):
 
 
 #: PostgreSQL error codes that mean the schema the writer knows is gone: undefined table,
-#: and a foreign key to a channel that no longer exists (its cached id is stale)
+#: and a foreign key (of gaps, redactions) to a channel that no longer exists (its cached
+#: id is stale; events have no key since 0007: ChannelsGone says it for them)
 _SCHEMA_GONE_CODES = frozenset({"42P01", "23503"})
+
+
+class ChannelsGone(StorageError):
+    """PostgreSQL: a channel id the writer cached no longer names that channel (the
+    database was recreated under it); what the foreign key's 23503 said before 0007."""
 
 
 def schema_gone(exc: BaseException) -> bool:
     """True when ``exc`` says logbot's tables (or a channel row it cached) are missing."""
     orig = getattr(exc, "orig", None)
     base = orig if isinstance(orig, BaseException) else exc
-    if getattr(base, "sqlstate", None) in _SCHEMA_GONE_CODES:
+    if isinstance(base, ChannelsGone) or getattr(base, "sqlstate", None) in _SCHEMA_GONE_CODES:
         return True
     return isinstance(base, sqlite3.OperationalError) and str(base).startswith("no such table")
 
@@ -334,7 +340,7 @@ class EventWriter:
 
     def _write(self, rows: Sequence[Row]) -> WriteResult:
         conn = self._connection()
-        ids = self._resolve_channels(conn, rows)
+        ids, pairs = self._resolve_channels(conn, rows)
         marks = [r for r in rows if r[3] in _MARK_KIND_VALUES]
         if marks:
             rows = [r for r in rows if r[3] not in _MARK_KIND_VALUES]
@@ -349,11 +355,12 @@ class EventWriter:
             db_rows = kept
         if db_rows:
             try:
+                self._lock_channels(conn, ids, pairs)
                 self._inserter.insert(conn, db_rows)
                 result.inserted += len(db_rows)
             except self._dbapi.IntegrityError:
                 conn.rollback()
-                resolved = self._write_resolving(conn, db_rows)
+                resolved = self._write_resolving(conn, db_rows, ids, pairs)
                 resolved.duplicates += result.duplicates
                 result = resolved
         if marks:
@@ -424,11 +431,16 @@ class EventWriter:
             cur.close()
         return kept
 
-    def _resolve_channels(self, conn: Any, rows: Iterable[Row]) -> dict[tuple[str, str], int]:
+    def _resolve_channels(
+        self, conn: Any, rows: Iterable[Row]
+    ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
+        """The channel ids (creating rows as needed) and the (network, name) pairs of
+        ``rows``."""
         ids = self._channel_ids
-        missing = {(r[1], r[2]) for r in rows if (r[1], r[2]) not in ids}
+        pairs = {(r[1], r[2]) for r in rows}
+        missing = pairs.difference(ids)
         if not missing:
-            return ids
+            return ids, pairs
         m = self._mark
         cur = conn.cursor()
         try:
@@ -449,7 +461,33 @@ class EventWriter:
             cur.close()
         # committed on its own: a channel row is harmless even if the events roll back
         conn.commit()
-        return ids
+        return ids, pairs
+
+    def _lock_channels(
+        self, conn: Any, ids: Mapping[tuple[str, str], int], pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        """PostgreSQL, where events have no foreign key (migration 0007): in the events'
+        transaction, lock the batch's channel rows as the key's check did for each row
+        (none can go before the events naming it commit), and check that each id still
+        names its channel; ChannelsGone if not (a database recreated under the writer)."""
+        if self._dialect != "postgresql":
+            return
+        wanted = {ids[p]: (p[0], channel_key(p[1]), p[1]) for p in pairs}
+        cur = conn.cursor()
+        try:
+            cur.execute(
+                "SELECT id, network, name_key FROM channels "
+                f"WHERE id = ANY({self._mark}) FOR KEY SHARE",
+                (list(wanted),),
+            )
+            found = {int(i): (network, key) for i, network, key in cur.fetchall()}
+        finally:
+            cur.close()
+        for channel_id, (network, key, name) in wanted.items():
+            if found.get(channel_id) != (network, key):
+                raise ChannelsGone(
+                    f"channel {name} of {network} (id {channel_id}) is not in the database"
+                )
 
     def _stored(self, conn: Any, keys: Sequence[int]) -> dict[int, tuple[_Content, str | None]]:
         found: dict[int, tuple[_Content, str | None]] = {}
@@ -471,7 +509,13 @@ class EventWriter:
             cur.close()
         return found
 
-    def _write_resolving(self, conn: Any, db_rows: Sequence[DbRow]) -> WriteResult:
+    def _write_resolving(
+        self,
+        conn: Any,
+        db_rows: Sequence[DbRow],
+        ids: Mapping[tuple[str, str], int],
+        pairs: Iterable[tuple[str, str]],
+    ) -> WriteResult:
         """The slow path after a key collision: skip rows already stored, re-key the rest."""
         for _attempt in range(_RESOLVE_ATTEMPTS):
             stored = self._stored(conn, [r[0] for r in db_rows])
@@ -505,6 +549,7 @@ class EventWriter:
                 taken.add(key)
                 out.append((key, *r[1:]))
             try:
+                self._lock_channels(conn, ids, pairs)
                 self._inserter.insert(conn, out)
             except self._dbapi.IntegrityError:
                 # another writer took a key between our look and our insert: look again
