@@ -110,6 +110,9 @@ def _stored_channels(engine: sa.Engine) -> list[tuple[str, str]]:
     return sorted((r[0], r[1]) for r in rows)
 
 
+@pytest.mark.parametrize(
+    "db_target", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 @pytest.mark.parametrize("taken_by", [(), ("#other",)], ids=["empty", "id-taken"])
 def test_a_database_recreated_under_the_writer_gets_its_channels_again(
     engine: sa.Engine, taken_by: tuple[str, ...]
@@ -117,8 +120,6 @@ def test_a_database_recreated_under_the_writer_gets_its_channels_again(
     """PostgreSQL: tables dropped and created again by someone else, so the channel id the
     writer cached names nothing (or, id-taken, another channel: a foreign key could not
     tell); the batch goes under a new row of its own channel, nothing lost."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite declares the key without enforcing it: it notices missing tables")
     writer = EventWriter(engine, upgrade=False)
     alloc = KeyAllocator()
     writer.write([event_row(ev("before"), alloc.key_for(T0))])
