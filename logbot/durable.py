@@ -51,3 +51,10 @@ def makedirs(path: str | os.PathLike[str], mode: int = 0o777) -> list[str]:
         probe = parent
     os.makedirs(path, mode, exist_ok=True)
     return [os.path.dirname(created) for created in reversed(missing)]
+
+
+def makedirs_synced(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+    """:func:`makedirs`, each new entry synced before it returns (where blocking is fine:
+    start-up, or a thread that syncs anyway)."""
+    for parent in makedirs(path, mode):
+        sync_directory(parent)

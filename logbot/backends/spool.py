@@ -98,8 +98,7 @@ class Spool:
         self._maybe_sealed = True
 
     def _ensure_dir(self) -> None:
-        for parent in durable.makedirs(self.directory, 0o700):
-            durable.sync_directory(parent)
+        durable.makedirs_synced(self.directory, 0o700)
         note = self.directory / "target.txt"
         if self.target_name and not note.exists():
             with open(note, "w", encoding="utf-8", opener=private_opener) as f:

@@ -159,8 +159,7 @@ class DailyTextBackend:
         self._closing = False
         self._closed = False
         try:
-            for parent in durable.makedirs(self.directory, _dir_mode(file_mode)):
-                durable.sync_directory(parent)
+            durable.makedirs_synced(self.directory, _dir_mode(file_mode))
         except OSError as exc:
             raise OSError(
                 f"cannot create the log directory {self.directory}: {exc.strerror or exc}"
