@@ -360,12 +360,17 @@ class Reader:
             and (kept := self._filtered_size(filters, channel_ids, FILTER_FIRST_MAX))
             <= FILTER_FIRST_MAX
         ):
-            # Few events pass the filters, but the query may still be common among them:
-            # walk the index first for as long as that is cheaper than asking the index
-            # about each filtered event, then do that instead.
-            budget = max(SCAN_BUDGET_MIN, kept * SCANS_PER_PROBE)
-            found = self._search_index_first_budget(query, filters, channel_ids, limit, budget)
-            rows = found if found is not None else self._newest(filters, channel_ids, query, limit)
+            if self._check_filtered_here(query):
+                rows = self._by_ids(self._checked_newest(query, filters, channel_ids, limit))
+            else:
+                # Few events pass the filters, but the query may still be common among
+                # them: walk the index first for as long as that is cheaper than asking
+                # the index about each filtered event, then do that instead.
+                budget = max(SCAN_BUDGET_MIN, kept * SCANS_PER_PROBE)
+                found = self._search_index_first_budget(query, filters, channel_ids, limit, budget)
+                rows = (
+                    found if found is not None else self._newest(filters, channel_ids, query, limit)
+                )
         else:
             walked = None
             if not rank and limit and self._may_walk(query):
@@ -417,6 +422,37 @@ class Reader:
             return []
         sql = f"SELECT {self._columns} FROM events AS e WHERE e.id IN ({_marks(ids)})"
         return self._rows(sql + " ORDER BY e.id DESC", ids)
+
+    def _check_filtered_here(self, query: Query) -> bool:
+        """Whether the few events the filters keep are better checked against ``query``
+        here (:meth:`_checked_newest`) than asked of the full-text index."""
+        return False
+
+    def _checked_newest(
+        self, query: Query, filters: Filters, channel_ids: list[int] | None, limit: int | None
+    ) -> list[int]:
+        """The ids of the newest ``limit`` events the filters keep whose text matches
+        ``query``, newest first, each text checked here (the filters keep at most
+        :data:`FILTER_FIRST_MAX` events): read a few first, more while matches lack."""
+        could_match = _prefilter(query)
+        found: list[int] = []
+        below: int | None = None
+        chunk = DENSE_WALK_FIRST
+        while True:
+            rows = self._newest(
+                filters,
+                channel_ids,
+                None,
+                chunk,
+                below=below,
+                extra="e.text <> ''",
+                columns="e.id, e.text",
+            )
+            found.extend(self._confirm(query, [r for r in rows if could_match(r[1])]))
+            if (limit is not None and len(found) >= limit) or len(rows) < chunk:
+                return found[:limit]
+            below = rows[-1][0]
+            chunk = min(chunk * 4, FILTER_FIRST_MAX)
 
     def _may_walk(self, query: Query) -> bool:
         """Whether a search for ``query`` should try :meth:`_walk_dense_prefix` first."""

@@ -14,9 +14,17 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from logbot.query import Query, to_fts5
+from logbot.query import Query, matches, to_fts5, without_prefixes
 from logbot.search.opening import check_revision
-from logbot.search.reader import _COLUMNS_MSGID, Channel, Reader, _limit, _marks, nick_key
+from logbot.search.reader import (
+    _COLUMNS_MSGID,
+    Channel,
+    Reader,
+    _limit,
+    _marks,
+    _prefilter,
+    nick_key,
+)
 from logbot.search.request import Filters, SearchError, SearchTimeout
 from logbot.storage.messages import error_line
 from logbot.storage.names import FTS_TABLE, IX_CHANNEL, IX_KIND, IX_NICK
@@ -26,6 +34,10 @@ __all__ = ["PROGRESS_STEPS", "SqliteReader"]
 #: virtual-machine steps between two looks at the clock under Reader.time_limit (a step
 #: is a fraction of a microsecond: the limit is kept to about a millisecond)
 PROGRESS_STEPS = 5_000
+#: a query with a prefix beside other words: how many events matching the other words
+#: are checked against the whole query before the index is asked for the whole query
+#: after all (~2 us an event: the few milliseconds a search may spend on it)
+PLAIN_FIRST_BUDGET = 1_000
 
 
 class SqliteReader(Reader):
@@ -122,6 +134,12 @@ class SqliteReader(Reader):
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
 
+    def _check_filtered_here(self, query: Query) -> bool:
+        # FTS5 expands a prefix over the whole index whatever the filters keep (asked
+        # per event, once per event): a few thousand texts are checked here in
+        # milliseconds
+        return any(p.prefix for p in (*query.positive(), *query.excluded))
+
     def _no_index(self, column: str) -> str:
         # SQLite's documented way to keep a term from using an index: a unary +
         return "+" + column
@@ -188,6 +206,11 @@ class SqliteReader(Reader):
         limit: int | None,
         rank: bool,
     ) -> list[tuple[Any, ...]]:
+        plain = without_prefixes(query)
+        if not rank and limit is not None and plain is not None and plain != query:
+            found = self._search_plain_first(query, plain, filters, channel_ids, limit)
+            if found is not None:
+                return found
         joins, join_params = self._probes(filters, channel_ids, "f.rowid")
         ranges, range_params = self._rowid_range(filters, "f.rowid")
         score = f"bm25({FTS_TABLE})" if rank else "0"
@@ -199,6 +222,38 @@ class SqliteReader(Reader):
         sql = f"SELECT {self._columns} FROM ({walk}) AS s CROSS JOIN events AS e ON e.id = s.id"
         sql += f" ORDER BY {'s.score, ' if rank else ''}s.id DESC"
         return self._rows(sql, [*join_params, to_fts5(query), *range_params])
+
+    def _search_plain_first(
+        self,
+        query: Query,
+        plain: Query,
+        filters: Filters,
+        channel_ids: list[int] | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]] | None:
+        """The newest ``limit`` matches of ``query``, from the newest matches of ``plain``
+        (:func:`~logbot.query.without_prefixes`) checked against ``query`` here: the
+        index expands no prefix, so memory stays small. None when the first
+        :data:`PLAIN_FIRST_BUDGET` of them held too few (the prefix is the rare part)."""
+        joins, join_params = self._probes(filters, channel_ids, "f.rowid")
+        ranges, range_params = self._rowid_range(filters, "f.rowid")
+        walk = f"SELECT f.rowid FROM {FTS_TABLE} AS f {joins} WHERE {FTS_TABLE} MATCH ?"
+        walk += ranges + f" ORDER BY f.rowid DESC LIMIT {PLAIN_FIRST_BUDGET}"
+        # the walk is a co-routine the CROSS JOIN keeps outermost: rows come newest first
+        # without the sort an outer ORDER BY would add over all of them
+        sql = f"SELECT e.id, e.text FROM ({walk}) AS w CROSS JOIN events AS e ON e.id = w.rowid"
+        could_match = _prefilter(query)
+        found: list[int] = []
+        walked = 0
+        for eid, text in self._stream(sql, [*join_params, to_fts5(plain), *range_params]):
+            walked += 1
+            if could_match(text) and matches(query, text):
+                found.append(eid)
+                if len(found) >= limit:
+                    break
+        if len(found) < limit and walked >= PLAIN_FIRST_BUDGET:
+            return None
+        return self._by_ids(found)
 
     def _search_index_first_budget(
         self,
