@@ -335,17 +335,75 @@ class Browser:
         *,
         kinds: tuple[str, ...] = (),
         after: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
     ) -> list[Record]:
-        """The day's events oldest first (only ``kinds`` if given; only ids > ``after``)."""
+        """The day's events oldest first (only ``kinds`` if given; only ids > ``after``,
+        ids from ``start`` and before ``end`` (a part of the day: see :meth:`part_bounds`);
+        at most ``limit``)."""
         low, high = day_bounds(day, tz)
         if after is not None:
             low = max(low, after + 1)
+        if start is not None:
+            low = max(low, start)
+        if end is not None:
+            high = min(high, end)
         sql = _RECORDS + " AND id >= ? AND id < ?"
         params: list[Any] = [chan.network, chan.name, chan.id, low, high]
         if kinds:
             sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
             params.extend(kinds)
-        return list(self._records(sql + " ORDER BY id", params))
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self._records(sql, params))
+
+    def part_bounds(
+        self, channel_id: int, day: date, tz: tzinfo, part: int, size: int
+    ) -> tuple[int, int | None]:
+        """The ids ``[start, end)`` of ``part`` (1-based) of a day cut in parts of ``size``
+        events (by position among all the channel's events of the day in ``tz``); ``end``
+        None: the part is the day's last so far. Index-only: ids are read, no event."""
+        low, high = day_bounds(day, tz)
+        sql = (
+            "SELECT id FROM events WHERE channel_id = :c AND id >= :lo AND id < :hi "
+            "ORDER BY id LIMIT 1 OFFSET :skip"
+        )
+        with self._conn() as conn:
+            start = low
+            if part > 1:
+                found = conn.execute(
+                    sa.text(sql),
+                    {"c": channel_id, "lo": low, "hi": high, "skip": (part - 1) * size},
+                ).scalar()
+                start = high if found is None else int(found)
+            # the next part's first event: from this part's start, ``size`` on
+            end = conn.execute(
+                sa.text(sql), {"c": channel_id, "lo": start, "hi": high, "skip": size}
+            ).scalar()
+        return start, None if end is None else int(end)
+
+    def day_positions(self, events: Sequence[tuple[str, str, int, int]], cap: int) -> list[int]:
+        """How many events of its channel precede each of ``events`` (``(network, channel
+        name, the day's first possible id, the event's id)``) that day: counted up to
+        ``cap`` (most days hold fewer: a count of at most ``cap`` index entries), then in
+        full only where there are that many."""
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE channel_id = "
+            "(SELECT id FROM channels WHERE network = :n AND name = :name LIMIT 1) "
+            "AND id >= :lo AND id < :id{limit}) AS before_it"
+        )
+        capped, full = sa.text(sql.format(limit=" LIMIT :cap")), sa.text(sql.format(limit=""))
+        out = []
+        with self._conn() as conn:
+            for network, name, low, eid in events:
+                params = {"n": network, "name": name, "lo": low, "id": eid, "cap": cap}
+                n = int(conn.execute(capped, params).scalar() or 0)
+                if n >= cap:
+                    n = int(conn.execute(full, params).scalar() or 0)
+                out.append(n)
+        return out
 
     def utc_days(self, channel_id: int) -> list[tuple[int, int, int, int]]:
         """(UTC day number since 1970-01-01, events, oldest id, newest id) of every day
