@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from logbot.events import Event, Kind
 from logbot.storage.browse import Browser
 from logbot.web import common
+from logbot.web.export import write_site
 from tests.test_web import Response
 
 # the fixture, on this module's db
@@ -236,3 +238,51 @@ def test_no_request_reads_more_than_a_part_of_a_big_day(
         # a part's events, and one row of counts or stamps beside them
         assert rows_read[-1] <= SIZE + 1, path
     assert max(rows_read) >= SIZE  # the count saw the parts' reads
+
+
+def test_logbot_html_writes_a_big_day_in_parts_linked_both_ways(
+    db: str, tmp_path: Path, get: Callable[..., Response]
+) -> None:
+    out = tmp_path / "site"
+    write_site(db, out)
+    folder = out / "libera" / "#big"
+    pages = {
+        p: (folder / p).read_text("utf-8")
+        for p in (f"{BIG}.html", f"{BIG}.p2.html", f"{BIG}.p3.html")
+    }
+    assert not (folder / f"{BIG}.p4.html").exists()
+    assert not (folder / "2026-11-27.p2.html").exists()  # one part: as before
+    assert _texts(pages[f"{BIG}.html"]) == _expected(1, 10)
+    assert _texts(pages[f"{BIG}.p2.html"]) == _expected(11, 20)
+    assert _texts(pages[f"{BIG}.p3.html"]) == _expected(21, 25)
+    second = pages[f"{BIG}.p2.html"]
+    assert f'<a href="../../libera/%23big/{BIG}.html" rel="nofollow">← part 1</a>' in second
+    assert f'<a href="../../libera/%23big/{BIG}.p3.html" rel="nofollow">part 3 →</a>' in second
+    assert "Part 2 of 3: lines 11 to 20 of 25" in second
+    # the same lines as the server's part (both in UTC)
+    served = get(f"/libera/%23big/{BIG}?part=2").body
+    assert re.findall(r'<li id="(e\d+)"', second) == re.findall(r'<li id="(e\d+)"', served)
+
+
+def test_a_rerun_adds_and_removes_parts_as_a_day_grows_and_shrinks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "a.sqlite")
+    fill(db, _day(datetime(2026, 11, 28, 1, 0, tzinfo=UTC), SIZE, "needle"))
+    out = tmp_path / "site"
+    folder = out / "libera" / "#big"
+    write_site(db, out)
+    assert [p.name for p in folder.glob(f"{BIG}*")] == [f"{BIG}.html"]
+    fill(db, _day(datetime(2026, 11, 28, 2, 0, tzinfo=UTC), 2 * SIZE, "more"))
+    assert write_site(db, out).days_written == 1
+    assert sorted(p.name for p in folder.glob(f"{BIG}*")) == [
+        f"{BIG}.html",
+        f"{BIG}.p2.html",
+        f"{BIG}.p3.html",
+    ]
+    assert "part 2 →" in (folder / f"{BIG}.html").read_text("utf-8")
+    # bigger parts now: the day fits in one again, and its other parts go
+    monkeypatch.setattr(common, "DAY_PART_EVENTS", 100)
+    assert write_site(db, out).days_written == 1
+    assert [p.name for p in folder.glob(f"{BIG}*")] == [f"{BIG}.html"]
+    assert "part 2" not in (folder / f"{BIG}.html").read_text("utf-8")

@@ -31,7 +31,15 @@ from logbot.web.common import (
 )
 from logbot.web.lines import SHOWN_KINDS, lines_html, log_line, render_lines
 
-__all__ = ["AT_WINDOW", "PAGE_CACHE_BYTES", "DayPages", "DayPart", "parse_part", "part_of"]
+__all__ = [
+    "AT_WINDOW",
+    "PAGE_CACHE_BYTES",
+    "DayPages",
+    "DayPart",
+    "parse_part",
+    "part_gaps",
+    "part_of",
+]
 
 #: how far from the asked time ``at`` looks for a line
 AT_WINDOW = timedelta(seconds=5)
@@ -85,7 +93,7 @@ def part_of(browser: Browser, hits: Sequence[tuple[str, str, date, int]], tz: tz
     return [n // size + 1 for n in positions]
 
 
-def _part_gaps(gaps: Sequence[Gap], part: DayPart, start: int, end: int | None) -> list[Gap]:
+def part_gaps(gaps: Sequence[Gap], part: DayPart, start: int, end: int | None) -> list[Gap]:
     """The gaps a part shows: those that start among its events (the first part also
     shows those from before the day's first event, the last those after its last)."""
     out = []
@@ -285,7 +293,7 @@ class DayPages:
                 chan, day, tz, kinds=kinds, start=start, end=end, limit=size
             )
             if start is not None:
-                gaps = _part_gaps(gaps, part, start, end)
+                gaps = part_gaps(gaps, part, start, end)
             body = self.day_html(
                 chan,
                 day,
