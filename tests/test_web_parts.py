@@ -17,11 +17,12 @@ from logbot.events import Event, Kind
 from logbot.storage.browse import Browser
 from logbot.web import common
 from logbot.web.export import write_site
+from logbot.web.site import Archive
 from tests.test_web import Response
 
 # the fixture, on this module's db
 from tests.test_web import get as get
-from tests.web_data import fill
+from tests.web_data import NOW, fill
 
 #: events a part, for these tests
 SIZE = 10
@@ -286,3 +287,20 @@ def test_a_rerun_adds_and_removes_parts_as_a_day_grows_and_shrinks(
     assert write_site(db, out).days_written == 1
     assert [p.name for p in folder.glob(f"{BIG}*")] == [f"{BIG}.html"]
     assert "part 2" not in (folder / f"{BIG}.html").read_text("utf-8")
+
+
+def test_parts_are_the_same_on_sqlite_and_postgresql(db_target: str) -> None:
+    fill(db_target, _day(datetime(2026, 11, 28, 1, 0, tzinfo=UTC), BIG_EVENTS, "needle"))
+    archive = Archive(db_target, clock=lambda: NOW)
+    try:
+        page = archive.handle(["libera", "#big", BIG], {"part": "2", "hide": "1"}, {})
+        shown = [t for t in _expected(11, 20) if not t.startswith("joiner")]
+        assert _texts(page.body.decode()) == shown
+        text = archive.handle(["libera", "#big", f"{BIG}.txt"], {"part": "3"}, {})
+        assert _texts(text.body.decode()) == _expected(21, 25)
+        hits = archive.handle(["search"], {"q": "needle15"}, {}).body.decode()
+        assert re.search(rf'href="/libera/%23big/{BIG}\?part=2#e\d+"', hits)
+        at = archive.handle(["libera", "#big", "at"], {"time": "2026-11-28T01:03:00Z"}, {})
+        assert re.fullmatch(rf"/libera/%23big/{BIG}#e\d+", at.location or "")
+    finally:
+        archive.close()

@@ -227,11 +227,6 @@ class DayPages:
             return Page(b"", status=304, etag=etag, last_modified=modified, cacheable=True)
         kinds = SHOWN_KINDS if hide and ext in ("", "html") else ()
         # every read below is of one part: at most ``size`` events in memory
-        start, end = (
-            self.browser.part_bounds(chan.id, day, tz, number, size)
-            if part.parts > 1 or "after" in args
-            else (None, None)
-        )
         tzq = None if zone == "UTC" else zone
         links = Links()
         query = query_string(tz=tzq, hide="1" if hide and page else None)
@@ -244,12 +239,13 @@ class DayPages:
                 after_id = int(after)
             except ValueError:
                 raise HttpError(400, "after= takes an event id.") from None
+            first, following = self.browser.part_bounds(chan.id, day, tz, number, size)
             recs = self.browser.day_events(
-                chan, day, tz, kinds=kinds, after=after_id, start=start, end=end, limit=size
+                chan, day, tz, kinds=kinds, after=after_id, start=first, end=following, limit=size
             )
             body = lines_html(recs, tz, chan.name).encode("utf-8", "surrogateescape")
             more = {"X-Last-Id": str(recs[-1].id if recs else after_id)}
-            if end is not None:
+            if following is not None:
                 # this part is full: the day goes on in the next one
                 more["X-Next-Part"] = links.day(
                     chan.network,
@@ -278,6 +274,11 @@ class DayPages:
                     cacheable=True,
                     headers=extra,
                 )
+        # the whole day where it is one part (the reads as before parts)
+        start: int | None = None
+        end: int | None = None
+        if part.parts > 1:
+            start, end = self.browser.part_bounds(chan.id, day, tz, number, size)
         if ext in ("txt", "json"):
             recs = self.browser.day_events(chan, day, tz, start=start, end=end, limit=size)
             if ext == "txt":
