@@ -126,6 +126,7 @@ def test_the_toggle_hides_inside_a_part_without_moving_it(get: Callable[..., Res
         ("0", 400, "is not a part of a day"),
         ("two", 400, "is not a part of a day"),
         ("-1", 400, "is not a part of a day"),
+        pytest.param("9" * 5000, 400, "is not a part of a day", id="5000-digits"),
         ("4", 404, "is shown in 3 parts of up to 10 lines: there is no part 4."),
     ],
 )

@@ -78,8 +78,9 @@ def parse_part(raw: str | None) -> int:
     """``?part=K`` (1-based; absent: 1); HttpError 400 for anything but a number >= 1."""
     if raw is None or raw == "":
         return 1
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
-        raise HttpError(400, f"{raw!r} is not a part of a day: use part=1, part=2 and so on.")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        shown = raw if len(raw) <= 20 else raw[:20] + "..."
+        raise HttpError(400, f"{shown!r} is not a part of a day: use part=1, part=2 and so on.")
     return int(raw)
 
 
