@@ -164,6 +164,14 @@ def test_search_hits_and_at_land_on_their_part(get: Callable[..., Response]) -> 
     assert f'id="{anchor}"' in get(f"/libera/%23big/{BIG}?part=2").body
     (href,) = re.findall(r'href="(/libera/%23big/[^"]+)"', get("/search?q=needle3").body)
     assert re.fullmatch(rf"/libera/%23big/{BIG}#e\d+", href)
+    # many hits of one day, over all its parts: each on its own part
+    hits = re.findall(
+        rf'href="/libera/%23big/{BIG}(?:\?part=(\d))?#e\d+".*?needle(\d+)',
+        get("/search?q=said&channel=%23big&since=2026-11-28&until=2026-11-29").body,
+    )
+    assert len(hits) == 16  # the messages; every third event is a join
+    for part, number in hits:
+        assert int(part or 1) == (int(number) - 1) // SIZE + 1
     # the 25th event: 01:25 UTC, the last part
     at = get("/libera/%23big/at?time=2026-11-28T01:25:00Z")
     assert re.fullmatch(rf"/libera/%23big/{BIG}\?part=3#e\d+", at.headers["location"])

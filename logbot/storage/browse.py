@@ -384,25 +384,38 @@ class Browser:
             ).scalar()
         return start, None if end is None else int(end)
 
-    def day_positions(self, events: Sequence[tuple[str, str, int, int]], cap: int) -> list[int]:
-        """How many events of its channel precede each of ``events`` (``(network, channel
-        name, the day's first possible id, the event's id)``) that day: counted up to
-        ``cap`` (most days hold fewer: a count of at most ``cap`` index entries), then in
-        full only where there are that many."""
+    def day_parts(
+        self, days: Sequence[tuple[str, str, int, Sequence[int]]], size: int
+    ) -> list[list[int]]:
+        """The part (1-based, parts of ``size`` events by position among the channel's
+        events of a day) holding each event of ``days``: ``(network, channel name, the
+        day's first possible id, event ids of that day)``, a list of parts per day, in the
+        order of its ids. A day whose events up to its newest one asked are fewer than
+        ``size`` (most days) costs a count of at most ``size`` index entries; a bigger one
+        a count up to its newest event asked, then of the events between each two asked
+        (a search's hits of one day are often near each other)."""
         sql = (
             "SELECT count(*) FROM (SELECT 1 FROM events WHERE channel_id = "
             "(SELECT id FROM channels WHERE network = :n AND name = :name LIMIT 1) "
-            "AND id >= :lo AND id < :id{limit}) AS before_it"
+            "AND id >= :lo AND id < :hi{limit}) AS before_it"
         )
-        capped, full = sa.text(sql.format(limit=" LIMIT :cap")), sa.text(sql.format(limit=""))
+        capped, full = sa.text(sql.format(limit=" LIMIT :size")), sa.text(sql.format(limit=""))
         out = []
         with self._conn() as conn:
-            for network, name, low, eid in events:
-                params = {"n": network, "name": name, "lo": low, "id": eid, "cap": cap}
-                n = int(conn.execute(capped, params).scalar() or 0)
-                if n >= cap:
-                    n = int(conn.execute(full, params).scalar() or 0)
-                out.append(n)
+            for network, name, low, ids in days:
+                newest = max(ids)
+                params = {"n": network, "name": name, "lo": low, "hi": newest, "size": size}
+                if int(conn.execute(capped, params).scalar() or 0) < size:
+                    out.append([1] * len(ids))
+                    continue
+                # the events before each asked, newest first: each count from the next
+                at = {newest: int(conn.execute(full, params).scalar() or 0)}
+                later = newest
+                for eid in sorted(set(ids), reverse=True)[1:]:
+                    between = {**params, "lo": eid, "hi": later}
+                    at[eid] = at[later] - int(conn.execute(full, between).scalar() or 0)
+                    later = eid
+                out.append([at[eid] // size + 1 for eid in ids])
         return out
 
     def utc_days(self, channel_id: int) -> list[tuple[int, int, int, int]]:

@@ -86,12 +86,22 @@ def parse_part(raw: str | None) -> int:
 
 def part_of(browser: Browser, hits: Sequence[tuple[str, str, date, int]], tz: tzinfo) -> list[int]:
     """The part (1-based) of its day's page in ``tz`` that shows each of ``hits``
-    (``(network, channel name, its day in tz, event id)``)."""
-    size = common.DAY_PART_EVENTS
-    positions = browser.day_positions(
-        [(net, name, day_bounds(day, tz)[0], eid) for net, name, day, eid in hits], size
+    (``(network, channel name, its day in tz, event id)``): hits of one channel's day
+    (a search's often are) are placed together."""
+    days: dict[tuple[str, str, date], list[int]] = {}
+    for net, name, day, eid in hits:
+        days.setdefault((net, name, day), []).append(eid)
+    keys = list(days)
+    parts = browser.day_parts(
+        [(net, name, day_bounds(day, tz)[0], days[net, name, day]) for net, name, day in keys],
+        common.DAY_PART_EVENTS,
     )
-    return [n // size + 1 for n in positions]
+    found = {
+        (net, name, day, eid): part
+        for (net, name, day), numbers in zip(keys, parts, strict=True)
+        for eid, part in zip(days[net, name, day], numbers, strict=True)
+    }
+    return [found[hit] for hit in hits]
 
 
 def part_gaps(gaps: Sequence[Gap], part: DayPart, start: int, end: int | None) -> list[Gap]:
