@@ -335,17 +335,100 @@ class Browser:
         *,
         kinds: tuple[str, ...] = (),
         after: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
     ) -> list[Record]:
-        """The day's events oldest first (only ``kinds`` if given; only ids > ``after``)."""
+        """The day's events oldest first (only ``kinds`` if given; only ids > ``after``,
+        ids from ``start`` and before ``end`` (a part of the day: see :meth:`part_bounds`);
+        at most ``limit``)."""
         low, high = day_bounds(day, tz)
         if after is not None:
             low = max(low, after + 1)
+        if start is not None:
+            low = max(low, start)
+        if end is not None:
+            high = min(high, end)
         sql = _RECORDS + " AND id >= ? AND id < ?"
         params: list[Any] = [chan.network, chan.name, chan.id, low, high]
         if kinds:
             sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
             params.extend(kinds)
-        return list(self._records(sql + " ORDER BY id", params))
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self._records(sql, params))
+
+    def part_bounds(
+        self, channel_id: int, day: date, tz: tzinfo, part: int, size: int
+    ) -> tuple[int, int | None]:
+        """The ids ``[start, end)`` of ``part`` (1-based) of a day cut in parts of ``size``
+        events (by position among all the channel's events of the day in ``tz``); ``end``
+        None: the part is the day's last so far. Index-only: ids are read, no event."""
+        low, high = day_bounds(day, tz)
+        sql = (
+            "SELECT id FROM events WHERE channel_id = :c AND id >= :lo AND id < :hi "
+            "ORDER BY id LIMIT 1 OFFSET :skip"
+        )
+        with self._conn() as conn:
+            start = low
+            if part > 1:
+                found = conn.execute(
+                    sa.text(sql),
+                    {"c": channel_id, "lo": low, "hi": high, "skip": (part - 1) * size},
+                ).scalar()
+                start = high if found is None else int(found)
+            # the next part's first event: from this part's start, ``size`` on
+            end = conn.execute(
+                sa.text(sql), {"c": channel_id, "lo": start, "hi": high, "skip": size}
+            ).scalar()
+        return start, None if end is None else int(end)
+
+    def day_parts(
+        self, days: Sequence[tuple[str, str, int, Sequence[int]]], size: int
+    ) -> list[list[int]]:
+        """The part (1-based, parts of ``size`` events by position among the channel's
+        events of a day) holding each event of ``days``: ``(network, channel name, the
+        day's first possible id, event ids of that day)``, a list of parts per day, in the
+        order of its ids. A day whose events up to its newest one asked are fewer than
+        ``size`` (most days) costs a count of at most ``size`` index entries; a bigger one
+        a count up to its newest event asked, then of the events between each two asked
+        (a search's hits of one day are often near each other)."""
+        sql = (
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE channel_id = "
+            "(SELECT id FROM channels WHERE network = ? AND name = ? LIMIT 1) "
+            "AND id >= ? AND id < ?{limit}) AS before_it"
+        )
+        capped, full = sql.format(limit=" LIMIT ?"), sql.format(limit="")
+        if self.engine.dialect.name == "postgresql":
+            capped, full = capped.replace("?", "%s"), full.replace("?", "%s")
+        out = []
+        with self._conn() as conn:
+            # through the driver's cursor: a search page asks for up to 50 days, and
+            # SQLAlchemy's execute costs twice the count of a usual day
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+            def count(sql: str, *params: Any) -> int:
+                cursor.execute(sql, params)
+                return int(cursor.fetchone()[0] or 0)
+
+            try:
+                for network, name, low, ids in days:
+                    newest = max(ids)
+                    if count(capped, network, name, low, newest, size) < size:
+                        out.append([1] * len(ids))
+                        continue
+                    # the events before each asked, newest first: each from the next
+                    at = {newest: count(full, network, name, low, newest)}
+                    later = newest
+                    for eid in sorted(set(ids), reverse=True)[1:]:
+                        at[eid] = at[later] - count(full, network, name, eid, later)
+                        later = eid
+                    out.append([at[eid] // size + 1 for eid in ids])
+                cursor.close()
+            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
+                raise DatabaseGone(_one_line(exc)) from None
+        return out
 
     def utc_days(self, channel_id: int) -> list[tuple[int, int, int, int]]:
         """(UTC day number since 1970-01-01, events, oldest id, newest id) of every day

@@ -14,6 +14,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 __all__ = [
     "CSP",
+    "DAY_PART_EVENTS",
     "DAY_TYPES",
     "SECURITY_HEADERS",
     "HttpError",
@@ -39,6 +40,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+
+
+#: the most events a day page (and its text and JSON) shows: a day with more is shown in
+#: parts of this many, counted among all the channel's events of the day in the page's
+#: zone. A page is built in memory: without a bound, one request for a flooded day
+#: (200,000 lines: 2.3 a second) made a 65 MB page and took the server process (maybe
+#: the bot's own) from 66 MB to 450 MB. Real busy days hold 2,000-5,000 events.
+DAY_PART_EVENTS = 5_000
 
 
 class HttpError(Exception):
@@ -118,9 +127,15 @@ class Links:
     def channel(self, network: str, channel: str) -> str:
         return self._path(network, channel) + ("index.html" if self.static else "")
 
-    def day(self, network: str, channel: str, day: date, query: str = "", ext: str = "") -> str:
+    def day(
+        self, network: str, channel: str, day: date, query: str = "", ext: str = "", part: int = 1
+    ) -> str:
+        """A day's page (``part`` of a split day: ``?part=K`` on the server, a file of its
+        own, ``YYYY-MM-DD.pK.html``, on disk; part 1 is the day's own address)."""
         if self.static and not ext:
-            ext = ".html"
+            ext = ".html" if part == 1 else f".p{part}.html"
+        elif part != 1:
+            query += f"{'&' if query else '?'}part={part}"
         return f"{self._path(network, channel)}{day.isoformat()}{ext}{query}"
 
     def search(self) -> str | None:

@@ -2,7 +2,10 @@
 
 Layout (names as on disk, not URL-encoded): ``DIR/index.html``,
 ``DIR/{network}/{channel}/index.html`` (the calendar), ``DIR/{network}/{channel}/
-{YYYY-MM-DD}.html`` (UTC days) and ``DIR/static/`` (CSS). ``DIR/.logbot-html.json``
+{YYYY-MM-DD}.html`` (UTC days; a day of more than
+:data:`~logbot.web.common.DAY_PART_EVENTS` events is cut in parts as the server cuts it:
+its first part under that name, part K in ``{YYYY-MM-DD}.pK.html``) and ``DIR/static/``
+(CSS). ``DIR/.logbot-html.json``
 remembers each day's event count, newest id and neighbours: a rerun rewrites a day only
 when one of them changed (new lines, or a new day next to it), and a channel's calendar
 only when one of its days did. Those facts come from per-day counts (no event read);
@@ -33,7 +36,9 @@ from logbot.render import Record
 from logbot.settings import Settings
 from logbot.storage.browse import UTC_DAY_KEYS, Browser, ChannelInfo, EventRow
 from logbot.storage.gaps import Gap
+from logbot.web import common
 from logbot.web.common import Links, disk_name
+from logbot.web.days import DayPart, part_gaps
 from logbot.web.lines import rows_html
 from logbot.web.site import Archive
 
@@ -167,11 +172,16 @@ def write_site(
         indexing = [noindex, sorted(archive.indexed), sorted(archive.closed_networks()), publish]
         manifest_path = out / MANIFEST
         old: dict[str, list[object]] = {}
+        size = common.DAY_PART_EVENTS
+        # the part size the pages on disk were cut with (a manifest from before parts:
+        # every day whole, and a day with more events rewritten below as it grew)
+        old_size = size
         try:
             saved = json.loads(manifest_path.read_text("utf-8"))
             if saved.get("version") == __version__ and saved.get("noindex") == indexing:
                 old = saved.get("days", {})
-        except (OSError, ValueError, AttributeError):
+                old_size = int(saved.get("part_events", size))
+        except (OSError, ValueError, AttributeError, TypeError):
             pass
         # read first: a database that cannot be read leaves DIR as it was
         chans = archive.channels(fresh=True)
@@ -182,7 +192,7 @@ def write_site(
             if item.name.endswith(".css"):
                 _write(out / "static" / item.name, item.read_bytes())
         _write(out / "index.html", archive.index_html(Links(static=True)))
-        tasks = _plan(archive, out, chans, old, new, done)
+        tasks = _plan(archive, out, chans, old, new, done, old_size)
         if jobs <= 1:
             _setup_here(archive, out)
             for task in tasks:
@@ -208,6 +218,7 @@ def write_site(
                 "version": __version__,
                 "noindex": indexing,
                 "written": datetime.now(UTC).isoformat(),
+                "part_events": size,
                 "days": new,
             }
         ).encode(),
@@ -236,12 +247,15 @@ def _plan(
     old: dict[str, list[object]],
     new: dict[str, list[object]],
     done: Written,
+    old_size: int,
 ) -> Iterator[_Pages | _Calendar]:
     """The tasks that bring ``out`` up to date (the manifest's facts into ``new``, the
     counts into ``done``): a day is written when its facts (event count, newest id,
     neighbours, gaps shown) differ from the manifest's, a channel's calendar when one of
-    its days was written or removed. Calendars come channel after channel, then the
-    pages in runs of UTC days of every channel (see :func:`_runs`)."""
+    its days was written or removed (and the parts of a day that has fewer parts than
+    before, ``old_size`` the events a part then held). Calendars come channel after
+    channel, then the pages in runs of UTC days of every channel (see :func:`_runs`)."""
+    size = common.DAY_PART_EVENTS
     # the days an earlier run wrote, per channel: a day no longer in the database (its
     # lines forgotten or pruned) loses its page
     earlier: dict[tuple[str, str], list[str]] = {}
@@ -290,20 +304,41 @@ def _plan(
                     [[g.start.isoformat(), g.end and g.end.isoformat(), g.reason] for g in shown]
                 )
             new[key] = facts
-            if old.get(key) == facts and (folder / f"{day.isoformat()}.html").exists():
+            before = old.get(key)
+            if (
+                before == facts
+                and old_size == size
+                and (folder / f"{day.isoformat()}.html").exists()
+            ):
                 done.days_kept += 1
                 continue
+            if before:
+                _unlink_parts(folder, day.isoformat(), -(-n // size), _parts(before, old_size))
             done.days_written += 1
             changed = True
             page = _Day(day, (prev, nxt), shown, key not in old)
             wanted.setdefault(number, []).append((chan, page, n))
         for day_text in earlier.get((chan.network, chan.name), ()):
-            if f"{chan.network}\x00{chan.name}\x00{day_text}" not in new:
+            key = f"{chan.network}\x00{chan.name}\x00{day_text}"
+            if key not in new:
                 (folder / f"{day_text}.html").unlink(missing_ok=True)
+                _unlink_parts(folder, day_text, 1, _parts(old[key], old_size))
                 changed = True
         if changed or not (folder / "index.html").exists():
             yield _Calendar(chan, counts)
     yield from _runs(wanted, totals)
+
+
+def _parts(facts: list[object], size: int) -> int:
+    """The parts a day's page had, from its manifest facts (events first)."""
+    n = facts[0] if facts else 0
+    return -(-n // size) if isinstance(n, int) and n > 0 else 1
+
+
+def _unlink_parts(folder: Path, day_text: str, keep: int, had: int) -> None:
+    """Remove a day's part pages ``keep + 1`` to ``had`` (a day with fewer parts now)."""
+    for number in range(max(keep, 1) + 1, had + 1):
+        (folder / f"{day_text}.p{number}.html").unlink(missing_ok=True)
 
 
 def _runs(
@@ -442,11 +477,39 @@ def _day_pages(
         if skeletons is None:
             folder = writer.out / disk_name(chan.network) / disk_name(chan.name)
             skeletons = writer.skeletons[chan] = _Skeletons(writer.archive, chan, str(folder))
+        if len(rows) > common.DAY_PART_EVENTS:
+            _split_day(writer.archive, skeletons.folder, chan, day, rows)
+            written += 1
+            continue
         page = skeletons.page(day.day, rows, day.neighbours, day.gaps)
         path = f"{skeletons.folder}/{_spelled(day.day)[0]}.html"
         _write(path, page, mkdir=False, unknown=day.unknown)
         written += 1
     return written
+
+
+def _split_day(
+    archive: Archive, folder: str, chan: ChannelInfo, day: _Day, rows: list[EventRow]
+) -> None:
+    """Write a day of more events than a part holds as the server shows it, part after
+    part (through the template: such days are few)."""
+    size = common.DAY_PART_EVENTS
+    parts = -(-len(rows) // size)
+    name = _spelled(day.day)[0]
+    for number in range(1, parts + 1):
+        chunk = rows[(number - 1) * size : number * size]
+        end = rows[number * size][0] if number < parts else None
+        part = DayPart(number, parts, len(rows), size)
+        recs = [
+            Record(eid, chan.network, chan.name, kind, nick, text, target or "", uh or "")
+            for eid, _, kind, nick, text, target, uh in chunk
+        ]
+        page = archive.day_html(
+            chan, day.day, _LINKS, UTC, "UTC", records=recs, neighbours=day.neighbours,
+            sources=False, gaps=part_gaps(day.gaps, part, chunk[0][0], end), part=part,
+        )  # fmt: skip
+        path = f"{folder}/{name}.html" if number == 1 else f"{folder}/{name}.p{number}.html"
+        _write(path, page, mkdir=False, unknown=day.unknown)
 
 
 _LINKS = Links(static=True, depth=2)

@@ -26,10 +26,11 @@ from logbot.search import (
     open_reader,
 )
 from logbot.settings import Settings
-from logbot.storage.browse import ChannelInfo, DatabaseGone
+from logbot.storage.browse import Browser, ChannelInfo, DatabaseGone
 from logbot.text import visible
 from logbot.timeparse import TimeParseError
 from logbot.web.common import HttpError, Links, Page, parse_zone, query_string, sentence
+from logbot.web.days import part_of
 from logbot.web.ircformat import nick_colour, strip_codes
 
 __all__ = ["PAGE_SIZE", "READER_TTL", "SEARCH_TIME_LIMIT", "SearchPages"]
@@ -57,6 +58,7 @@ class SearchPages:
     """The search pages of :class:`~logbot.web.site.Archive`."""
 
     db: str | None
+    browser: Browser
     allowed: frozenset[str] | None
     search_time_limit: float
     _readers: threading.local
@@ -178,15 +180,23 @@ class SearchPages:
         tzq = None if zone == "UTC" else zone
         links = Links()
         rows = []
-        for h in hits:
-            when = record_time(h.id).astimezone(tz)
+        whens = [record_time(h.id).astimezone(tz) for h in hits]
+        # a hit on a day shown in parts links to its part
+        parts = part_of(
+            self.browser,
+            [(h.network, h.channel, w.date(), h.id) for h, w in zip(hits, whens, strict=True)],
+            tz,
+        )
+        for h, when, part in zip(hits, whens, parts, strict=True):
             text = strip_codes(h.text)
             spans = highlight_spans(query, text) if query is not None else []
             rows.append(
                 {
                     "rec": h,
                     "time": when.strftime("%Y-%m-%d %H:%M:%S"),
-                    "href": links.day(h.network, h.channel, when.date(), query_string(tz=tzq))
+                    "href": links.day(
+                        h.network, h.channel, when.date(), query_string(tz=tzq), part=part
+                    )
                     + f"#e{h.id}",
                     "colour": nick_colour(h.nick),
                     "text": _marked(text, spans),

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,21 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def site(db_path: Path) -> Iterator[str]:
     """`logbot web` on a free port over the shared test archive; its base URL."""
-    db = db_path
+    yield from _serve(db_path)
+
+
+def _serve(db: Path, part_events: int | None = None) -> Iterator[str]:
+    """`logbot web` on a free port over ``db`` (days in parts of ``part_events``)."""
     port = free_port()
+    start = ["-m", "logbot"]
+    if part_events is not None:
+        start = [
+            "-c",
+            "import sys; from logbot.web import common; from logbot.cli import main; "
+            f"common.DAY_PART_EVENTS = {part_events}; main(sys.argv[1:], prog_name='logbot')",
+        ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "logbot", "web", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, *start, "web", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -193,6 +204,39 @@ def test_todays_page_shows_new_lines_as_they_arrive(site: str, browser: Any, db_
     wait_for(lambda: "a live line <b>x</b>" in _by_css(browser, "ol.log").text, 30, "the new line")
     assert len(_all_css(browser, "ol.log li")) == 2
     assert _all_css(browser, "ol.log b") == []
+
+
+@pytest.fixture(scope="module")
+def split_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Today of #flood: two lines so far."""
+    db = tmp_path_factory.mktemp("split") / "logbot.sqlite"
+    fill(str(db), [_flood(i) for i in (1, 2)])
+    return db
+
+
+def _flood(i: int) -> Event:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Event(
+        today + timedelta(seconds=i), "libera", "#flood", Kind.MESSAGE, "spam", f"spam {i}"
+    )
+
+
+def test_a_full_live_part_stops_and_points_to_the_next(split_db: Path, browser: Any) -> None:
+    """Parts of 3 lines: today's page (one part of 2 lines) takes one new line, then the
+    day goes on in part 2, which the page links to instead of growing."""
+    for base in _serve(split_db, part_events=3):
+        today = datetime.now(UTC).date().isoformat()
+        browser.get(base + f"/libera/%23flood/{today}")
+        assert _by_css(browser, "ol.log").text.splitlines()[-1].endswith("spam 2")
+        fill(str(split_db), [_flood(3), _flood(4)])
+        wait_for(lambda: _all_css(browser, "p.live a"), 30, "the link to the next part")
+        lines = _by_css(browser, "ol.log").text
+        assert "spam 3" in lines
+        assert "spam 4" not in lines
+        _by_css(browser, "p.live a").click()
+        wait_for(lambda: "part=2" in browser.current_url, 10, "the next part")
+        assert _by_css(browser, "ol.log").text.endswith("spam 4")
+        assert "Part 2 of 2: lines 4 to 4 of 4" in _by_css(browser, "nav.parts").text
 
 
 def test_screenshots_of_a_day_and_a_search(site: str, browser: Any, tmp_path: Path) -> None:
