@@ -118,3 +118,21 @@ def engine(db_target: str) -> Iterator[Any]:
     migrate.upgrade(eng)
     yield eng
     eng.dispose()
+
+
+def fts_documents(conn: Any) -> int:
+    """How many texts the SQLite FTS5 index holds (each insert counts, so a text indexed
+    twice counts twice): the document count of its averages record, which every table
+    keeps (the per-row ``events_fts_docsize`` only when created before ``columnsize=0``)."""
+    block = conn.exec_driver_sql("SELECT block FROM events_fts_data WHERE id = 1").scalar()
+    if block is None:
+        return 0
+    # an SQLite varint: 7 bits a byte, high bit set on all but the last (9th: 8 bits)
+    value = 0
+    for i, byte in enumerate(bytes(block)[:9]):
+        if i == 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value
+    return value

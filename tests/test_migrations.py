@@ -149,13 +149,17 @@ def test_upgrade_twice_changes_nothing(engine: sa.Engine) -> None:
 def test_created_and_migrated_databases_have_the_same_full_text_objects(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
-    """Creating from metadata and running the migrations build the same FTS objects."""
+    """Creating from metadata and running the migrations build the same FTS objects (on
+    SQLite but the per-row size table, which only tables created before columnsize=0 have:
+    see test_a_full_text_table_with_column_sizes_keeps_working)."""
     _alembic(engine, "upgrade", "head")
     migrated = _fts_objects(engine)
     if engine.dialect.name == "sqlite":
+        migrated.discard(fts.SQLITE_DOCSIZE_TABLE)
         other = make_engine(str(tmp_path / "created.sqlite"))
         migrate.upgrade(other)
         created = _fts_objects(other)
+        assert fts.SQLITE_DOCSIZE_TABLE not in created
         assert _fts_settings(other) == _fts_settings(engine)
         assert ("automerge", fts.SQLITE_AUTOMERGE) in _fts_settings(other)
         other.dispose()
@@ -526,3 +530,31 @@ def test_revision_0007_drops_the_events_channel_key_on_postgresql_only(
     fresh = engine if pg else make_engine(str(tmp_path / "fresh.sqlite"))
     migrate.upgrade(fresh)
     assert _events_keys(fresh) == after
+
+
+def test_a_full_text_table_with_column_sizes_keeps_working(tmp_path: Path) -> None:
+    """A SQLite database created before ``columnsize=0`` keeps its index as it is: the bot
+    writes to it, and ranked and phrase searches find what they found before."""
+    from logbot.search import SearchRequest, run_search
+    from logbot.storage.rows import event_row
+    from logbot.storage.writer import EventWriter
+    from tests.conftest import fts_documents
+    from tests.test_storage_writer import ev
+
+    target = str(tmp_path / "old.sqlite")
+    eng = make_engine(target)
+    _alembic(eng, "upgrade", "head")  # 0001's table: with the per-row size table
+    assert fts.SQLITE_DOCSIZE_TABLE in _fts_objects(eng)
+    writer = EventWriter(eng, upgrade=False)
+    key = schema.time_key(datetime(2024, 5, 1, tzinfo=UTC))
+    texts = ["deploy now", "deploy deploy deploy", "we deploy on fridays", "lunch"]
+    writer.write([event_row(ev(t), key + i) for i, t in enumerate(texts)])
+    writer.close()
+    with eng.connect() as conn:
+        sizes = conn.exec_driver_sql(f"SELECT count(*) FROM {fts.SQLITE_DOCSIZE_TABLE}")
+        assert sizes.scalar_one() == fts_documents(conn) == 4
+    eng.dispose()
+    ranked = run_search(SearchRequest(query="deploy", db=target, rank=True, limit=None))
+    assert ranked.groups[0][0][0].text == "deploy deploy deploy"
+    phrase = run_search(SearchRequest(query='"deploy on"', db=target, limit=None))
+    assert [r.text for g in phrase.groups for r, _ in g] == ["we deploy on fridays"]

@@ -16,6 +16,7 @@ from logbot.search import SearchRequest, run_search
 from logbot.storage import bulk, migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.writer import EventWriter
+from tests.conftest import fts_documents
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def _fts_consistent(engine: sa.Engine) -> None:
             conn.exec_driver_sql(
                 "INSERT INTO events_fts(events_fts, rank) VALUES ('integrity-check', 0)"
             )
-            indexed = conn.exec_driver_sql("SELECT count(*) FROM events_fts_docsize").scalar()
+            indexed = fts_documents(conn)
             texts = conn.exec_driver_sql("SELECT count(*) FROM events WHERE text <> ''").scalar()
         assert indexed == texts
 

@@ -8,7 +8,12 @@ words anyway). There is deliberately **no insert trigger**: a per-row trigger ha
 write rate, so writers feed the index themselves, in bulk, in the same transaction as the
 rows (see :mod:`logbot.storage.inserts`, the one place that inserts events).
 Delete and update triggers do exist, so removing or editing rows by hand keeps the index
-consistent. A search joins the index to the table on ``events_fts.rowid = events.id``::
+consistent. It is created with ``columnsize=0``: FTS5 then keeps no per-row table of token
+counts (``events_fts_docsize``, one more row written for every text, a fifth of the
+writer's CPU a row), and ``bm25()`` (ranked search only) counts a hit's tokens from its
+text instead. Tables created before keep that table and work as they did: nothing
+migrates them (rebuilding the index of a large archive would hold up the bot's start).
+A search joins the index to the table on ``events_fts.rowid = events.id``::
 
     SELECT e.id, ... FROM events_fts JOIN events AS e ON e.id = events_fts.rowid
     WHERE events_fts MATCH :query            -- FTS5 syntax: words, "a phrase", prefix*
@@ -71,6 +76,9 @@ __all__ = [
 
 #: SQLite FTS5 tokenizer arguments
 SQLITE_TOKENIZE = "unicode61 remove_diacritics 2"
+#: SQLite: the per-row table of token counts that tables created before ``columnsize=0``
+#: keep (see :func:`sqlite_ddl`)
+SQLITE_DOCSIZE_TABLE = f"{FTS_TABLE}_docsize"
 #: SQLite: FTS5 shadow tables (``events_fts_data``...) and triggers all start with this
 SQLITE_FTS_PREFIX = FTS_TABLE
 #: SQLite triggers keeping the index right when rows are deleted or their text changes
@@ -123,7 +131,8 @@ def sqlite_ddl() -> list[str]:
     """Statements creating the SQLite full-text objects (idempotent)."""
     return [
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-        f"{FTS_COLUMN}, content='events', content_rowid='id', tokenize='{SQLITE_TOKENIZE}')",
+        f"{FTS_COLUMN}, content='events', content_rowid='id', columnsize=0, "
+        f"tokenize='{SQLITE_TOKENIZE}')",
         f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('automerge', {SQLITE_AUTOMERGE})",
         f"CREATE TRIGGER IF NOT EXISTS {SQLITE_DELETE_TRIGGER} AFTER DELETE ON events "
         f"WHEN old.text <> '' BEGIN "

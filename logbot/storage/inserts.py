@@ -4,8 +4,9 @@
 :class:`~logbot.storage.writer.EventWriter` calls ``prepare(conn)`` on each new DBAPI
 connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`; it commits).
 
-- SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes, and the FTS5
-  index fed in the same transaction (from the rows just written, in one statement, when
+- SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes (plain rows,
+  those with every optional column at its default, binding only the first five columns),
+  and the FTS5 index fed in the same transaction (from the rows just written, in one statement, when
   the batch's key range holds no older row).
 - PostgreSQL with psycopg 3: one ``COPY`` into ``events`` (psycopg 3 parses every query
   text it has not cached: a multi-row VALUES of thousands of placeholders costs ~45 us a
@@ -113,6 +114,25 @@ class Inserter:
                 done += size
 
 
+#: SQLite: the columns bound for a plain row, one whose others all hold their defaults
+#: (no target, userhost, receive time or msgid; not the bot's own; not backfilled): a
+#: channel message, most of a busy log. The driver binds None and bool through an adapter
+#: (see _bind_none_and_bool_directly), ~1,000 instructions a value: the six defaults
+#: bound cost ~7,800 instructions a row of the writer's ~49,000 (callgrind).
+_PLAIN_WIDTH = 5
+_PLAIN_DEFAULTS = (None, None, None, False, None, False)
+_PLAIN_HEAD = f"INSERT INTO events ({', '.join(EVENT_COLUMNS[:_PLAIN_WIDTH])}) VALUES "
+#: SQLite: rows per INSERT, largest first, of plain rows (5 parameters a row) and of the
+#: others (all 11). The driver keeps every size it prepared: 1,000 plain rows cost
+#: ~0.56 MB of statement, 500 full rows ~0.64 MB, together what one 1,000-row statement
+#: of all columns did (issue #15's 60 MB has no room for more). Plain rows go in whole
+#: statements of 1,000 only, the rest and any plain rows left over in the other sizes: a
+#: flood's batch of 4,000 (MAX_MEMORY_ROWS), ~90% plain, takes five statements, each a
+#: wait for the GIL on the writer thread while the reactor is busy.
+PLAIN_STATEMENT_ROWS = (1_000,)
+SQLITE_STATEMENT_ROWS = (500, 250, 50, 10, 1)
+
+
 def _bind_none_and_bool_directly() -> None:
     """Let :mod:`sqlite3` bind None and bool without its failing adapter search.
 
@@ -138,13 +158,42 @@ class SQLiteInserter(Inserter):
         _bind_none_and_bool_directly()
         self._feed_fts = feed_fts
         self._fts_sql: dict[int, str] = {}
+        self._plain_sql: dict[int, str] = {}
+        self._sizes = SQLITE_STATEMENT_ROWS
+        self._plain_sizes: tuple[int, ...] = PLAIN_STATEMENT_ROWS
 
     def prepare(self, conn: Any) -> None:
         driver = conn.driver_connection
         if isinstance(driver, sqlite3.Connection):
             limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             width = len(EVENT_COLUMNS)
-            self._sizes = tuple(n for n in STATEMENT_ROWS if n * width <= limit)
+            self._sizes = tuple(n for n in SQLITE_STATEMENT_ROWS if n * width <= limit)
+            self._plain_sizes = tuple(n for n in PLAIN_STATEMENT_ROWS if n * _PLAIN_WIDTH <= limit)
+
+    def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
+        """Plain rows in whole statements of :data:`PLAIN_STATEMENT_ROWS` (five columns
+        bound a row), the rest, with any plain rows left over, as ``Inserter`` does."""
+        plain: list[DbRow] = []
+        full: list[DbRow] = []
+        for r in db_rows:
+            (plain if r[_PLAIN_WIDTH:] == _PLAIN_DEFAULTS else full).append(r)
+        taken = 0
+        for size in self._plain_sizes:
+            while len(plain) - taken >= size:
+                taken += size
+        if taken:
+            flat = [v for r in plain[:taken] for v in r[:_PLAIN_WIDTH]]
+            done = 0
+            for size in self._plain_sizes:
+                while taken - done >= size:
+                    sql = self._values_sql(self._plain_sql, _PLAIN_HEAD, _PLAIN_WIDTH, size)
+                    cur.execute(sql, flat[done * _PLAIN_WIDTH : (done + size) * _PLAIN_WIDTH])
+                    done += size
+        if taken < len(plain):
+            full += plain[taken:]
+            full.sort(key=_key_of)
+        if full:
+            super()._insert_rows(cur, full)
 
     def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
         # FTS5 flushes its in-memory index into a new segment whenever a rowid is not
