@@ -393,17 +393,9 @@ class Reader:
         could_match = _prefilter(query)
         most = self._dense_walk_max
         while True:
-            # ids and texts only: most of what is read is looked at and dropped
-            rows = self._newest(
-                filters,
-                channel_ids,
-                None,
-                chunk,
-                below=below,
-                extra="e.text <> ''",
-                columns="e.id, e.text",
+            rows = self._checked_chunk(
+                query, could_match, filters, channel_ids, chunk, below, found
             )
-            found.extend(self._confirm(query, [r for r in rows if could_match(r[1])]))
             if len(found) >= limit or len(rows) < chunk:
                 # enough, or every event the filters allow was checked
                 return self._by_ids(found[:limit])
@@ -415,6 +407,31 @@ class Reader:
                 return None
             # a quarter more than that estimate: reading past the last match costs too
             chunk = int(min(max((needed - seen) * 1.25, first), most - seen))
+
+    def _checked_chunk(
+        self,
+        query: Query,
+        could_match: Callable[[str], bool],
+        filters: Filters,
+        channel_ids: list[int] | None,
+        chunk: int,
+        below: int | None,
+        found: list[int],
+    ) -> list[tuple[Any, ...]]:
+        """The next ``chunk`` events the filters keep, newest first below ``below``; the
+        ids of those matching ``query`` are added to ``found``."""
+        # ids and texts only: most of what is read is looked at and dropped
+        rows = self._newest(
+            filters,
+            channel_ids,
+            None,
+            chunk,
+            below=below,
+            extra="e.text <> ''",
+            columns="e.id, e.text",
+        )
+        found.extend(self._confirm(query, [r for r in rows if could_match(r[1])]))
+        return rows
 
     def _by_ids(self, ids: list[int]) -> list[tuple[Any, ...]]:
         """The events with ``ids``, newest first."""
@@ -439,16 +456,9 @@ class Reader:
         below: int | None = None
         chunk = DENSE_WALK_FIRST
         while True:
-            rows = self._newest(
-                filters,
-                channel_ids,
-                None,
-                chunk,
-                below=below,
-                extra="e.text <> ''",
-                columns="e.id, e.text",
+            rows = self._checked_chunk(
+                query, could_match, filters, channel_ids, chunk, below, found
             )
-            found.extend(self._confirm(query, [r for r in rows if could_match(r[1])]))
             if (limit is not None and len(found) >= limit) or len(rows) < chunk:
                 return found[:limit]
             below = rows[-1][0]
