@@ -97,9 +97,17 @@ class Inserter:
         return sql
 
     def _insert_many(
-        self, cur: Any, cache: dict[int, str], head: str, width: int, flat: list[Any]
+        self,
+        cur: Any,
+        cache: dict[int, str],
+        head: str,
+        width: int,
+        flat: list[Any],
+        sizes: tuple[int, ...] | None = None,
     ) -> None:
-        """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes.
+        """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes
+        (``sizes``, largest first; by default this inserter's, which end with 1: every
+        row; other sizes insert the rows they add up to).
 
         Only sizes from :data:`STATEMENT_ROWS` are used, so the driver's statement cache
         holds a handful of prepared statements instead of one per batch length (each
@@ -107,7 +115,7 @@ class Inserter:
         """
         total = len(flat) // width
         done = 0
-        for size in self._sizes:
+        for size in self._sizes if sizes is None else sizes:
             while total - done >= size:
                 sql = self._values_sql(cache, head, width, size)
                 cur.execute(sql, flat[done * width : (done + size) * width])
@@ -183,12 +191,9 @@ class SQLiteInserter(Inserter):
                 taken += size
         if taken:
             flat = [v for r in plain[:taken] for v in r[:_PLAIN_WIDTH]]
-            done = 0
-            for size in self._plain_sizes:
-                while taken - done >= size:
-                    sql = self._values_sql(self._plain_sql, _PLAIN_HEAD, _PLAIN_WIDTH, size)
-                    cur.execute(sql, flat[done * _PLAIN_WIDTH : (done + size) * _PLAIN_WIDTH])
-                    done += size
+            self._insert_many(
+                cur, self._plain_sql, _PLAIN_HEAD, _PLAIN_WIDTH, flat, self._plain_sizes
+            )
         if taken < len(plain):
             full += plain[taken:]
             full.sort(key=_key_of)
