@@ -27,7 +27,7 @@ from logbot.storage import fts, migrate
 from logbot.storage.engine import make_engine
 from logbot.storage.rows import Row
 from logbot.storage.schema import KEY_SPREAD, key_time, time_key
-from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
+from logbot.storage.writer import CommitGate, EventWriter, WriteFailed, WriteResult
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -89,11 +89,13 @@ class SwitchableWriter:
         self.down = False
         self.calls: list[int] = []
 
-    def write(self, rows: list[Row], *, salvage: bool = False) -> WriteResult:
+    def write(
+        self, rows: list[Row], *, salvage: bool = False, after: CommitGate | None = None
+    ) -> WriteResult:
         self.calls.append(len(rows))
         if self.down:
             raise WriteFailed("connection refused", transient=True)
-        return self.real.write(rows, salvage=salvage)
+        return self.real.write(rows, salvage=salvage, after=after)
 
     def store_facts(self, facts: dict[tuple[str, str], str]) -> None:
         if self.down:

@@ -21,6 +21,15 @@ How events travel:
   under a flood, transactions grow until the writer keeps up, which is
   what makes the full-text index affordable. A crash (kill -9) loses what waits in memory:
   at most one batch window.
+- PostgreSQL: when a whole memory bound (``MAX_MEMORY_ROWS``) waits behind the running
+  batch, those rows start at once on a second connection (the follower) instead of
+  reading IRC being paused. The follower commits only after the running batch has
+  committed (:class:`~logbot.storage.writer.CommitGate`), and not at all if that one
+  fails: rows still become visible in key order, while the server works on two batches
+  at a time. A follower whose batch before it failed, stalled or was given up on is
+  forgotten: its rows go back with that batch's (to memory or the spool), and a commit
+  it made after all is skipped on replay. Under such a flood a crash loses up to two
+  batches. SQLite has one writer (it takes one write transaction at a time).
 - Database down or failing (unreachable, restarted, disk full, locked past the busy
   timeout): one warning line, then every tick (250 ms) the waiting events are appended to
   a spool file (:mod:`logbot.backends.spool`) and fsynced, so memory stays small and a
@@ -57,6 +66,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +107,7 @@ from logbot.events import Event, Kind
 from logbot.storage import gaps, migrate
 from logbot.storage.engine import StorageError, display_target, make_engine, storage_errors
 from logbot.storage.rows import KeyAllocator, Row, event_row, storable_time
-from logbot.storage.writer import EventWriter, WriteFailed, WriteResult
+from logbot.storage.writer import CommitGate, EventWriter, WriteFailed, WriteResult
 
 log = Logger(namespace="logbot.backends.sql")
 
@@ -109,6 +119,29 @@ _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 _IDLE = State.IDLE
 _CLOSED = State.CLOSED
 _FACT = Kind.FACT
+
+
+@dataclass(eq=False)
+class _Lane:
+    """A writer (its own connection) and the lock that keeps its use to one thread."""
+
+    writer: EventWriter
+    lock: threading.Lock
+    #: memory writes started on it whose thread has not returned (reactor side)
+    busy: int = 0
+
+
+@dataclass(eq=False)
+class _Follower:
+    """The next batch, written on the other lane while the current job runs; it commits
+    only behind the current job's gate."""
+
+    rows: list[Row]
+    lane: _Lane
+    gate: CommitGate
+    #: set when its thread returned: a WriteResult, or the Failure
+    outcome: Any = None
+    ended: bool = False
 
 
 class SQLBackend:
@@ -129,6 +162,7 @@ class SQLBackend:
         max_memory_rows: int = MAX_MEMORY_ROWS,
         close_timeout: float = CLOSE_TIMEOUT,
         commit_timeout: float = COMMIT_TIMEOUT,
+        second_writer: EventWriter | None = None,
     ) -> None:
         self._writer = writer
         self._reactor = options.reactor
@@ -153,6 +187,21 @@ class SQLBackend:
         #: one job of this backend at a time, whatever the pool shares it with: the
         #: EventWriter is used from one thread at a time
         self._lane = threading.Lock()
+        #: with a second writer (PostgreSQL): memory writes alternate between two lanes,
+        #: the first being the one above, so that a follower can run beside the current job
+        self._lanes: tuple[_Lane, _Lane] | None = None
+        if second_writer is not None:
+            self._lanes = (_Lane(writer, self._lane), _Lane(second_writer, threading.Lock()))
+        #: the running memory write's lane and gate (None: no follower may start)
+        self._job_lane: _Lane | None = None
+        self._gate: CommitGate | None = None
+        #: the batch started behind the running job, and a follower that has become the
+        #: running job before its thread returned
+        self._follower: _Follower | None = None
+        self._promoted: _Follower | None = None
+        # a follower starts where reading IRC would otherwise pause: a whole memory bound
+        # waiting behind the running job (smaller batches cost more than they hide)
+        self._follow_at = max_memory_rows
         self._backoff = RETRY_FIRST
         self._accepted = 0
         # rows of this process committed to the database (in acceptance order)
@@ -209,8 +258,12 @@ class SQLBackend:
             return
         self._buf.append(event_row(event, self._keys.key_for(storable_time(event))))
         self._accepted += 1
-        if len(self._buf) >= self._batch_size and self.state is _IDLE:
-            self._pump(force=True)
+        waiting = len(self._buf)
+        if waiting >= self._batch_size:
+            if self.state is _IDLE:
+                self._pump(force=True)
+            elif waiting >= self._follow_at and self._gate is not None and self._follower is None:
+                self._follow()
         if len(self._buf) >= self._max_memory:
             # A writer that is up but behind: ask the service to stop reading IRC so TCP
             # slows the sender, rather than a JSON-and-fsync round trip through the spool
@@ -287,7 +340,9 @@ class SQLBackend:
         timer = self._reactor.callLater(self._close_timeout, self._give_up)
 
         def done(_: object) -> None:
-            if (self._buf or self._inflight_rows) and self.state is not State.GAVE_UP:
+            if (
+                self._buf or self._inflight_rows or self._follower
+            ) and self.state is not State.GAVE_UP:
                 # events that arrived while closing (the QUIT exchange): those too
                 self.flush().addBoth(done)
                 return
@@ -328,7 +383,8 @@ class SQLBackend:
         return self._accepted - self._durable()
 
     def _durable(self) -> int:
-        return self._accepted - len(self._buf) - len(self._inflight_rows)
+        following = len(self._follower.rows) if self._follower is not None else 0
+        return self._accepted - len(self._buf) - len(self._inflight_rows) - following
 
     def _flushed(self, target: int) -> bool:
         """Committed; or, while the database is away (or given up on), safe in the spool."""
@@ -427,14 +483,32 @@ class SQLBackend:
         if self._buf and (force or len(self._buf) >= self._batch_size):
             rows = self._buf[: self._max_memory]
             self._buf = self._buf[len(rows) :]
-            self._run(self._writer_write, rows, memory=rows)
+            lane = None
+            if self._lanes is not None and self.state is State.IDLE:
+                # a lane a forgotten follower may still hold is left to it
+                lane = self._lanes[0] if self._lanes[0].busy == 0 else self._lanes[1]
+            self._run(self._writer_write, rows, memory=rows, lane=lane)
 
-    def _run(self, job: Callable[..., WriteResult], arg: Any, *, memory: list[Row]) -> None:
+    def _run(
+        self,
+        job: Callable[..., WriteResult],
+        arg: Any,
+        *,
+        memory: list[Row],
+        lane: _Lane | None = None,
+    ) -> None:
+        """Start a job; a memory write given a ``lane`` runs on that lane's writer and
+        opens a gate a follower may commit behind (else ``job`` runs on the first)."""
         self._to(State.WRITING if self.state in UP else State.RETRYING)
         self._inflight_rows = memory
         self._job_started = self._reactor.seconds()
         self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
-        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
+        if lane is None:
+            self._job_lane = self._gate = None
+            d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
+        else:
+            self._job_lane, self._gate = lane, CommitGate()
+            d = self._on_lane(lane, arg, None, self._gate)
         d.addCallbacks(
             self._job_done,
             self._job_failed,
@@ -442,11 +516,101 @@ class SQLBackend:
             errbackArgs=(job, arg, memory),
         )
 
+    def _on_lane(
+        self, lane: _Lane, rows: list[Row], after: CommitGate | None, gate: CommitGate
+    ) -> defer.Deferred[WriteResult]:
+        lane.busy += 1
+        d = threads.deferToThreadPool(
+            self._reactor, self._pool, self._write_gated, lane, rows, after, gate
+        )
+
+        def free(result: object) -> object:
+            lane.busy -= 1
+            return result
+
+        d.addBoth(free)
+        return d
+
+    def _follow(self) -> None:
+        """Start the next batch on the other lane while the current job runs: it commits
+        only behind the current job (EventWriter.write's ``after``)."""
+        if self._lanes is None or self._job_lane is None or self.state is not State.WRITING:
+            return
+        lane = self._lanes[1] if self._job_lane is self._lanes[0] else self._lanes[0]
+        if lane.busy:
+            return  # a forgotten follower still holds it
+        rows = self._buf[: self._max_memory]
+        self._buf = self._buf[len(rows) :]
+        follower = _Follower(rows, lane, CommitGate())
+        self._follower = follower
+        d = self._on_lane(lane, rows, self._gate, follower.gate)
+        d.addBoth(self._follower_ended, follower)
+        self._release_if_caught_up()
+
+    def _follower_ended(self, outcome: Any, follower: _Follower) -> None:
+        if follower is self._follower:
+            # still behind the running job: settled when that one is
+            follower.outcome, follower.ended = outcome, True
+        elif follower is self._promoted:
+            self._promoted = None
+            self._settle(follower.rows, outcome)
+        # else forgotten: its rows went back with the batch before it, which it cannot
+        # have been committed without (a commit it made after all is skipped on replay)
+
+    def _settle(self, rows: list[Row], outcome: Any) -> None:
+        if isinstance(outcome, Failure):
+            self._job_failed(outcome, self._writer_write, rows, rows)
+        else:
+            self._job_done(outcome, rows, rows)
+
+    def _promote(self) -> None:
+        """The running job has committed: its follower becomes the running job."""
+        follower, self._follower = self._follower, None
+        assert follower is not None
+        self._to(State.WRITING)
+        self._inflight_rows = follower.rows
+        self._job_started = self._reactor.seconds()
+        self._stall_timer = self._reactor.callLater(self._commit_timeout, self._stall)
+        self._job_lane, self._gate = follower.lane, follower.gate
+        if follower.ended:
+            self._settle(follower.rows, follower.outcome)
+            return
+        self._promoted = follower
+        if len(self._buf) >= self._follow_at:
+            self._follow()
+
+    def _forget_follower(self) -> list[Row]:
+        """No follower any more (its batch before failed, stalled or was given up on): its
+        rows, to go back with that batch's."""
+        follower, self._follower = self._follower, None
+        self._gate = None
+        return follower.rows if follower is not None else []
+
     # thread side: nothing here touches backend state
 
     def _in_lane(self, job: Callable[..., Any], *args: Any) -> Any:
         with self._lane:
             return job(*args)
+
+    @staticmethod
+    def _write_gated(
+        lane: _Lane, rows: list[Row], after: CommitGate | None, gate: CommitGate
+    ) -> WriteResult:
+        """A memory write on ``lane``, behind ``after``; ``gate`` opens when it ends."""
+        try:
+            with lane.lock:
+                result = lane.writer.write(rows, after=after)
+        except BaseException:
+            gate.open(False)
+            raise
+        gate.open(True)
+        return result
+
+    def _close_writers(self) -> None:
+        self._writer.close()
+        if self._lanes is not None:
+            with self._lanes[1].lock:
+                self._lanes[1].writer.close()
 
     def _writer_write(self, rows: list[Row], salvage: bool = False) -> WriteResult:
         return self._writer.write(rows, salvage=salvage)
@@ -480,7 +644,7 @@ class SQLBackend:
                 dir=str(self._spool.directory),
             )
         rows, self._inflight_rows = self._inflight_rows, []
-        self._buf = rows + self._buf
+        self._buf = rows + self._forget_follower() + self._buf
         self._spill()
         self._release()
         self._check_waiters()
@@ -494,6 +658,7 @@ class SQLBackend:
 
     def _job_done(self, result: WriteResult, arg: Any, memory: list[Row]) -> None:
         was = self._job_ended()
+        self._gate = None
         if was in BUSY:
             self._to(State.IDLE)
         self._press_blocked = False
@@ -522,6 +687,10 @@ class SQLBackend:
             log.info("{db}: database is back; writing the events held meanwhile", db=self.name)
         self._backoff = RETRY_FIRST
         self._check_waiters()
+        if self._follower is not None and self.state is State.IDLE:
+            self._promote()
+            self._release_if_caught_up()
+            return
         if self.state is not State.IDLE:
             return
         more = self._spool.sealed() or len(self._buf) >= self._batch_size or self._waiters
@@ -534,6 +703,8 @@ class SQLBackend:
     ) -> None:
         was = self._job_ended()
         self._inflight_rows = []
+        # a follower cannot commit behind a failed batch: its rows go back with these
+        following = self._forget_follower()
         exc = failure.value
         if (
             isinstance(exc, WriteFailed)
@@ -542,11 +713,14 @@ class SQLBackend:
             and was in (State.WRITING, State.RETRYING)
         ):
             # the rows themselves are refused: clean them, isolate any bad one
+            self._buf = following + self._buf
             self._run(self._writer_salvage, arg, memory=memory)
             return
         if memory and was is not State.STALLED:
             # (a stalled job's rows are in the spool already)
-            self._buf = memory + self._buf
+            self._buf = memory + following + self._buf
+        else:
+            self._buf = following + self._buf
         message = exc.args[0] if isinstance(exc, WriteFailed) and exc.args else str(exc)
         if not isinstance(exc, WriteFailed | StorageError):
             log.failure("{db}: unexpected error in the writer", failure, db=self.name)
@@ -593,10 +767,10 @@ class SQLBackend:
     def _give_up(self) -> None:
         """close() waited long enough: spool what the database has not taken."""
         self._to(State.GAVE_UP)
-        if self._inflight_rows:
+        if self._inflight_rows or self._follower is not None:
             # the running job may still commit them: a replay would then skip them
             rows, self._inflight_rows = self._inflight_rows, []
-            self._buf = rows + self._buf
+            self._buf = rows + self._forget_follower() + self._buf
         self._spill()
         log.warn(
             "{db}: database did not answer within {t:.0f}s at shutdown; remaining events "
@@ -626,7 +800,7 @@ class SQLBackend:
             closing.callback(None)
             return
         # in the lane: after a job still running (a spool replay) has finished
-        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, self._writer.close)
+        d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, self._close_writers)
 
         def stop(_: object) -> None:
             if self._own_pool:
@@ -670,6 +844,9 @@ def create(
     own_pool = pool is None
     if pool is None:
         pool = make_thread_pool(options.reactor, name="logbot-sql-writer")
+    second = None
+    if engine.dialect.name == "postgresql":
+        second = EventWriter(engine, upgrade=False, statement_timeout=STATEMENT_TIMEOUT)
     return SQLBackend(
         EventWriter(engine, upgrade=not up, statement_timeout=STATEMENT_TIMEOUT),
         options,
@@ -678,6 +855,7 @@ def create(
         name=name,
         own_pool=own_pool,
         up=up,
+        second_writer=second,
     )
 
 

@@ -2,7 +2,8 @@
 
 :func:`inserter_for` ``(engine, feed_fts=...)`` picks the :class:`Inserter` for an engine;
 :class:`~logbot.storage.writer.EventWriter` calls ``prepare(conn)`` on each new DBAPI
-connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`; it commits).
+connection and ``insert(conn, rows)`` once per batch (rows of :data:`DbRow`); the writer
+commits, so that it can hold a commit back (see ``EventWriter.write``'s ``after``).
 
 - SQLite: multi-row ``INSERT ... VALUES`` in statements of a few fixed sizes (plain rows,
   those with every optional column at its default, binding only the first five columns),
@@ -73,7 +74,7 @@ class Inserter:
         """Set up a new DBAPI connection (SQLAlchemy's pool proxy) for inserts."""
 
     def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
-        """Insert ``db_rows`` and commit; the driver's IntegrityError if a key is taken."""
+        """Insert ``db_rows`` (not committed); the driver's IntegrityError if a key is taken."""
         # Multi-row VALUES, not executemany: the driver binds a whole chunk at once and
         # the database inserts it in one step with the GIL released, while executemany
         # gives the GIL back and waits for it again on every row, which stalls behind a
@@ -83,7 +84,6 @@ class Inserter:
             self._insert_rows(cur, sorted(db_rows, key=_key_of))
         finally:
             cur.close()
-        conn.commit()
 
     def _insert_rows(self, cur: Any, db_rows: list[DbRow]) -> None:
         flat = [v for r in db_rows for v in r]
@@ -217,7 +217,6 @@ class SQLiteInserter(Inserter):
                 self._insert_many(cur, self._fts_sql, _FTS_HEAD, 2, texts)
         finally:
             cur.close()
-        conn.commit()
 
     @staticmethod
     def _index_range(cur: Any, rows: list[DbRow]) -> bool:
@@ -235,7 +234,7 @@ def _with_tsvector(r: DbRow) -> tuple[Any, ...]:
 
 
 class PostgresCopyInserter(Inserter):
-    """psycopg 3: one COPY into events, commit."""
+    """psycopg 3: one COPY into events."""
 
     def insert(self, conn: Any, db_rows: Sequence[DbRow]) -> None:
         cur = conn.driver_connection.cursor()
@@ -246,7 +245,6 @@ class PostgresCopyInserter(Inserter):
                     write_row(_with_tsvector(r))
         finally:
             cur.close()
-        conn.commit()
 
 
 class PostgresValuesInserter(Inserter):

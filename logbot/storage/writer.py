@@ -14,6 +14,12 @@ call it directly):
   down, locked, disk full) or the rows themselves are refused (then call again with
   ``salvage=True``: rows are cleaned, and any row still refused alone comes back in
   ``WriteResult.rejected``).
+- ``write(rows, after=gate)`` (PostgreSQL, a second writer on its own connection): the
+  batch is inserted at once but committed only once the :class:`CommitGate` of the batch
+  before it opens, and not at all if that batch was not committed (then
+  :class:`WriteFailed`, transient, and nothing of this batch is stored). Two batches are
+  then in flight while their rows still become visible in key order, which a reader that
+  follows new rows by key (the web archive's live page) relies on.
 
 A backfilled row (from the server's history) that is already stored is skipped: same
 msgid in the same channel, or (when either has no msgid) same second, kind, nick and text.
@@ -31,6 +37,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +79,30 @@ class WriteResult:
     #: the tables were gone (a database recreated or emptied under the writer) and this
     #: write created them again before committing
     recreated: bool = False
+
+
+class CommitGate:
+    """Opens when a batch's write has ended: ``open(True)`` once it is committed,
+    ``open(False)`` if it failed. A writer given the gate as ``after`` commits only behind
+    an open, committed batch. Thread-safe: opened in one writer's thread, waited on in
+    another's."""
+
+    def __init__(self) -> None:
+        self._ended = threading.Event()
+        self._committed = False
+
+    def open(self, committed: bool) -> None:
+        self._committed = committed
+        self._ended.set()
+
+    def wait(self) -> bool:
+        """Block until the gate opens; whether the batch before was committed."""
+        self._ended.wait()
+        return self._committed
+
+
+class _EarlierBatchFailed(Exception):
+    """The batch this one waited for was not committed."""
 
 
 class WriteFailed(Exception):
@@ -153,6 +184,8 @@ class EventWriter:
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         # feed_fts=False: a bulk load (logbot.storage.bulk) builds the index afterwards
         self._inserter = inserter_for(engine, feed_fts=feed_fts)
+        #: the gate the running write commits behind (see write)
+        self._after: CommitGate | None = None
         self._poison: tuple[type[BaseException], ...] = (
             self._dbapi.DataError,
             UnicodeError,
@@ -203,12 +236,35 @@ class EventWriter:
 
     # -- writing ----------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], *, salvage: bool = False) -> WriteResult:
-        """Insert ``rows`` in one transaction and commit (see the module doc)."""
+    def write(
+        self, rows: Sequence[Row], *, salvage: bool = False, after: CommitGate | None = None
+    ) -> WriteResult:
+        """Insert ``rows`` in one transaction and commit (see the module doc); with
+        ``after``, commit only behind that gate's committed batch."""
         if not rows:
             return WriteResult()
-        if salvage:
-            return self._salvage(rows)
+        self._after = after
+        try:
+            if salvage:
+                return self._salvage(rows)
+            return self._write_retrying(rows)
+        except _EarlierBatchFailed:
+            self._rollback()
+            raise WriteFailed(
+                "an earlier batch was not written; this one waits with it", transient=True
+            ) from None
+        finally:
+            self._after = None
+
+    def _commit(self, conn: Any) -> None:
+        """Commit the write's transaction; the first commit of a write given ``after``
+        waits for that gate (_EarlierBatchFailed if its batch was not committed)."""
+        gate, self._after = self._after, None
+        if gate is not None and not gate.wait():
+            raise _EarlierBatchFailed
+        conn.commit()
+
+    def _write_retrying(self, rows: Sequence[Row]) -> WriteResult:
         # a connection kept open across a server restart fails on first use although the
         # database is back: one more try on a fresh connection tells the two apart
         attempts = 2 if self._conn is not None else 1
@@ -357,6 +413,7 @@ class EventWriter:
             try:
                 self._lock_channels(conn, ids, pairs)
                 self._inserter.insert(conn, db_rows)
+                self._commit(conn)
                 result.inserted += len(db_rows)
             except self._dbapi.IntegrityError:
                 conn.rollback()
@@ -378,7 +435,7 @@ class EventWriter:
             ]
             if redacted:
                 result.redacted += apply_redactions(conn, self._mark, redacted)
-            conn.commit()
+            self._commit(conn)
         return result
 
     def _drop_backfilled_duplicates(self, conn: Any, db_rows: list[DbRow]) -> list[DbRow]:
@@ -551,6 +608,7 @@ class EventWriter:
             try:
                 self._lock_channels(conn, ids, pairs)
                 self._inserter.insert(conn, out)
+                self._commit(conn)
             except self._dbapi.IntegrityError:
                 # another writer took a key between our look and our insert: look again
                 conn.rollback()

@@ -1,0 +1,277 @@
+"""Two batches in flight (the SQL backend's follower, used on PostgreSQL): a batch started
+behind a running one commits only after it, and never when it failed, so that rows become
+visible in key order and nothing is lost or stored twice whatever the first batch does.
+
+The writer-level tests run real threads on SQLite and the real PostgreSQL; the backend's
+run through a pool the test steps by hand, with ``task.Clock`` for time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from twisted.python.failure import Failure
+
+from logbot.backends import sql
+from logbot.backends.base import BackendOptions
+from logbot.events import Event, Kind
+from logbot.storage.rows import KeyAllocator, Row, event_row, storable_time
+from logbot.storage.writer import CommitGate, EventWriter, WriteFailed, WriteResult
+from tests.test_sql_backend import T0, ClockReactor, InlinePool, Rig, SwitchableWriter, _fired
+
+#: ample for a thread on the 2-core machine to reach a point it only has to get to
+DEADLINE = 30.0
+
+
+def _rows(n: int) -> list[Row]:
+    keys = KeyAllocator()
+    rows = []
+    for i in range(n):
+        e = Event(time=T0, network="net", channel="#c", kind=Kind.MESSAGE, nick="a", text=f"t{i}")
+        rows.append(event_row(e, keys.key_for(storable_time(e))))
+    return rows
+
+
+def _count(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+
+
+class _SeenGate(CommitGate):
+    """A gate that tells when a writer has started waiting at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self) -> bool:
+        self.waited.set()
+        return super().wait()
+
+
+def _write_in_thread(
+    writer: EventWriter, rows: list[Row], gate: CommitGate
+) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(writer.write(rows, after=gate))
+        except Exception as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_batch_behind_a_gate_is_stored_but_invisible_until_the_batch_before_commits(
+    engine: sa.Engine,
+) -> None:
+    writer = EventWriter(engine, upgrade=False)
+    gate = _SeenGate()
+    thread, out = _write_in_thread(writer, _rows(5), gate)
+    assert gate.waited.wait(DEADLINE)
+    assert _count(engine) == 0
+    gate.open(True)
+    thread.join(DEADLINE)
+    assert isinstance(out[0], WriteResult)
+    assert out[0].inserted == 5
+    assert _count(engine) == 5
+    writer.close()
+
+
+def test_a_batch_behind_a_failed_batch_stores_nothing_and_can_be_written_again(
+    engine: sa.Engine,
+) -> None:
+    writer = EventWriter(engine, upgrade=False)
+    gate = _SeenGate()
+    rows = _rows(5)
+    thread, out = _write_in_thread(writer, rows, gate)
+    assert gate.waited.wait(DEADLINE)
+    gate.open(False)
+    thread.join(DEADLINE)
+    assert isinstance(out[0], WriteFailed)
+    assert out[0].transient
+    assert "earlier batch" in str(out[0])
+    assert _count(engine) == 0
+    # the same connection takes the rows afterwards, as the retry does
+    assert writer.write(rows).inserted == 5
+    assert _count(engine) == 5
+    writer.close()
+
+
+# -- the backend ------------------------------------------------------------------------
+
+
+class SteppedPool(InlinePool):
+    """Runs each call's function when the test says, and hands its result to the reactor
+    side only when the test says (so a later job's thread can be back first)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Callable[[bool, Any], None], Callable[..., Any], Any]] = []
+        self.ended: list[tuple[Callable[[bool, Any], None], bool, Any]] = []
+
+    def callInThreadWithCallback(
+        self, on_result: Callable[[bool, Any], None], f: Callable[..., Any], *a: Any, **kw: Any
+    ) -> None:
+        self.calls.append((on_result, f, a))
+
+    def run(self) -> None:
+        on_result, f, a = self.calls.pop(0)
+        try:
+            self.ended.append((on_result, True, f(*a)))
+        except BaseException:
+            self.ended.append((on_result, False, Failure()))
+
+    def deliver(self, index: int = 0) -> None:
+        on_result, ok, result = self.ended.pop(index)
+        on_result(ok, result)
+
+
+def _rig(engine: sa.Engine, tmp_path: Path, pool: SteppedPool, **kw: Any) -> Rig:
+    second = SwitchableWriter(EventWriter(engine, upgrade=False))
+    r = Rig(engine, tmp_path / "spool", pool=pool, max_memory_rows=1200, second_writer=second, **kw)
+    r.second = second  # type: ignore[attr-defined]
+    return r
+
+
+def _drain(r: Rig, pool: SteppedPool) -> None:
+    for _ in range(200):
+        if pool.calls:
+            pool.run()
+        elif pool.ended:
+            pool.deliver()
+        elif r.backend.pending or list(r.spool.directory.glob("*.jsonl")):
+            r.clock.advance(sql.RETRY_MAX)
+        else:
+            return
+    raise AssertionError("the backend did not drain")
+
+
+def _texts(r: Rig) -> list[str]:
+    return [t for _, t in r.stored()]
+
+
+def test_a_memory_bound_behind_the_writer_starts_a_follower_instead_of_pausing_irc(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    pool = SteppedPool()
+    r = _rig(engine, tmp_path, pool)
+    pressure: list[bool] = []
+    r.backend.set_pressure_handler(pressure.append)
+    events = r.write(1000)  # the running job
+    events += r.write(1199)
+    assert len(pool.calls) == 1
+    events += r.write(1)  # a whole memory bound waits: it leaves on the other connection
+    assert len(pool.calls) == 2
+    assert pressure == []
+    flushed = r.backend.flush()
+    pool.run()  # the first batch commits
+    pool.run()  # the follower commits behind it
+    pool.deliver(1)  # and its thread is back first
+    assert not _fired(flushed)
+    assert r.backend.pending == 2200
+    pool.deliver(0)
+    assert _fired(flushed)
+    assert r.backend.pending == 0
+    assert r.backend.committed == 2200
+    assert r.backend.state is sql.State.IDLE
+    assert _texts(r) == [e.text for e in events]
+    assert r.writer.calls == [1000]
+    assert r.second.calls == [1200]  # type: ignore[attr-defined]
+
+
+def test_batches_keep_alternating_connections_while_the_writer_stays_behind(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    pool = SteppedPool()
+    r = _rig(engine, tmp_path, pool)
+    events = r.write(1000 + 1200)  # a job and its follower
+    pool.run()
+    pool.deliver()  # the first commits: the follower is now the running job
+    events += r.write(1200)  # ...and a new follower goes behind it, on the first connection
+    assert len(pool.calls) == 2
+    _drain(r, pool)
+    assert _texts(r) == [e.text for e in events]
+    assert r.writer.calls == [1000, 1200]
+    assert r.second.calls == [1200]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("order", ["first's result first", "follower's result first"])
+def test_a_follower_behind_a_failed_batch_commits_nothing_and_every_event_is_kept(
+    engine: sa.Engine, tmp_path: Path, order: str
+) -> None:
+    pool = SteppedPool()
+    r = _rig(engine, tmp_path, pool)
+    events = r.write(2200)
+    r.writer.down = True
+    pool.run()  # the first batch fails...
+    pool.run()  # ...so its follower rolls back
+    assert _count(engine) == 0
+    if order == "first's result first":
+        pool.deliver(0)
+        pool.deliver(0)
+    else:
+        pool.deliver(1)
+        pool.deliver(0)
+    assert r.backend.state is sql.State.WAITING
+    assert r.backend.pending + r.spooled_rows() == 2200
+    r.writer.down = False
+    _drain(r, pool)
+    assert _texts(r) == [e.text for e in events]
+    assert r.backend.pending == 0
+    assert _fired(r.backend.flush())
+
+
+@pytest.mark.parametrize("ending", ["commits late", "fails"])
+def test_a_stalled_batch_takes_its_follower_into_the_spool_and_each_event_is_stored_once(
+    engine: sa.Engine, tmp_path: Path, ending: str
+) -> None:
+    pool = SteppedPool()
+    r = _rig(engine, tmp_path, pool, commit_timeout=20.0)
+    events = r.write(2200)
+    assert len(pool.calls) == 2
+    r.clock.advance(20.5)  # the first batch has not answered
+    assert r.backend.state is sql.State.STALLED
+    assert r.backend.pending == 0
+    assert r.spooled_rows() == 2200
+    r.writer.down = ending == "fails"
+    pool.run()
+    pool.run()
+    r.writer.down = False
+    pool.deliver(1)
+    pool.deliver(0)
+    _drain(r, pool)
+    assert _texts(r) == [e.text for e in events]
+    assert list(r.spool.directory.glob("*.jsonl")) == []
+
+
+def test_close_waits_for_a_follower_too(engine: sa.Engine, tmp_path: Path) -> None:
+    pool = SteppedPool()
+    r = _rig(engine, tmp_path, pool)
+    events = r.write(2200)
+    closed = r.backend.close()
+    pool.run()
+    pool.deliver()
+    assert not _fired(closed)
+    _drain(r, pool)
+    assert _fired(closed)
+    assert _texts(r) == [e.text for e in events]
+
+
+def test_only_postgresql_backends_get_a_second_connection(db_target: str, tmp_path: Path) -> None:
+    backend = sql.create(
+        db_target,
+        BackendOptions(reactor=ClockReactor(), pool=InlinePool()),  # type: ignore[arg-type]
+        spool_dir=tmp_path / "spool",
+    )
+    try:
+        assert (backend._lanes is not None) == db_target.startswith("postgresql")
+    finally:
+        assert _fired(backend.close())
