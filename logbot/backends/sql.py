@@ -608,9 +608,13 @@ class SQLBackend:
 
     def _close_writers(self) -> None:
         self._writer.close()
-        if self._lanes is not None:
-            with self._lanes[1].lock:
-                self._lanes[1].writer.close()
+        second = self._lanes[1] if self._lanes is not None else None
+        # a forgotten follower stuck on a silent connection must not hold the shutdown
+        if second is not None and second.lock.acquire(blocking=False):
+            try:
+                second.writer.close()
+            finally:
+                second.lock.release()
 
     def _writer_write(self, rows: list[Row], salvage: bool = False) -> WriteResult:
         return self._writer.write(rows, salvage=salvage)
