@@ -227,3 +227,64 @@ def test_a_silently_dead_connection_spools_after_the_commit_timeout(
         poll(clock, lambda: bool(closed.called), "close", deadline=40.0)
         proxy.close()
         stop_thread_pool(pool)
+
+
+def test_a_stalled_batch_and_the_follower_behind_it_are_each_stored_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A whole memory bound behind a batch frozen mid-write leaves on the second connection
+    (reading IRC is not paused) but cannot commit before the frozen batch: both go to the
+    spool at the commit timeout, and everything is stored once, in order, afterwards."""
+    real = sa.make_url(pg_url)
+    proxy = FreezableProxy((real.host or "127.0.0.1", real.port or 5432))
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    clock = ThreadedClock()
+    pool = make_thread_pool(clock)
+    backend = sql.create(
+        proxied, BackendOptions(reactor=clock, pool=pool), spool_dir=tmp_path / "spool"
+    )
+    pressure: list[bool] = []
+    backend.set_pressure_handler(pressure.append)
+    try:
+        first = _events(0, 2)
+        for e in first:
+            backend.write(e)
+        poll(clock, lambda: backend.committed == 2, "the first commit")
+
+        proxy.frozen.set()
+        stuck = _events(100, 10)
+        for e in stuck:
+            backend.write(e)
+        clock.advance(sql.BATCH_INTERVAL)  # the batch leaves into the frozen proxy
+        behind = _events(10_000, sql.MAX_MEMORY_ROWS)
+        for e in behind:
+            backend.write(e)
+        assert pressure == []  # the follower took them instead
+        assert backend.pending == len(stuck) + len(behind)
+
+        clock.advance(sql.COMMIT_TIMEOUT)
+        assert backend.state is sql.State.STALLED
+        assert backend.pending == 0
+        spooled = sum(len(p.read_text().splitlines()) for p in (tmp_path / "spool").glob("*.jsonl"))
+        assert spooled == len(stuck) + len(behind)
+
+        proxy.frozen.clear()
+        proxy.cut()
+        poll(
+            clock,
+            lambda: (
+                backend.state is sql.State.IDLE and not list((tmp_path / "spool").glob("*.jsonl"))
+            ),
+            "the replay",
+        )
+        check = sa.create_engine(pg_url)
+        with check.connect() as c:
+            texts = list(c.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars())
+        check.dispose()
+        assert texts == [e.text for e in first + stuck + behind]
+    finally:
+        proxy.frozen.clear()
+        closed = backend.close()
+        poll(clock, lambda: bool(closed.called), "close", deadline=40.0)
+        proxy.close()
+        stop_thread_pool(pool)
