@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from logbot.backends import sql
 from logbot.backends.base import BackendOptions
 from logbot.events import Event, Kind
+from logbot.storage import writer as writer_module
 from logbot.storage.rows import KeyAllocator, Row, event_row, storable_time
 from logbot.storage.writer import CommitGate, EventWriter, WriteFailed, WriteResult
 from tests.test_sql_backend import (
@@ -58,9 +59,9 @@ class _SeenGate(CommitGate):
         super().__init__()
         self.waited = threading.Event()
 
-    def wait(self) -> bool:
+    def wait(self, timeout: float) -> bool | None:
         self.waited.set()
-        return super().wait()
+        return super().wait(timeout)
 
 
 def _write_in_thread(
@@ -170,6 +171,53 @@ def test_a_reader_following_new_rows_by_key_misses_none_of_two_batches_in_flight
     stop.set()
     reader.join(DEADLINE)
     assert seen == sorted(r[0] for r in rows)
+    first.close()
+    second.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_target", ["postgresql"], indirect=True)
+def test_a_batch_that_must_wait_for_its_follower_is_not_stuck_behind_it(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait the database cannot see: the older batch finds one of its keys taken by
+    another event, moves that row to the next key, which the follower has inserted and
+    holds while it waits for the older batch. The follower gives up after GATE_TIMEOUT
+    (rolling back), the older batch commits, and the follower's rows are written again."""
+    monkeypatch.setattr(writer_module, "GATE_TIMEOUT", 0.5)
+    rows = _rows(4)
+    older, newer = rows[:2], rows[2:]
+    another = Event(time=T0, network="net", channel="#c", kind=Kind.MESSAGE, nick="b", text="x")
+    EventWriter(engine, upgrade=False).write([event_row(another, older[1][0])])
+    # a statement_timeout as the bot's writers have: were the wait a deadlock after all,
+    # the server would end it and the test would fail instead of hanging
+    first, second = (EventWriter(engine, upgrade=False, statement_timeout=10.0) for _ in "12")
+    older_ended = _SeenGate()
+    follower, follower_out = _write_in_thread(second, newer, older_ended)
+    assert older_ended.waited.wait(DEADLINE)
+    leader_out: list[Any] = []
+
+    def lead() -> None:  # as the backend runs it: the gate opens when the write ends
+        try:
+            leader_out.append(first.write(older))
+        except WriteFailed as exc:
+            leader_out.append(exc)
+        older_ended.open(isinstance(leader_out[0], WriteResult))
+
+    leader = threading.Thread(target=lead, daemon=True)
+    leader.start()
+    leader.join(DEADLINE)
+    assert not leader.is_alive(), "the older batch is stuck behind its follower"
+    follower.join(DEADLINE)
+    assert isinstance(follower_out[0], WriteFailed)
+    assert follower_out[0].transient
+    assert isinstance(leader_out[0], WriteResult)
+    assert (leader_out[0].inserted, leader_out[0].rekeyed) == (2, 1)
+    again = second.write(newer)
+    assert again.inserted == 2
+    with engine.connect() as conn:
+        texts = conn.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars().all()
+    assert sorted(texts) == sorted(["x", *(r[5] for r in rows)])
     first.close()
     second.close()
 

@@ -25,8 +25,9 @@ How events travel:
   batch, those rows start at once on a second connection (the follower) instead of
   reading IRC being paused. The follower commits only after the running batch has
   committed (:class:`~logbot.storage.writer.CommitGate`), and not at all if that one
-  fails: rows still become visible in key order, while the server works on two batches
-  at a time. A follower whose batch before it failed, stalled or was given up on is
+  fails or has not ended within 5 s (the follower then rolls back and is written again
+  after it): rows still become visible in key order, while the server works on two
+  batches at a time. A follower whose batch before it failed, stalled or was given up on is
   forgotten: its rows go back with that batch's (to memory or the spool), and a commit
   it made after all is skipped on replay. Under such a flood a crash loses up to two
   batches. SQLite has one writer (it takes one write transaction at a time).

@@ -16,8 +16,9 @@ call it directly):
   ``WriteResult.rejected``).
 - ``write(rows, after=gate)`` (PostgreSQL, a second writer on its own connection): the
   batch is inserted at once but committed only once the :class:`CommitGate` of the batch
-  before it opens, and not at all if that batch was not committed (then
-  :class:`WriteFailed`, transient, and nothing of this batch is stored). Two batches are
+  before it opens, and not at all if that batch was not committed or has not ended
+  within ``GATE_TIMEOUT`` (then :class:`WriteFailed`, transient, and nothing of this batch
+  is stored). Two batches are
   then in flight while their rows still become visible in key order, which a reader that
   follows new rows by key (the web archive's live page) relies on.
 
@@ -61,6 +62,11 @@ _MARK_KIND_VALUES = _GAP_KIND_VALUES | {Kind.REDACT.value}
 _LOOKUP_CHUNK = 500
 #: how often a batch is retried when another writer keeps taking the keys it chose
 _RESOLVE_ATTEMPTS = 8
+#: seconds a batch waits at the gate of the one before it (CommitGate), holding its
+#: inserted rows: past it, it rolls back. The wait can be a cycle the database cannot
+#: see: the batch before, moving a row whose key is taken (_write_resolving), may pick a
+#: key this one has inserted and wait for this transaction to end.
+GATE_TIMEOUT = 5.0
 
 
 @dataclass
@@ -95,9 +101,11 @@ class CommitGate:
         self._committed = committed
         self._ended.set()
 
-    def wait(self) -> bool:
-        """Block until the gate opens; whether the batch before was committed."""
-        self._ended.wait()
+    def wait(self, timeout: float) -> bool | None:
+        """Whether the batch before was committed, once the gate opens; None if it has not
+        within ``timeout`` seconds."""
+        if not self._ended.wait(timeout):
+            return None
         return self._committed
 
 
@@ -248,11 +256,9 @@ class EventWriter:
             if salvage:
                 return self._salvage(rows)
             return self._write_retrying(rows)
-        except _EarlierBatchFailed:
+        except _EarlierBatchFailed as exc:
             self._rollback()
-            raise WriteFailed(
-                "an earlier batch was not written; this one waits with it", transient=True
-            ) from None
+            raise WriteFailed(str(exc), transient=True) from None
         finally:
             self._after = None
 
@@ -260,8 +266,17 @@ class EventWriter:
         """Commit the write's transaction; the first commit of a write given ``after``
         waits for that gate (_EarlierBatchFailed if its batch was not committed)."""
         gate, self._after = self._after, None
-        if gate is not None and not gate.wait():
-            raise _EarlierBatchFailed
+        if gate is not None:
+            committed = gate.wait(GATE_TIMEOUT)
+            if committed is None:
+                raise _EarlierBatchFailed(
+                    f"the batch before this one did not finish within {GATE_TIMEOUT:.0f}s; "
+                    "this one is written again after it"
+                )
+            if not committed:
+                raise _EarlierBatchFailed(
+                    "an earlier batch was not written; this one waits with it"
+                )
         conn.commit()
 
     def _write_retrying(self, rows: Sequence[Row]) -> WriteResult:
