@@ -152,139 +152,129 @@ def _events(start: int, count: int) -> list[Event]:
     ]
 
 
-def test_a_silently_dead_connection_spools_after_the_commit_timeout(
-    pg_url: str, tmp_path: Path
-) -> None:
-    """Frozen mid-write: after COMMIT_TIMEOUT the events are in the spool (not only in
-    memory); once the dead connection is cut, everything is stored exactly once."""
-    real = sa.make_url(pg_url)
-    proxy = FreezableProxy((real.host or "127.0.0.1", real.port or 5432))
-    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    clock = ThreadedClock()
-    pool = make_thread_pool(clock)
-    backend = sql.create(
-        proxied, BackendOptions(reactor=clock, pool=pool), spool_dir=tmp_path / "spool"
-    )
-    try:
-        first = _events(0, 2)
-        for e in first:
-            backend.write(e)
-        poll(clock, lambda: backend.committed == 2, "the first commit")
+class StallRig:
+    """A backend created on real threads, talking to PostgreSQL through a FreezableProxy."""
 
-        # the writer's connection carries the settings that notice a dead peer
-        conn = backend._writer._conn.driver_connection
-        params = conn.info.get_parameters()
-        for key, value in PG_CONNECTION_SETTINGS.items():
-            assert params.get(key) == str(value), key
-        with conn.cursor() as cur:
-            cur.execute("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
-            row = cur.fetchone()
-        conn.rollback()
-        assert row is not None
-        assert row[0] == str(int(sql.STATEMENT_TIMEOUT * 1000))
+    def __init__(self, pg_url: str, tmp_path: Path) -> None:
+        self.pg_url = pg_url
+        self.spool_dir = tmp_path / "spool"
+        real = sa.make_url(pg_url)
+        self.proxy = FreezableProxy((real.host or "127.0.0.1", real.port or 5432))
+        proxied = real.set(host="127.0.0.1", port=self.proxy.port)
+        self.clock = ThreadedClock()
+        self.pool = make_thread_pool(self.clock)
+        self.backend = sql.create(
+            proxied.render_as_string(hide_password=False),
+            BackendOptions(reactor=self.clock, pool=self.pool),
+            spool_dir=self.spool_dir,
+        )
 
-        proxy.frozen.set()
-        stuck = _events(100, 3)
-        for e in stuck:
-            backend.write(e)
-        clock.advance(sql.BATCH_INTERVAL)  # the batch leaves... into the frozen proxy
-        end = time.monotonic() + 10
-        while not pool.working:  # a thread has taken the job (it cannot finish: frozen)
-            assert time.monotonic() < end, "the writer thread never started"
-            time.sleep(0.01)
-        clock.run_calls()
-        assert backend.state is sql.State.WRITING
-        assert backend.pending == 3  # in memory only, for now
+    def write(self, events: list[Event]) -> list[Event]:
+        for e in events:
+            self.backend.write(e)
+        return events
 
-        clock.advance(sql.COMMIT_TIMEOUT)
-        assert backend.state is sql.State.STALLED
-        assert backend.pending == 0
-        later = _events(200, 2)
-        for e in later:
-            backend.write(e)
-        clock.advance(sql.BATCH_INTERVAL)
-        assert backend.pending == 0
-        spooled = sum(len(p.read_text().splitlines()) for p in (tmp_path / "spool").glob("*.jsonl"))
-        assert spooled == 5
+    def spooled(self) -> int:
+        return sum(len(p.read_text().splitlines()) for p in self.spool_dir.glob("*.jsonl"))
 
-        proxy.frozen.clear()
-        proxy.cut()  # the TCP timeouts end the dead connection
+    def cut_and_replay(self) -> list[str]:
+        """Unfreeze and cut every connection (what the TCP timeouts finally do to a dead
+        one), wait for the spool's replay; the stored texts in key order."""
+        self.proxy.frozen.clear()
+        self.proxy.cut()
         poll(
-            clock,
+            self.clock,
             lambda: (
-                backend.state is sql.State.IDLE and not list((tmp_path / "spool").glob("*.jsonl"))
+                self.backend.state is sql.State.IDLE and not list(self.spool_dir.glob("*.jsonl"))
             ),
             "the replay",
         )
-        check = sa.create_engine(pg_url)
+        check = sa.create_engine(self.pg_url)
         with check.connect() as c:
             texts = list(c.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars())
         check.dispose()
-        assert texts == [e.text for e in first + stuck + later]
+        return texts
+
+    def close(self) -> None:
+        self.proxy.frozen.clear()
+        closed = self.backend.close()
+        poll(self.clock, lambda: bool(closed.called), "close", deadline=40.0)
+        self.proxy.close()
+        stop_thread_pool(self.pool)
+
+
+@pytest.fixture
+def stall(pg_url: str, tmp_path: Path) -> Iterator[StallRig]:
+    rig = StallRig(pg_url, tmp_path)
+    try:
+        yield rig
     finally:
-        proxy.frozen.clear()
-        closed = backend.close()
-        poll(clock, lambda: bool(closed.called), "close", deadline=40.0)
-        proxy.close()
-        stop_thread_pool(pool)
+        rig.close()
+
+
+def test_a_silently_dead_connection_spools_after_the_commit_timeout(stall: StallRig) -> None:
+    """Frozen mid-write: after COMMIT_TIMEOUT the events are in the spool (not only in
+    memory); once the dead connection is cut, everything is stored exactly once."""
+    backend, clock, pool = stall.backend, stall.clock, stall.pool
+    first = stall.write(_events(0, 2))
+    poll(clock, lambda: backend.committed == 2, "the first commit")
+
+    # the writer's connection carries the settings that notice a dead peer
+    conn = backend._writer._conn.driver_connection
+    params = conn.info.get_parameters()
+    for key, value in PG_CONNECTION_SETTINGS.items():
+        assert params.get(key) == str(value), key
+    with conn.cursor() as cur:
+        cur.execute("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+        row = cur.fetchone()
+    conn.rollback()
+    assert row is not None
+    assert row[0] == str(int(sql.STATEMENT_TIMEOUT * 1000))
+
+    stall.proxy.frozen.set()
+    stuck = stall.write(_events(100, 3))
+    clock.advance(sql.BATCH_INTERVAL)  # the batch leaves... into the frozen proxy
+    end = time.monotonic() + 10
+    while not pool.working:  # a thread has taken the job (it cannot finish: frozen)
+        assert time.monotonic() < end, "the writer thread never started"
+        time.sleep(0.01)
+    clock.run_calls()
+    assert backend.state is sql.State.WRITING
+    assert backend.pending == 3  # in memory only, for now
+
+    clock.advance(sql.COMMIT_TIMEOUT)
+    assert backend.state is sql.State.STALLED
+    assert backend.pending == 0
+    later = stall.write(_events(200, 2))
+    clock.advance(sql.BATCH_INTERVAL)
+    assert backend.pending == 0
+    assert stall.spooled() == 5
+
+    assert stall.cut_and_replay() == [e.text for e in first + stuck + later]
 
 
 def test_a_stalled_batch_and_the_follower_behind_it_are_each_stored_once(
-    pg_url: str, tmp_path: Path
+    stall: StallRig,
 ) -> None:
     """A whole memory bound behind a batch frozen mid-write leaves on the second connection
     (reading IRC is not paused) but cannot commit before the frozen batch: both go to the
     spool at the commit timeout, and everything is stored once, in order, afterwards."""
-    real = sa.make_url(pg_url)
-    proxy = FreezableProxy((real.host or "127.0.0.1", real.port or 5432))
-    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    clock = ThreadedClock()
-    pool = make_thread_pool(clock)
-    backend = sql.create(
-        proxied, BackendOptions(reactor=clock, pool=pool), spool_dir=tmp_path / "spool"
-    )
+    backend, clock = stall.backend, stall.clock
     pressure: list[bool] = []
     backend.set_pressure_handler(pressure.append)
-    try:
-        first = _events(0, 2)
-        for e in first:
-            backend.write(e)
-        poll(clock, lambda: backend.committed == 2, "the first commit")
+    first = stall.write(_events(0, 2))
+    poll(clock, lambda: backend.committed == 2, "the first commit")
 
-        proxy.frozen.set()
-        stuck = _events(100, 10)
-        for e in stuck:
-            backend.write(e)
-        clock.advance(sql.BATCH_INTERVAL)  # the batch leaves into the frozen proxy
-        behind = _events(10_000, sql.MAX_MEMORY_ROWS)
-        for e in behind:
-            backend.write(e)
-        assert pressure == []  # the follower took them instead
-        assert backend.pending == len(stuck) + len(behind)
+    stall.proxy.frozen.set()
+    stuck = stall.write(_events(100, 10))
+    clock.advance(sql.BATCH_INTERVAL)  # the batch leaves into the frozen proxy
+    behind = stall.write(_events(10_000, sql.MAX_MEMORY_ROWS))
+    assert pressure == []  # the follower took them instead
+    assert backend.pending == len(stuck) + len(behind)
 
-        clock.advance(sql.COMMIT_TIMEOUT)
-        assert backend.state is sql.State.STALLED
-        assert backend.pending == 0
-        spooled = sum(len(p.read_text().splitlines()) for p in (tmp_path / "spool").glob("*.jsonl"))
-        assert spooled == len(stuck) + len(behind)
+    clock.advance(sql.COMMIT_TIMEOUT)
+    assert backend.state is sql.State.STALLED
+    assert backend.pending == 0
+    assert stall.spooled() == len(stuck) + len(behind)
 
-        proxy.frozen.clear()
-        proxy.cut()
-        poll(
-            clock,
-            lambda: (
-                backend.state is sql.State.IDLE and not list((tmp_path / "spool").glob("*.jsonl"))
-            ),
-            "the replay",
-        )
-        check = sa.create_engine(pg_url)
-        with check.connect() as c:
-            texts = list(c.execute(sa.text("SELECT text FROM events ORDER BY id")).scalars())
-        check.dispose()
-        assert texts == [e.text for e in first + stuck + behind]
-    finally:
-        proxy.frozen.clear()
-        closed = backend.close()
-        poll(clock, lambda: bool(closed.called), "close", deadline=40.0)
-        proxy.close()
-        stop_thread_pool(pool)
+    assert stall.cut_and_replay() == [e.text for e in first + stuck + behind]
