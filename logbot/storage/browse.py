@@ -171,6 +171,29 @@ class Browser:
         with self._conn() as conn:
             return list(conn.execute(sa.text(sql), params))
 
+    def _driver_sql(self, sql: str) -> str:
+        """``sql`` written with ``?`` placeholders, in the driver's own style."""
+        return sql.replace("?", "%s") if self.engine.dialect.name == "postgresql" else sql
+
+    @contextlib.contextmanager
+    def _driver_cursor(self, *, stream: bool = False) -> Iterator[Any]:
+        """A cursor of the driver itself on a pooled connection, for reads where
+        SQLAlchemy's execute and result rows cost more than the reading (its statements
+        take :meth:`_driver_sql`); ``stream``: a server-side cursor on PostgreSQL. The
+        driver's errors come out as DatabaseGone."""
+        with self._conn() as conn:
+            raw: Any = conn.connection.driver_connection
+            try:
+                if stream and self.engine.dialect.name == "postgresql":
+                    cursor = raw.cursor(name="logbot_event_rows")
+                    cursor.itersize = 5000
+                else:
+                    cursor = raw.cursor()
+                yield cursor
+                cursor.close()
+            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
+                raise DatabaseGone(_one_line(exc)) from None
+
     # --- channels ---------------------------------------------------------------------
 
     def channels(self) -> list[ChannelInfo]:
@@ -399,35 +422,29 @@ class Browser:
             "(SELECT id FROM channels WHERE network = ? AND name = ? LIMIT 1) "
             "AND id >= ? AND id < ?{limit}) AS before_it"
         )
-        capped, full = sql.format(limit=" LIMIT ?"), sql.format(limit="")
-        if self.engine.dialect.name == "postgresql":
-            capped, full = capped.replace("?", "%s"), full.replace("?", "%s")
+        capped = self._driver_sql(sql.format(limit=" LIMIT ?"))
+        full = self._driver_sql(sql.format(limit=""))
         out = []
-        with self._conn() as conn:
-            # through the driver's cursor: a search page asks for up to 50 days, and
-            # SQLAlchemy's execute costs twice the count of a usual day
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # through the driver's cursor: a search page asks for up to 50 days, and
+        # SQLAlchemy's execute costs twice the count of a usual day
+        with self._driver_cursor() as cursor:
 
             def count(sql: str, *params: Any) -> int:
                 cursor.execute(sql, params)
                 return int(cursor.fetchone()[0] or 0)
 
-            try:
-                for network, name, low, ids in days:
-                    newest = max(ids)
-                    if count(capped, network, name, low, newest, size) < size:
-                        out.append([1] * len(ids))
-                        continue
-                    # the events before each asked, newest first: each from the next
-                    at = {newest: count(full, network, name, low, newest)}
-                    later = newest
-                    for eid in sorted(set(ids), reverse=True)[1:]:
-                        at[eid] = at[later] - count(full, network, name, eid, later)
-                        later = eid
-                    out.append([at[eid] // size + 1 for eid in ids])
-                cursor.close()
-            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
-                raise DatabaseGone(_one_line(exc)) from None
+            for network, name, low, ids in days:
+                newest = max(ids)
+                if count(capped, network, name, low, newest, size) < size:
+                    out.append([1] * len(ids))
+                    continue
+                # the events before each asked, newest first: each from the next
+                at = {newest: count(full, network, name, low, newest)}
+                later = newest
+                for eid in sorted(set(ids), reverse=True)[1:]:
+                    at[eid] = at[later] - count(full, network, name, eid, later)
+                    later = eid
+                out.append([at[eid] // size + 1 for eid in ids])
         return out
 
     def utc_days(self, channel_id: int) -> list[tuple[int, int, int, int]]:
@@ -475,25 +492,11 @@ class Browser:
         itself: SQLAlchemy's result rows cost more than the rest of reading a busy day
         (or a channel, for ``logbot html``). ``stream``: a server-side cursor on
         PostgreSQL."""
-        postgres = self.engine.dialect.name == "postgresql"
-        if postgres:
-            sql = sql.replace("?", "%s").replace(
-                "SELECT id, %s, %s", "SELECT id, %s::text, %s::text"
-            )
-        with self._conn() as conn:
-            raw: Any = conn.connection.driver_connection
-            try:
-                if postgres and stream:
-                    cursor = raw.cursor(name="logbot_event_rows")
-                    cursor.itersize = 5000
-                else:
-                    cursor = raw.cursor()
-                cursor.execute(sql, params)
-                while part := cursor.fetchmany(5000):
-                    yield part
-                cursor.close()
-            except (sqlite3.Error, self.engine.dialect.loaded_dbapi.Error) as exc:
-                raise DatabaseGone(_one_line(exc)) from None
+        sql = self._driver_sql(sql).replace("SELECT id, %s, %s", "SELECT id, %s::text, %s::text")
+        with self._driver_cursor(stream=stream) as cursor:
+            cursor.execute(sql, params)
+            while part := cursor.fetchmany(5000):
+                yield part
 
     def neighbours(self, channel_id: int, day: date, tz: tzinfo) -> tuple[date | None, date | None]:
         """The nearest earlier and later days (in ``tz``) that have events."""
