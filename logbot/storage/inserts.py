@@ -104,10 +104,10 @@ class Inserter:
         width: int,
         flat: list[Any],
         sizes: tuple[int, ...] | None = None,
-    ) -> None:
+    ) -> int:
         """INSERT ``flat`` (``width`` values a row) in statements of a few fixed sizes
         (``sizes``, largest first; by default this inserter's, which end with 1: every
-        row; other sizes insert the rows they add up to).
+        row; other sizes insert the first rows they add up to); how many rows it inserted.
 
         Only sizes from :data:`STATEMENT_ROWS` are used, so the driver's statement cache
         holds a handful of prepared statements instead of one per batch length (each
@@ -120,6 +120,7 @@ class Inserter:
                 sql = self._values_sql(cache, head, width, size)
                 cur.execute(sql, flat[done * width : (done + size) * width])
                 done += size
+        return done
 
 
 #: SQLite: the columns bound for a plain row, one whose others all hold their defaults
@@ -185,15 +186,10 @@ class SQLiteInserter(Inserter):
         full: list[DbRow] = []
         for r in db_rows:
             (plain if r[_PLAIN_WIDTH:] == _PLAIN_DEFAULTS else full).append(r)
-        taken = 0
-        for size in self._plain_sizes:
-            while len(plain) - taken >= size:
-                taken += size
-        if taken:
-            flat = [v for r in plain[:taken] for v in r[:_PLAIN_WIDTH]]
-            self._insert_many(
-                cur, self._plain_sql, _PLAIN_HEAD, _PLAIN_WIDTH, flat, self._plain_sizes
-            )
+        flat = [v for r in plain for v in r[:_PLAIN_WIDTH]]
+        taken = self._insert_many(
+            cur, self._plain_sql, _PLAIN_HEAD, _PLAIN_WIDTH, flat, self._plain_sizes
+        )
         if taken < len(plain):
             full += plain[taken:]
             full.sort(key=_key_of)
