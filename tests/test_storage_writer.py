@@ -242,6 +242,13 @@ def test_postgresql_batches_reuse_one_statement_text(
     assert "%s" not in events_sql[0]
 
 
+def _stored_rows(engine: sa.Engine, columns: str) -> list[tuple[Any, ...]]:
+    """``columns`` of every stored event, in key order."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT {columns} FROM events ORDER BY id"))
+        return [tuple(r) for r in rows]
+
+
 def test_optional_columns_and_flags_are_stored_as_given(engine: sa.Engine) -> None:
     """NULL stays NULL, flags are 0/1 and set values come back exactly (target, userhost,
     the receive time, own, msgid, backfilled), whatever form the inserter binds them in."""
@@ -262,16 +269,10 @@ def test_optional_columns_and_flags_are_stored_as_given(engine: sa.Engine) -> No
     )
     writer.write([full, event_row(ev("", kind=Kind.JOIN), key + 1)])
     writer.close()
-    with engine.connect() as conn:
-        stored = conn.execute(
-            sa.text(
-                "SELECT target, userhost, received_us, own, msgid, backfilled "
-                "FROM events ORDER BY id"
-            )
-        ).all()
+    stored = _stored_rows(engine, "target, userhost, received_us, own, msgid, backfilled")
     received_us = full[9]
     assert received_us is not None
-    assert [tuple(r) for r in stored] == [
+    assert stored == [
         ("bob", "a@b", received_us, True, "m1", True),
         (None, None, None, False, None, False),
     ]
@@ -298,18 +299,13 @@ def test_a_large_batch_mixing_plain_and_full_rows_is_stored_exactly(engine: sa.E
     result = writer.write(rows)
     writer.close()
     assert result.inserted == len(rows)
-    with engine.connect() as conn:
-        stored = conn.execute(
-            sa.text(
-                "SELECT id, kind, nick, text, target, userhost, received_us, own, msgid, "
-                "backfilled FROM events ORDER BY id"
-            )
-        ).all()
-        if engine.dialect.name == "sqlite":
+    stored = _stored_rows(
+        engine, "id, kind, nick, text, target, userhost, received_us, own, msgid, backfilled"
+    )
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
             assert fts_documents(conn) == sum(1 for r in rows if r[5])
-    assert [tuple(r) for r in stored] == [
-        (r[0], r[3], r[4], r[5], r[6], r[7], r[9], r[8], r[10], r[11]) for r in rows
-    ]
+    assert stored == [(r[0], r[3], r[4], r[5], r[6], r[7], r[9], r[8], r[10], r[11]) for r in rows]
 
 
 def test_a_batch_among_stored_rows_is_indexed_once_for_full_text(tmp_path: Any) -> None:
