@@ -67,7 +67,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +86,7 @@ from logbot.backends.base import (
 from logbot.backends.spool import Spiller, Spool, replay_segment, spool_dir_for
 from logbot.backends.spoolstat import SpoolUsage
 from logbot.backends.sqlfacts import FactKeeper
+from logbot.backends.sqllanes import Follower, Lane, Lanes
 from logbot.backends.sqlstate import (
     BATCH_INTERVAL,
     BATCH_SIZE,
@@ -120,29 +120,6 @@ _SKIPPED = frozenset({Kind.CONNECTED, Kind.DISCONNECTED})
 _IDLE = State.IDLE
 _CLOSED = State.CLOSED
 _FACT = Kind.FACT
-
-
-@dataclass(eq=False)
-class _Lane:
-    """A writer (its own connection) and the lock that keeps its use to one thread."""
-
-    writer: EventWriter
-    lock: threading.Lock
-    #: memory writes started on it whose thread has not returned (reactor side)
-    busy: int = 0
-
-
-@dataclass(eq=False)
-class _Follower:
-    """The next batch, written on the other lane while the current job runs; it commits
-    only behind the current job's gate."""
-
-    rows: list[Row]
-    lane: _Lane
-    gate: CommitGate
-    #: set when its thread returned: a WriteResult, or the Failure
-    outcome: Any = None
-    ended: bool = False
 
 
 class SQLBackend:
@@ -190,16 +167,18 @@ class SQLBackend:
         self._lane = threading.Lock()
         #: with a second writer (PostgreSQL): memory writes alternate between two lanes,
         #: the first being the one above, so that a follower can run beside the current job
-        self._lanes: tuple[_Lane, _Lane] | None = None
+        self._lanes: Lanes | None = None
         if second_writer is not None:
-            self._lanes = (_Lane(writer, self._lane), _Lane(second_writer, threading.Lock()))
+            self._lanes = Lanes(
+                writer, self._lane, second_writer, reactor=self._reactor, pool=pool
+            )
         #: the running memory write's lane and gate (None: no follower may start)
-        self._job_lane: _Lane | None = None
+        self._job_lane: Lane | None = None
         self._gate: CommitGate | None = None
         #: the batch started behind the running job, and a follower that has become the
         #: running job before its thread returned
-        self._follower: _Follower | None = None
-        self._promoted: _Follower | None = None
+        self._follower: Follower | None = None
+        self._promoted: Follower | None = None
         # a follower starts where reading IRC would otherwise pause: a whole memory bound
         # waiting behind the running job (smaller batches cost more than they hide)
         self._follow_at = max_memory_rows
@@ -486,8 +465,7 @@ class SQLBackend:
             self._buf = self._buf[len(rows) :]
             lane = None
             if self._lanes is not None and self.state is State.IDLE:
-                # a lane a forgotten follower may still hold is left to it
-                lane = self._lanes[0] if self._lanes[0].busy == 0 else self._lanes[1]
+                lane = self._lanes.for_job()
             self._run(self._writer_write, rows, memory=rows, lane=lane)
 
     def _run(
@@ -496,7 +474,7 @@ class SQLBackend:
         arg: Any,
         *,
         memory: list[Row],
-        lane: _Lane | None = None,
+        lane: Lane | None = None,
     ) -> None:
         """Start a job; a memory write given a ``lane`` runs on that lane's writer and
         opens a gate a follower may commit behind (else ``job`` runs on the first)."""
@@ -508,8 +486,9 @@ class SQLBackend:
             self._job_lane = self._gate = None
             d = threads.deferToThreadPool(self._reactor, self._pool, self._in_lane, job, arg)
         else:
+            assert self._lanes is not None
             self._job_lane, self._gate = lane, CommitGate()
-            d = self._on_lane(lane, arg, None, self._gate)
+            d = self._lanes.write(lane, arg, None, self._gate)
         d.addCallbacks(
             self._job_done,
             self._job_failed,
@@ -517,38 +496,23 @@ class SQLBackend:
             errbackArgs=(job, arg, memory),
         )
 
-    def _on_lane(
-        self, lane: _Lane, rows: list[Row], after: CommitGate | None, gate: CommitGate
-    ) -> defer.Deferred[WriteResult]:
-        lane.busy += 1
-        d = threads.deferToThreadPool(
-            self._reactor, self._pool, self._write_gated, lane, rows, after, gate
-        )
-
-        def free(result: object) -> object:
-            lane.busy -= 1
-            return result
-
-        d.addBoth(free)
-        return d
-
     def _follow(self) -> None:
         """Start the next batch on the other lane while the current job runs: it commits
         only behind the current job (EventWriter.write's ``after``)."""
         if self._lanes is None or self._job_lane is None or self.state is not State.WRITING:
             return
-        lane = self._lanes[1] if self._job_lane is self._lanes[0] else self._lanes[0]
-        if lane.busy:
-            return  # a forgotten follower still holds it
+        lane = self._lanes.beside(self._job_lane)
+        if lane is None:
+            return
         rows = self._buf[: self._max_memory]
         self._buf = self._buf[len(rows) :]
-        follower = _Follower(rows, lane, CommitGate())
+        follower = Follower(rows, lane, CommitGate())
         self._follower = follower
-        d = self._on_lane(lane, rows, self._gate, follower.gate)
+        d = self._lanes.write(lane, rows, self._gate, follower.gate)
         d.addBoth(self._follower_ended, follower)
         self._release_if_caught_up()
 
-    def _follower_ended(self, outcome: Any, follower: _Follower) -> None:
+    def _follower_ended(self, outcome: Any, follower: Follower) -> None:
         if follower is self._follower:
             # still behind the running job: settled when that one is
             follower.outcome, follower.ended = outcome, True
@@ -593,29 +557,10 @@ class SQLBackend:
         with self._lane:
             return job(*args)
 
-    @staticmethod
-    def _write_gated(
-        lane: _Lane, rows: list[Row], after: CommitGate | None, gate: CommitGate
-    ) -> WriteResult:
-        """A memory write on ``lane``, behind ``after``; ``gate`` opens when it ends."""
-        try:
-            with lane.lock:
-                result = lane.writer.write(rows, after=after)
-        except BaseException:
-            gate.open(False)
-            raise
-        gate.open(True)
-        return result
-
     def _close_writers(self) -> None:
         self._writer.close()
-        second = self._lanes[1] if self._lanes is not None else None
-        # a forgotten follower stuck on a silent connection must not hold the shutdown
-        if second is not None and second.lock.acquire(blocking=False):
-            try:
-                second.writer.close()
-            finally:
-                second.lock.release()
+        if self._lanes is not None:
+            self._lanes.close_second()
 
     def _writer_write(self, rows: list[Row], salvage: bool = False) -> WriteResult:
         return self._writer.write(rows, salvage=salvage)
