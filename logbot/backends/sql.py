@@ -169,9 +169,7 @@ class SQLBackend:
         #: the first being the one above, so that a follower can run beside the current job
         self._lanes: Lanes | None = None
         if second_writer is not None:
-            self._lanes = Lanes(
-                writer, self._lane, second_writer, reactor=self._reactor, pool=pool
-            )
+            self._lanes = Lanes(writer, self._lane, second_writer, reactor=self._reactor, pool=pool)
         #: the running memory write's lane and gate (None: no follower may start)
         self._job_lane: Lane | None = None
         self._gate: CommitGate | None = None
